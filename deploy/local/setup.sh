@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs whatever this machine is missing to build, run and test twigz-migrations, and builds the
+# pinned Go tools into .tools/bin. Idempotent: a second run checks and does nothing. Debian bookworm.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin="$root/.tools/bin"
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+apt_packages=(
+  build-essential cmake pkg-config git
+  libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev
+  libmongoc-dev libbson-dev libcriterion-dev libmicrohttpd-dev
+  openssl clang-format python3 python3-pip
+)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+command -v go >/dev/null || { log "Go is required (1.21+) to build the pinned tools"; exit 1; }
+mkdir -p "$bin"
+# Rebuild a tool when its go.mod/go.sum or sources are newer than the binary.
+stale() { # binary, module dir
+  [ -x "$1" ] || return 0
+  [ -n "$(find "$2" -newer "$1" -type f -print -quit)" ]
+}
+if stale "$bin/twigz-ferretdb" "$root/deploy/local/ferretdb"; then
+  log "building FerretDB v1.24.2 (embedded main; the first build takes a few minutes)"
+  (cd "$root/deploy/local/ferretdb" && go build -o "$bin/twigz-ferretdb" .)
+fi
+for tool in grpcurl grpc-health-probe ghz; do
+  if stale "$bin/$tool" "$root/deploy/local/tools"; then
+    log "building the pinned Go tools"
+    (cd "$root/deploy/local/tools" && GOBIN="$bin" go install \
+      github.com/fullstorydev/grpcurl/cmd/grpcurl \
+      github.com/grpc-ecosystem/grpc-health-probe \
+      github.com/bojand/ghz/cmd/ghz)
+    break
+  fi
+done
+
+if ! python3 -c 'import pytest, pymongo' 2>/dev/null; then
+  log "installing Python test helpers"
+  python3 -m pip install -q --disable-pip-version-check -r "$root/tests/requirements.txt" 2>&1 |
+    grep -v 'externally-managed\|root user' >&2 || true
+  python3 -c 'import pytest, pymongo' || python3 -m pip install -q --break-system-packages -r "$root/tests/requirements.txt"
+fi
+log "ready"

@@ -1,0 +1,98 @@
+/* The MongoDB client pool and the errors it reports. */
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../log.h"
+
+struct tm_store {
+  mongoc_client_pool_t *pool;
+  char *database;
+};
+
+void tm_store_redact_uri(const char *uri, char *out, size_t size) {
+  /* mongodb://user:password@host/...: replace what lies between the first ':' after the scheme and
+   * the last '@' of the authority. */
+  const char *scheme = strstr(uri, "://");
+  const char *auth = scheme ? scheme + 3 : uri;
+  const char *end = auth + strcspn(auth, "/?");
+  const char *at = NULL;
+  for (const char *p = auth; p < end; p++) {
+    if (*p == '@') at = p;
+  }
+  const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+  if (!colon) {
+    snprintf(out, size, "%s", uri);
+    return;
+  }
+  snprintf(out, size, "%.*s***%s", (int)(colon + 1 - uri), uri, at);
+}
+
+tm_code tm_store_error(const bson_error_t *berr, tm_error *err, const char *what) {
+  tm_code code = TM_ERR_INTERNAL;
+  if (berr->domain == MONGOC_ERROR_SERVER_SELECTION || berr->domain == MONGOC_ERROR_STREAM ||
+      berr->code == MONGOC_ERROR_STREAM_SOCKET || berr->code == MONGOC_ERROR_STREAM_CONNECT) {
+    code = TM_ERR_UNAVAILABLE;
+  } else if (berr->code == 11000 || berr->code == 11001) {
+    code = TM_ERR_CONFLICT;
+  }
+  return tm_error_set(err, code, "%s: %s", what, berr->message);
+}
+
+tm_code tm_store_new(const char *uri_text, const char *database, tm_store **out, tm_error *err) {
+  bson_error_t berr;
+  mongoc_uri_t *uri = mongoc_uri_new_with_error(uri_text, &berr);
+  if (!uri) {
+    /* The driver's message may quote the URI; say only that it is malformed. */
+    return tm_error_set(err, TM_ERR_INVALID, "invalid MongoDB URI (%s)",
+                        strstr(berr.message, "://") ? "malformed" : berr.message);
+  }
+  /* Fail fast while the server is away, so health and RPCs answer instead of hanging. */
+  if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS)) {
+    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 5000);
+  }
+  if (!mongoc_uri_has_option(uri, MONGOC_URI_CONNECTTIMEOUTMS)) {
+    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, 3000);
+  }
+  if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME)) {
+    mongoc_uri_set_appname(uri, "twigz-migrations");
+  }
+  mongoc_client_pool_t *pool = mongoc_client_pool_new_with_error(uri, &berr);
+  mongoc_uri_destroy(uri);
+  if (!pool) return tm_error_set(err, TM_ERR_INVALID, "cannot create MongoDB client pool: %s", berr.message);
+  mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
+
+  tm_store *s = calloc(1, sizeof *s);
+  s->pool = pool;
+  s->database = strdup(database);
+  *out = s;
+  return TM_OK;
+}
+
+void tm_store_destroy(tm_store *store) {
+  if (!store) return;
+  mongoc_client_pool_destroy(store->pool);
+  free(store->database);
+  free(store);
+}
+
+mongoc_client_t *tm_store_pop(tm_store *store) { return mongoc_client_pool_pop(store->pool); }
+
+void tm_store_push(tm_store *store, mongoc_client_t *client) {
+  mongoc_client_pool_push(store->pool, client);
+}
+
+const char *tm_store_database(const tm_store *store) { return store->database; }
+
+tm_code tm_store_ping(tm_store *store, tm_error *err) {
+  mongoc_client_t *client = tm_store_pop(store);
+  bson_t cmd = BSON_INITIALIZER;
+  BSON_APPEND_INT32(&cmd, "ping", 1);
+  bson_error_t berr;
+  bool ok = mongoc_client_command_simple(client, store->database, &cmd, NULL, NULL, &berr);
+  bson_destroy(&cmd);
+  tm_store_push(store, client);
+  if (!ok) return tm_store_error(&berr, err, "ping");
+  return TM_OK;
+}

@@ -1,0 +1,35 @@
+/* MongoDB access: the client pool, the database handle and server capabilities.
+ *
+ * Nothing here knows about gRPC. A tm_store is created once at start-up and shared by every thread;
+ * callers borrow a client with tm_store_pop and give it back with tm_store_push (mongoc clients are
+ * not thread safe, the pool is). */
+#ifndef TM_STORE_H
+#define TM_STORE_H
+
+#include <mongoc/mongoc.h>
+#include <stdbool.h>
+
+#include "../error.h"
+
+typedef struct tm_store tm_store;
+
+/* Parses uri and creates the pool; does not connect yet. The URI's password never reaches err. */
+tm_code tm_store_new(const char *uri, const char *database, tm_store **out, tm_error *err);
+void tm_store_destroy(tm_store *store);
+
+mongoc_client_t *tm_store_pop(tm_store *store);
+void tm_store_push(tm_store *store, mongoc_client_t *client);
+const char *tm_store_database(const tm_store *store);
+
+/* Runs {ping: 1} on the database; TM_ERR_UNAVAILABLE when the server does not answer in time. */
+tm_code tm_store_ping(tm_store *store, tm_error *err);
+
+/* Copies uri into out with any password replaced by "***"; for logs and errors. */
+void tm_store_redact_uri(const char *uri, char *out, size_t size);
+
+/* Maps a libmongoc/libbson error onto a tm_code: network and server-selection failures are
+ * TM_ERR_UNAVAILABLE, duplicate keys (11000) TM_ERR_CONFLICT, the rest TM_ERR_INTERNAL. Fills err
+ * with "what: <driver message>". */
+tm_code tm_store_error(const bson_error_t *berr, tm_error *err, const char *what);
+
+#endif
