@@ -23,13 +23,19 @@ tm_code tm_error_set(tm_error *err, tm_code code, const char *fmt, ...) {
 tm_code tm_error_wrap(tm_error *err, const char *fmt, ...) {
   if (!err) return TM_ERR_INTERNAL;
   char prefix[TM_ERROR_MSG_MAX];
-  char old[TM_ERROR_MSG_MAX];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(prefix, sizeof prefix, fmt, ap);
   va_end(ap);
-  memcpy(old, err->msg, sizeof old);
-  snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+  /* Shift the old message right to make room for "prefix: "; whatever no longer fits is cut. */
+  size_t plen = strlen(prefix) + 2;
+  if (plen >= sizeof err->msg) plen = sizeof err->msg - 1;
+  size_t olen = strnlen(err->msg, sizeof err->msg - 1);
+  if (olen > sizeof err->msg - 1 - plen) olen = sizeof err->msg - 1 - plen;
+  memmove(err->msg + plen, err->msg, olen);
+  memcpy(err->msg, prefix, plen - 2);
+  memcpy(err->msg + plen - 2, ": ", 2);
+  err->msg[plen + olen] = '\0';
   return err->code;
 }
 

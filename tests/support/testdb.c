@@ -11,7 +11,7 @@ const char *tm_test_mongodb_uri(void) {
   if (uri[0]) return uri;
   const char *file = getenv("TM_TEST_MONGODB_URI_FILE");
   FILE *f = file ? fopen(file, "r") : NULL;
-  if (!f || !fgets(uri, sizeof uri, f)) cr_fatal("no FerretDB fixture: run through ctest");
+  if (!f || !fgets(uri, sizeof uri, f)) cr_assert_fail("no FerretDB fixture: run through ctest");
   fclose(f);
   uri[strcspn(uri, "\r\n")] = '\0';
   return uri;
@@ -28,7 +28,7 @@ tm_store *tm_test_store(const char *prefix) {
   tm_store *store = NULL;
   tm_error err;
   if (tm_store_new(tm_test_mongodb_uri(), tm_test_database_name(prefix), &store, &err) != TM_OK) {
-    cr_fatal("tm_store_new: %s", err.msg);
+    cr_assert_fail("tm_store_new: %s", err.msg);
   }
   return store;
 }
