@@ -2,8 +2,8 @@
  *
  * Every fallible function returns tm_code (TM_OK on success) and, on failure, fills a caller-owned
  * tm_error with a message naming the problem. Codes are the service's own; rpc/status.c is the only
- * place that maps them onto gRPC status codes. Messages never carry secrets: store code redacts URIs
- * before formatting them. */
+ * place that maps them onto gRPC status codes. Messages never carry secrets: store code redacts
+ * URIs before formatting them. */
 #ifndef TM_ERROR_H
 #define TM_ERROR_H
 
@@ -19,8 +19,8 @@ typedef enum {
   TM_ERR_DATA,         /* the stored data break an invariant (e.g. duplicate usernames) */
   TM_ERR_CANCELED,     /* stopped on request */
   TM_ERR_UNAUTHENTICATED,
-  TM_ERR_RESOURCE,     /* a limit was exceeded */
-  TM_ERR_INTERNAL,     /* a bug or an unexpected server answer */
+  TM_ERR_RESOURCE, /* a limit was exceeded */
+  TM_ERR_INTERNAL, /* a bug or an unexpected server answer */
 } tm_code;
 
 #define TM_ERROR_MSG_MAX 512
@@ -30,7 +30,8 @@ typedef struct {
   char msg[TM_ERROR_MSG_MAX];
 } tm_error;
 
-/* Sets err (when not NULL) and returns code, so callers can write `return tm_error_set(err, ...)`. */
+/* Sets err (when not NULL) and returns code, so callers can write `return tm_error_set(err, ...)`.
+ */
 tm_code tm_error_set(tm_error *err, tm_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 tm_code tm_error_vset(tm_error *err, tm_code code, const char *fmt, va_list ap);

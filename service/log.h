@@ -4,7 +4,8 @@
  *          "duration_ms", TM_LOG_DBL(1.5), NULL);
  *
  * Fields come in (key, value) pairs ended by NULL; values are made with the TM_LOG_* macros. Thread
- * safe: each line is written with one write(2). Callers never pass secrets (see store/uri redaction). */
+ * safe: each line is written with one write(2). Callers never pass secrets (see store/uri
+ * redaction). */
 #ifndef TM_LOG_H
 #define TM_LOG_H
 

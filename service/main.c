@@ -1,1 +1,209 @@
-int main(void) { return 0; }
+/* twigz-migrations: wires configuration, the MongoDB store, the engine and the gRPC server, then
+ * waits for SIGTERM or SIGINT and shuts down gracefully. */
+#include <grpc/grpc.h>
+#include <mongoc/mongoc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "migrations/engine.h"
+#include "rpc/auth.h"
+#include "rpc/health.h"
+#include "rpc/migration_service.h"
+#include "rpc/reflection.h"
+#include "rpc/reflection_stream.h"
+#include "rpc/server.h"
+#include "store/store.h"
+
+#define EXIT_USAGE 64
+#define EXIT_SOFTWARE 70
+
+extern const unsigned char tm_descriptor_set[];
+extern const size_t tm_descriptor_set_len;
+
+static const char *const exposed_services[] = {
+    "twigz.migrations.v1.MigrationService",
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+};
+
+static int usage_error(const char *msg) {
+  fprintf(stderr, "twigz-migrations: %s\n", msg);
+  return EXIT_USAGE;
+}
+
+/* Reads a whole PEM or token file; NULL (and msg) when it cannot. The caller frees the result. */
+static char *read_file(const char *flag, const char *path, char *msg, size_t size) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(msg, size, "%s: cannot read %s", flag, path);
+    return NULL;
+  }
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  size_t n;
+  while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+    len += n;
+    if (cap - len - 1 == 0) buf = realloc(buf, cap *= 2);
+  }
+  fclose(f);
+  buf[len] = '\0';
+  return buf;
+}
+
+/* "host:port" with the port the server really bound (it differs when port 0 was asked). */
+static void bound_address(const char *listen, int port, char *out, size_t size) {
+  const char *colon = strrchr(listen, ':');
+  int host_len = colon ? (int)(colon - listen) : (int)strlen(listen);
+  snprintf(out, size, "%.*s:%d", host_len, listen, port);
+}
+
+static void make_instance_id(char *out, size_t size) {
+  char host[64] = "unknown";
+  gethostname(host, sizeof host - 1);
+  unsigned int r = 0;
+  if (getrandom(&r, sizeof r, 0) != sizeof r) r = (unsigned int)getpid();
+  snprintf(out, size, "%s:%d:%08x", host, (int)getpid(), r);
+}
+
+int main(int argc, char **argv) {
+  tm_config cfg;
+  tm_error err;
+  if (tm_config_parse(&cfg, argc, argv, &err) != TM_OK) return usage_error(err.msg);
+  if (cfg.help) {
+    tm_config_usage(stdout);
+    return 0;
+  }
+  if (cfg.version) {
+    printf("twigz-migrations %s (gRPC core %s, libmongoc %s)\n", TM_VERSION, grpc_version_string(),
+           mongoc_get_version());
+    return 0;
+  }
+  tm_log_level level;
+  if (!tm_log_parse_level(cfg.log_level, &level)) {
+    return usage_error("--log-level: expected debug, info, warn or error");
+  }
+  tm_log_set_level(level);
+
+  char msg[512];
+  char *token = NULL, *cert = NULL, *key = NULL, *client_ca = NULL;
+  if (cfg.auth_token_file) {
+    token = tm_auth_read_token_file(cfg.auth_token_file);
+    if (!token) {
+      snprintf(msg, sizeof msg, "--auth-token-file: cannot read a token from %s",
+               cfg.auth_token_file);
+      return usage_error(msg);
+    }
+  } else if (cfg.auth_token) {
+    token = strdup(cfg.auth_token);
+  }
+  if ((cfg.tls_cert && !(cert = read_file("--tls-cert", cfg.tls_cert, msg, sizeof msg))) ||
+      (cfg.tls_key && !(key = read_file("--tls-key", cfg.tls_key, msg, sizeof msg))) ||
+      (cfg.tls_client_ca &&
+       !(client_ca = read_file("--tls-client-ca", cfg.tls_client_ca, msg, sizeof msg)))) {
+    return usage_error(msg);
+  }
+  if (!!cert != !!key) return usage_error("--tls-cert and --tls-key must be given together");
+  if (client_ca && !cert) return usage_error("--tls-client-ca needs --tls-cert and --tls-key");
+
+  /* Signals are taken by sigwait in main; every thread created from here on inherits the mask. */
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  mongoc_init();
+  tm_store_init_logging();
+  grpc_init();
+
+  tm_store *store = NULL;
+  if (tm_store_new(cfg.mongodb_uri, cfg.database, &store, &err) != TM_OK) {
+    snprintf(msg, sizeof msg, "--mongodb-uri: %s", err.msg);
+    return usage_error(msg);
+  }
+  char instance[128];
+  make_instance_id(instance, sizeof instance);
+  tm_engine_options eopts = {
+      .state_collection = cfg.state_collection,
+      .lease_ms = cfg.lease_seconds * 1000,
+      .default_batch_size = cfg.batch_size,
+      .instance_id = instance,
+  };
+  tm_engine *engine = NULL;
+  if (tm_engine_new(store, &eopts, &engine, &err) != TM_OK) {
+    tm_log(TM_LOG_ERROR, "cannot start the engine", "error", TM_LOG_STR(err.msg), NULL);
+    return EXIT_SOFTWARE;
+  }
+  tm_reflection *reflection = NULL;
+  if (tm_reflection_new(tm_descriptor_set, tm_descriptor_set_len, exposed_services,
+                        sizeof exposed_services / sizeof exposed_services[0], &reflection,
+                        &err) != TM_OK) {
+    tm_log(TM_LOG_ERROR, "cannot index the descriptor set", "error", TM_LOG_STR(err.msg), NULL);
+    return EXIT_SOFTWARE;
+  }
+  tm_health *health = tm_health_new(store, cfg.health_interval_ms);
+
+  tm_method methods[TM_MIGRATION_SERVICE_MAX_METHODS + 4];
+  size_t n = tm_migration_service_methods(engine, methods, TM_MIGRATION_SERVICE_MAX_METHODS);
+  tm_health_methods(health, &methods[n], &methods[n + 1]);
+  tm_reflection_methods(reflection, &methods[n + 2], &methods[n + 3]);
+  n += 4;
+
+  tm_server_options sopts = {
+      .listen = cfg.listen,
+      .threads = cfg.threads,
+      .handler_threads = cfg.threads * 2 > 4 ? cfg.threads * 2 : 4,
+      .auth_token = token,
+      .tls_cert = cert,
+      .tls_key = key,
+      .tls_client_ca = client_ca,
+  };
+  tm_server *server = NULL;
+  if (tm_server_start(&sopts, methods, n, &server, &err) != TM_OK) {
+    snprintf(msg, sizeof msg, "--listen: %s", err.msg);
+    return usage_error(msg);
+  }
+  char address[300], redacted[512];
+  bound_address(cfg.listen, tm_server_port(server), address, sizeof address);
+  tm_store_redact_uri(cfg.mongodb_uri, redacted, sizeof redacted);
+  tm_log(TM_LOG_INFO, "twigz-migrations listening", "address", TM_LOG_STR(address), "version",
+         TM_LOG_STR(TM_VERSION), "tls", TM_LOG_BOOL(cert != NULL), "mtls",
+         TM_LOG_BOOL(client_ca != NULL), "auth", TM_LOG_BOOL(token != NULL), "mongodb",
+         TM_LOG_STR(redacted), "database", TM_LOG_STR(cfg.database), "instance",
+         TM_LOG_STR(instance), "threads", TM_LOG_INT(cfg.threads), NULL);
+  tm_health_start(health);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  tm_log(TM_LOG_INFO, "shutting down", "signal", TM_LOG_STR(sig == SIGTERM ? "SIGTERM" : "SIGINT"),
+         "grace_s", TM_LOG_INT(cfg.shutdown_grace_seconds), NULL);
+
+  /* Order matters: probes see NOT_SERVING first; running chains stop after their batch (their
+   * Runs answer UNAVAILABLE, resumable elsewhere) while the server drains; the engine's callbacks
+   * must all have run before the server's completion queue goes away. */
+  tm_health_shutdown(health);
+  tm_engine_stop(engine);
+  tm_server_shutdown(server, cfg.shutdown_grace_seconds * 1000);
+  tm_engine_destroy(engine);
+  tm_server_destroy(server);
+  tm_reflection_destroy(reflection);
+  tm_health_destroy(health);
+  tm_store_destroy(store);
+  grpc_shutdown();
+  mongoc_cleanup();
+  free(token);
+  free(cert);
+  free(key);
+  free(client_ca);
+  tm_log(TM_LOG_INFO, "stopped", NULL);
+  return 0;
+}

@@ -12,7 +12,8 @@
 #include "registry.h"
 
 /* What the server can express. Real MongoDB can match the deprecated BSON undefined type; FerretDB
- * refuses `$type: "undefined"` (and cannot store undefined at all), so there the clause is dropped. */
+ * refuses `$type: "undefined"` (and cannot store undefined at all), so there the clause is dropped.
+ */
 typedef struct {
   bool type_undefined;
 } tm_filter_caps;

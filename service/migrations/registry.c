@@ -34,8 +34,9 @@ static const tm_migration registry[] = {
     {
         .name = "ensureStoreFields",
         .collection = "stores",
-        .description = "Sets status \"pending\" and phoneNumberVerified false on stores missing them, "
-                       "only the missing ones.",
+        .description =
+            "Sets status \"pending\" and phoneNumberVerified false on stores missing them, "
+            "only the missing ones.",
         .fields = store_fields,
         .n_fields = COUNT(store_fields),
     },

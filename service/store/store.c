@@ -40,6 +40,23 @@ tm_code tm_store_error(const bson_error_t *berr, tm_error *err, const char *what
   return tm_error_set(err, code, "%s: %s", what, berr->message);
 }
 
+/* Routes the driver's own log lines into our JSON log. */
+static void mongoc_log(mongoc_log_level_t level, const char *domain, const char *message,
+                       void *ud) {
+  (void)ud;
+  tm_log_level ours = level <= MONGOC_LOG_LEVEL_CRITICAL  ? TM_LOG_ERROR
+                      : level == MONGOC_LOG_LEVEL_WARNING ? TM_LOG_WARN
+                      : level == MONGOC_LOG_LEVEL_MESSAGE || level == MONGOC_LOG_LEVEL_INFO
+                          ? TM_LOG_INFO
+                          : TM_LOG_DEBUG;
+  /* FerretDB lacks endSessions; the driver's warning about it at every shutdown is noise. */
+  if (strstr(message, "endSessions")) ours = TM_LOG_DEBUG;
+  if (level == MONGOC_LOG_LEVEL_TRACE) return;
+  tm_log(ours, message, "component", TM_LOG_STR("mongoc"), "domain", TM_LOG_STR(domain), NULL);
+}
+
+void tm_store_init_logging(void) { mongoc_log_set_handler(mongoc_log, NULL); }
+
 tm_code tm_store_new(const char *uri_text, const char *database, tm_store **out, tm_error *err) {
   bson_error_t berr;
   mongoc_uri_t *uri = mongoc_uri_new_with_error(uri_text, &berr);
@@ -60,7 +77,8 @@ tm_code tm_store_new(const char *uri_text, const char *database, tm_store **out,
   }
   mongoc_client_pool_t *pool = mongoc_client_pool_new_with_error(uri, &berr);
   mongoc_uri_destroy(uri);
-  if (!pool) return tm_error_set(err, TM_ERR_INVALID, "cannot create MongoDB client pool: %s", berr.message);
+  if (!pool)
+    return tm_error_set(err, TM_ERR_INVALID, "cannot create MongoDB client pool: %s", berr.message);
   mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
 
   tm_store *s = calloc(1, sizeof *s);

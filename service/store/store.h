@@ -13,6 +13,9 @@
 
 typedef struct tm_store tm_store;
 
+/* Sends libmongoc's log lines to tm_log; call once after mongoc_init. */
+void tm_store_init_logging(void);
+
 /* Parses uri and creates the pool; does not connect yet. The URI's password never reaches err. */
 tm_code tm_store_new(const char *uri, const char *database, tm_store **out, tm_error *err);
 void tm_store_destroy(tm_store *store);

@@ -1,0 +1,156 @@
+/* Flags and environment variables, described once in a table that also produces --help. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef enum { OPT_STRING, OPT_INT, OPT_BOOL } opt_type;
+
+typedef struct {
+  const char *flag; /* without the leading "--" */
+  const char *env;  /* NULL: no variable */
+  opt_type type;
+  size_t offset; /* into tm_config */
+  int min, max;  /* OPT_INT bounds */
+  const char *help;
+} option;
+
+#define OFF(f) offsetof(tm_config, f)
+
+static const option options[] = {
+    {"listen", "TWIGZ_LISTEN", OPT_STRING, OFF(listen), 0, 0,
+     "gRPC address host:port (port 0 picks a free port) [0.0.0.0:50051]"},
+    {"mongodb-uri", "MONGODB_URI", OPT_STRING, OFF(mongodb_uri), 0, 0,
+     "MongoDB connection string [mongodb://127.0.0.1:27017]"},
+    {"database", "MONGODB_DATABASE", OPT_STRING, OFF(database), 0, 0, "database name [twigz]"},
+    {"threads", "TWIGZ_THREADS", OPT_INT, OFF(threads), 1, 256,
+     "completion-queue threads [number of cores]"},
+    {"auth-token-file", "TWIGZ_AUTH_TOKEN_FILE", OPT_STRING, OFF(auth_token_file), 0, 0,
+     "file holding the bearer token MigrationService calls must send (TWIGZ_AUTH_TOKEN: the token "
+     "itself)"},
+    {"tls-cert", "TWIGZ_TLS_CERT", OPT_STRING, OFF(tls_cert), 0, 0,
+     "server certificate (PEM file)"},
+    {"tls-key", "TWIGZ_TLS_KEY", OPT_STRING, OFF(tls_key), 0, 0, "server private key (PEM file)"},
+    {"tls-client-ca", "TWIGZ_TLS_CLIENT_CA", OPT_STRING, OFF(tls_client_ca), 0, 0,
+     "CA (PEM file) that must sign client certificates: mutual TLS"},
+    {"log-level", "TWIGZ_LOG_LEVEL", OPT_STRING, OFF(log_level), 0, 0,
+     "debug, info, warn or error [info]"},
+    {"state-collection", "TWIGZ_STATE_COLLECTION", OPT_STRING, OFF(state_collection), 0, 0,
+     "collection holding migration state [_migrations]"},
+    {"lease-seconds", "TWIGZ_LEASE_SECONDS", OPT_INT, OFF(lease_seconds), 2, 3600,
+     "how long a migration's lease lasts without renewal [30]"},
+    {"batch-size", "TWIGZ_BATCH_SIZE", OPT_INT, OFF(batch_size), 1, 10000,
+     "default documents per batch [500]"},
+    {"shutdown-grace", "TWIGZ_SHUTDOWN_GRACE", OPT_INT, OFF(shutdown_grace_seconds), 0, 3600,
+     "seconds calls in flight may take to finish after SIGTERM [20]"},
+    {"health-interval-ms", "TWIGZ_HEALTH_INTERVAL_MS", OPT_INT, OFF(health_interval_ms), 100, 60000,
+     "how often the health checker pings MongoDB [2000]"},
+    {"help", NULL, OPT_BOOL, OFF(help), 0, 0, "print this help and exit"},
+    {"version", NULL, OPT_BOOL, OFF(version), 0, 0, "print the version and exit"},
+};
+
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+static tm_code set(tm_config *cfg, const option *o, const char *value, const char *source,
+                   tm_error *err) {
+  void *field = (char *)cfg + o->offset;
+  switch (o->type) {
+  case OPT_STRING: *(const char **)field = value; return TM_OK;
+  case OPT_BOOL: *(bool *)field = true; return TM_OK;
+  case OPT_INT: {
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (errno || end == value || *end || v < o->min || v > o->max) {
+      return tm_error_set(err, TM_ERR_INVALID,
+                          "%s: expected an integer from %d to %d, got \"%.64s\"", source, o->min,
+                          o->max, value);
+    }
+    *(int *)field = (int)v;
+    return TM_OK;
+  }
+  }
+  return TM_ERR_INTERNAL;
+}
+
+static void defaults(tm_config *cfg) {
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  *cfg = (tm_config){
+      .listen = "0.0.0.0:50051",
+      .mongodb_uri = "mongodb://127.0.0.1:27017",
+      .database = "twigz",
+      .threads = cores > 0 ? (int)cores : 2,
+      .log_level = "info",
+      .state_collection = "_migrations",
+      .lease_seconds = 30,
+      .batch_size = 500,
+      .shutdown_grace_seconds = 20,
+      .health_interval_ms = 2000,
+  };
+}
+
+tm_code tm_config_parse(tm_config *cfg, int argc, char **argv, tm_error *err) {
+  defaults(cfg);
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    const char *v = options[i].env ? getenv(options[i].env) : NULL;
+    if (v && *v) {
+      tm_code code = set(cfg, &options[i], v, options[i].env, err);
+      if (code) return code;
+    }
+  }
+  cfg->auth_token = getenv("TWIGZ_AUTH_TOKEN");
+  if (cfg->auth_token && !*cfg->auth_token) cfg->auth_token = NULL;
+
+  for (int a = 1; a < argc; a++) {
+    const char *arg = argv[a];
+    if (strncmp(arg, "--", 2) != 0) {
+      return tm_error_set(err, TM_ERR_INVALID, "unexpected argument \"%.64s\" (see --help)", arg);
+    }
+    const char *name = arg + 2;
+    const char *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    const option *o = NULL;
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+      if (strlen(options[i].flag) == len && strncmp(options[i].flag, name, len) == 0)
+        o = &options[i];
+    }
+    if (!o)
+      return tm_error_set(err, TM_ERR_INVALID, "unknown flag --%.*s (see --help)", (int)len, name);
+    const char *value = NULL;
+    if (o->type != OPT_BOOL) {
+      if (eq)
+        value = eq + 1;
+      else if (a + 1 < argc)
+        value = argv[++a];
+      else
+        return tm_error_set(err, TM_ERR_INVALID, "--%s needs a value", o->flag);
+    } else if (eq) {
+      return tm_error_set(err, TM_ERR_INVALID, "--%s takes no value", o->flag);
+    }
+    char source[64];
+    snprintf(source, sizeof source, "--%s", o->flag);
+    tm_code code = set(cfg, o, value, source, err);
+    if (code) return code;
+  }
+  return TM_OK;
+}
+
+void tm_config_usage(FILE *out) {
+  fprintf(out,
+          "usage: twigz-migrations [FLAGS]\n\n"
+          "Serves twigz.migrations.v1.MigrationService (plus gRPC health and reflection).\n"
+          "Every flag also reads the environment variable shown; the flag wins.\n\n");
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    const option *o = &options[i];
+    char left[64];
+    snprintf(left, sizeof left, "--%s%s", o->flag, o->type == OPT_BOOL ? "" : " VALUE");
+    fprintf(out, "  %-26s %s%s%s%s\n", left, o->help, o->env ? " (" : "", o->env ? o->env : "",
+            o->env ? ")" : "");
+  }
+  fprintf(out,
+          "\nExit codes: 0 stopped cleanly, 64 usage or configuration error, 70 internal error.\n");
+}

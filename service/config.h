@@ -1,0 +1,33 @@
+/* The service's configuration: command-line flags, each with an environment variable; the flag
+ * wins. Parsing never exits: it reports the problem and main decides (exit 64 for usage errors). */
+#ifndef TM_CONFIG_H
+#define TM_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "error.h"
+
+typedef struct {
+  const char *listen;
+  const char *mongodb_uri;
+  const char *database;
+  int threads;
+  const char *auth_token_file;
+  const char *auth_token; /* from TWIGZ_AUTH_TOKEN */
+  const char *tls_cert, *tls_key, *tls_client_ca;
+  const char *log_level;
+  const char *state_collection;
+  int lease_seconds;
+  int batch_size;
+  int shutdown_grace_seconds;
+  int health_interval_ms;
+  bool help, version;
+} tm_config;
+
+/* Fills cfg from the environment, then from argv (flags win). Strings point into argv or the
+ * environment. TM_ERR_INVALID names the flag or variable at fault. */
+tm_code tm_config_parse(tm_config *cfg, int argc, char **argv, tm_error *err);
+void tm_config_usage(FILE *out);
+
+#endif

@@ -1,0 +1,178 @@
+/* Call lifetime, batches and answers. */
+#include "call.h"
+
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/support/alloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../log.h"
+#include "status.h"
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+tm_call *tm_call_new(tm_server *server, const tm_method *method) {
+  tm_call *c = calloc(1, sizeof *c);
+  atomic_init(&c->refs, 1);
+  pthread_mutex_init(&c->mu, NULL);
+  c->server = server;
+  c->method = method;
+  grpc_metadata_array_init(&c->md);
+  grpc_call_details_init(&c->details);
+  c->status = GRPC_STATUS_UNKNOWN;
+  return c;
+}
+
+void tm_call_arrived(tm_call *c) { c->started_ns = now_ns(); }
+
+void tm_call_ref(tm_call *c) { atomic_fetch_add(&c->refs, 1); }
+
+static void log_end(tm_call *c) {
+  const tm_method *m = c->method;
+  tm_log_level level = m && m->quiet ? TM_LOG_DEBUG : TM_LOG_INFO;
+  if (!tm_log_enabled(level)) return;
+  char path[256];
+  if (m) {
+    snprintf(path, sizeof path, "%s", m->path);
+  } else {
+    char *p = grpc_slice_to_c_string(c->details.method);
+    snprintf(path, sizeof path, "%s", p);
+    gpr_free(p);
+  }
+  double ms = (double)(now_ns() - c->started_ns) / 1e6;
+  tm_log(level, "rpc", "method", TM_LOG_STR(path), "code", TM_LOG_STR(tm_status_name(c->status)),
+         "duration_ms", TM_LOG_DBL(ms), NULL);
+}
+
+void tm_call_unref(tm_call *c) {
+  if (atomic_fetch_sub(&c->refs, 1) != 1) return;
+  if (atomic_load(&c->answered)) log_end(c);
+  if (c->call) grpc_call_unref(c->call);
+  grpc_metadata_array_destroy(&c->md);
+  grpc_call_details_destroy(&c->details);
+  if (c->payload) grpc_byte_buffer_destroy(c->payload);
+  if (c->send_buf) grpc_byte_buffer_destroy(c->send_buf);
+  if (c->request) protobuf_c_message_free_unpacked(c->request, NULL);
+  if (c->stream_free) c->stream_free(c->stream);
+  grpc_slice_unref(c->status_details);
+  pthread_mutex_destroy(&c->mu);
+  free(c);
+}
+
+bool tm_call_start_batch(tm_call *c, const grpc_op *ops, size_t n, tm_tag *tag) {
+  tm_call_ref(c);
+  pthread_mutex_lock(&c->mu);
+  grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
+  pthread_mutex_unlock(&c->mu);
+  if (e != GRPC_CALL_OK) {
+    tm_log(TM_LOG_ERROR, "grpc_call_start_batch failed", "error", TM_LOG_INT(e), NULL);
+    tm_call_unref(c);
+    return false;
+  }
+  return true;
+}
+
+grpc_byte_buffer *tm_call_serialize(const ProtobufCMessage *msg) {
+  size_t len = protobuf_c_message_get_packed_size(msg);
+  grpc_slice slice = grpc_slice_malloc(len);
+  protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(slice));
+  grpc_byte_buffer *buf = grpc_raw_byte_buffer_create(&slice, 1);
+  grpc_slice_unref(slice);
+  return buf;
+}
+
+ProtobufCMessage *tm_call_decode(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *buf) {
+  grpc_byte_buffer_reader reader;
+  if (!buf) {
+    /* No payload at all decodes as the empty message, as proto3 says. */
+    return protobuf_c_message_unpack(desc, NULL, 0, (const uint8_t *)"");
+  }
+  if (!grpc_byte_buffer_reader_init(&reader, buf)) return NULL;
+  grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+  grpc_byte_buffer_reader_destroy(&reader);
+  ProtobufCMessage *msg =
+      protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+  grpc_slice_unref(all);
+  return msg;
+}
+
+static void on_final(tm_tag *tag, bool ok) {
+  (void)ok; /* a client that left before the answer is not an error of ours */
+  tm_call *c = TM_CONTAINER_OF(tag, tm_call, on_final);
+  if (c->final_has_close) tm_call_unref(c); /* the base reference */
+  tm_call_unref(c);
+}
+
+/* Sends [initial metadata,] [message,] status [, recv close]: the last batch of a call. */
+static void finish(tm_call *c, grpc_byte_buffer *msg, grpc_status_code code, const char *text) {
+  if (atomic_exchange(&c->answered, true)) return; /* answered already: keep the first answer */
+  grpc_op ops[4];
+  size_t n = 0;
+  memset(ops, 0, sizeof ops);
+  pthread_mutex_lock(&c->mu);
+  bool need_initial = !c->initial_sent;
+  bool need_close = !c->close_watched;
+  c->initial_sent = c->close_watched = true;
+  c->final_has_close = need_close;
+  c->status = code;
+  c->status_details = grpc_slice_from_copied_string(text ? text : "");
+  /* No send is in flight when a call is finished (streams send one message at a time). */
+  if (c->send_buf) grpc_byte_buffer_destroy(c->send_buf);
+  c->send_buf = msg;
+  pthread_mutex_unlock(&c->mu);
+
+  if (need_initial) ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+  if (msg) {
+    ops[n].op = GRPC_OP_SEND_MESSAGE;
+    ops[n++].data.send_message.send_message = msg;
+  }
+  ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+  ops[n].data.send_status_from_server.status = code;
+  ops[n++].data.send_status_from_server.status_details = &c->status_details;
+  if (need_close) {
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n++].data.recv_close_on_server.cancelled = &c->close_cancelled;
+  }
+  c->on_final.done = on_final;
+  tm_call_start_batch(c, ops, n, &c->on_final);
+}
+
+void tm_call_reply(tm_call *c, const ProtobufCMessage *resp) {
+  finish(c, tm_call_serialize(resp), GRPC_STATUS_OK, NULL);
+}
+
+void tm_call_fail(tm_call *c, grpc_status_code code, const char *msg) {
+  finish(c, NULL, code, msg);
+}
+
+void tm_call_fail_error(tm_call *c, const tm_error *err) {
+  tm_call_fail(c, tm_status_from_code(err->code), err->msg);
+}
+
+static void on_close_done(tm_tag *tag, bool ok) {
+  (void)ok;
+  tm_call *c = TM_CONTAINER_OF(tag, tm_call, on_close);
+  atomic_store(&c->cancelled, true);
+  if (c->close_cb) c->close_cb(c);
+  tm_call_unref(c); /* the base reference */
+  tm_call_unref(c);
+}
+
+void tm_call_watch_close(tm_call *c, void (*on_close)(tm_call *c)) {
+  grpc_op op;
+  memset(&op, 0, sizeof op);
+  op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+  op.data.recv_close_on_server.cancelled = &c->close_cancelled;
+  pthread_mutex_lock(&c->mu);
+  c->close_watched = true;
+  pthread_mutex_unlock(&c->mu);
+  c->close_cb = on_close;
+  c->on_close.done = on_close_done;
+  tm_call_start_batch(c, &op, 1, &c->on_close);
+}

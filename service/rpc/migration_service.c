@@ -1,0 +1,226 @@
+/* MigrationService handlers: decode is done by the transport; here requests become engine calls and
+ * engine results become responses. */
+#include "migration_service.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../log.h"
+#include "../migrations/registry.h"
+#include "twigz/migrations/v1/migration_service.pb-c.h"
+
+typedef Twigz__Migrations__V1__MigrationStatus pb_status;
+
+/* --- tm_status -> MigrationStatus --- */
+
+/* Storage for one converted status; the pb_status points into it and into the tm_status. */
+typedef struct {
+  pb_status pb;
+  Google__Protobuf__Timestamp started, finished;
+} status_box;
+
+static void set_time(Google__Protobuf__Timestamp *ts, int64_t ms) {
+  google__protobuf__timestamp__init(ts);
+  ts->seconds = ms / 1000;
+  ts->nanos = (int32_t)(ms % 1000) * 1000000;
+}
+
+static char empty[] = "";
+
+/* Borrows every string from st: keep st alive until the response is serialised. */
+static void convert_status(const tm_status *st, status_box *box) {
+  pb_status *pb = &box->pb;
+  twigz__migrations__v1__migration_status__init(pb);
+  pb->name = (char *)st->name;
+  pb->state = (Twigz__Migrations__V1__MigrationState)st->state;
+  pb->run_id = st->run_id ? st->run_id : empty;
+  pb->total = st->total;
+  pb->processed = st->processed;
+  pb->updated = st->updated;
+  pb->pending = st->has_pending ? st->pending : 0;
+  pb->cursor = st->cursor ? st->cursor : empty;
+  if (st->started_at_ms) {
+    set_time(&box->started, st->started_at_ms);
+    pb->started_at = &box->started;
+  }
+  if (st->finished_at_ms) {
+    set_time(&box->finished, st->finished_at_ms);
+    pb->finished_at = &box->finished;
+  }
+  pb->error = st->error ? st->error : empty;
+  pb->skipped = st->skipped;
+  pb->dry_run = st->dry_run;
+  pb->n_samples = st->n_samples;
+  pb->samples = (char **)st->samples;
+  pb->owner = st->owner ? st->owner : empty;
+}
+
+/* An array of converted statuses for a repeated field; free with free(). */
+typedef struct {
+  status_box *boxes;
+  pb_status **ptrs;
+} status_array;
+
+static status_array convert_list(const tm_status_list *list) {
+  status_array a = {calloc(list->n + 1, sizeof *a.boxes), calloc(list->n + 1, sizeof *a.ptrs)};
+  for (size_t i = 0; i < list->n; i++) {
+    convert_status(&list->items[i], &a.boxes[i]);
+    a.ptrs[i] = &a.boxes[i].pb;
+  }
+  return a;
+}
+
+static void free_array(status_array a) {
+  free(a.boxes);
+  free(a.ptrs);
+}
+
+/* --- List --- */
+
+static void handle_list(tm_call *c, const ProtobufCMessage *request) {
+  (void)request;
+  size_t n = tm_registry_count();
+  Twigz__Migrations__V1__Migration migrations[n], *mptrs[n];
+  size_t n_fields = 0;
+  for (size_t i = 0; i < n; i++) n_fields += tm_registry_at(i)->n_fields;
+  Twigz__Migrations__V1__FieldBackfill fields[n_fields], *fptrs[n_fields];
+
+  size_t f = 0;
+  for (size_t i = 0; i < n; i++) {
+    const tm_migration *m = tm_registry_at(i);
+    Twigz__Migrations__V1__Migration *pm = &migrations[i];
+    twigz__migrations__v1__migration__init(pm);
+    pm->name = (char *)m->name;
+    pm->table = (char *)m->collection;
+    pm->description = (char *)m->description;
+    pm->fields = &fptrs[f];
+    pm->n_fields = m->n_fields;
+    for (size_t j = 0; j < m->n_fields; j++, f++) {
+      twigz__migrations__v1__field_backfill__init(&fields[f]);
+      fields[f].field = (char *)m->fields[j].field;
+      fields[f].default_value =
+          (char *)(m->fields[j].default_json ? m->fields[j].default_json : "");
+      fields[f].derived_from = (char *)(m->fields[j].derived_from ? m->fields[j].derived_from : "");
+      fptrs[f] = &fields[f];
+    }
+    mptrs[i] = pm;
+  }
+  Twigz__Migrations__V1__ListResponse resp = TWIGZ__MIGRATIONS__V1__LIST_RESPONSE__INIT;
+  resp.migrations = mptrs;
+  resp.n_migrations = n;
+  tm_call_reply(c, &resp.base);
+}
+
+/* --- Status --- */
+
+static void handle_status(tm_call *c, const ProtobufCMessage *request) {
+  const Twigz__Migrations__V1__StatusRequest *req = (const void *)request;
+  tm_status_list list = {0};
+  tm_error err;
+  if (tm_engine_status(tm_call_ctx(c), (const char *const *)req->names, req->n_names,
+                       req->include_pending, &list, &err) != TM_OK) {
+    tm_call_fail_error(c, &err);
+    return;
+  }
+  status_array a = convert_list(&list);
+  Twigz__Migrations__V1__StatusResponse resp = TWIGZ__MIGRATIONS__V1__STATUS_RESPONSE__INIT;
+  resp.migrations = a.ptrs;
+  resp.n_migrations = list.n;
+  tm_call_reply(c, &resp.base);
+  free_array(a);
+  tm_status_list_clear(&list);
+}
+
+/* --- Run --- */
+
+/* Called by the engine when the chain ends (or, for async, once started). */
+static void run_done(void *arg, tm_code code, const tm_error *err, const tm_run_result *result) {
+  tm_call *c = arg;
+  if (code != TM_OK) {
+    tm_call_fail_error(c, err);
+  } else {
+    status_array a = convert_list(&result->migrations);
+    Twigz__Migrations__V1__RunResponse resp = TWIGZ__MIGRATIONS__V1__RUN_RESPONSE__INIT;
+    resp.run_id = (char *)result->run_id;
+    resp.migrations = a.ptrs;
+    resp.n_migrations = result->migrations.n;
+    tm_call_reply(c, &resp.base);
+    free_array(a);
+  }
+  tm_call_unref(c); /* the engine's reference */
+}
+
+static void handle_run(tm_call *c, const ProtobufCMessage *request) {
+  const Twigz__Migrations__V1__RunRequest *req = (const void *)request;
+  tm_run_request run = {
+      .names = (const char *const *)req->names,
+      .n_names = req->n_names,
+      .dry_run = req->dry_run,
+      .batch_size = req->batch_size,
+      .rerun = req->rerun,
+      .async = req->async,
+  };
+  tm_error err;
+  tm_call_ref(c); /* held by the engine until run_done */
+  if (tm_engine_run(tm_call_ctx(c), &run, run_done, c, &err) != TM_OK) {
+    tm_call_unref(c);
+    tm_call_fail_error(c, &err);
+  }
+}
+
+/* --- Cancel --- */
+
+static void handle_cancel(tm_call *c, const ProtobufCMessage *request) {
+  const Twigz__Migrations__V1__CancelRequest *req = (const void *)request;
+  tm_status st = {0};
+  tm_error err;
+  if (tm_engine_cancel(tm_call_ctx(c), req->name, &st, &err) != TM_OK) {
+    tm_call_fail_error(c, &err);
+    return;
+  }
+  status_box box;
+  convert_status(&st, &box);
+  Twigz__Migrations__V1__CancelResponse resp = TWIGZ__MIGRATIONS__V1__CANCEL_RESPONSE__INIT;
+  resp.migration = &box.pb;
+  tm_call_reply(c, &resp.base);
+  tm_status_clear(&st);
+}
+
+/* --- the method table --- */
+
+static const struct {
+  const char *name;
+  tm_request_fn handler;
+  bool blocking; /* waits on MongoDB: runs on the handler pool */
+} handlers[] = {
+    {"Run", handle_run, true},
+    {"Status", handle_status, true},
+    {"List", handle_list, false},
+    {"Cancel", handle_cancel, true},
+};
+
+size_t tm_migration_service_methods(tm_engine *engine, tm_method *out, size_t max) {
+  static char paths[TM_MIGRATION_SERVICE_MAX_METHODS][128];
+  const ProtobufCServiceDescriptor *svc = &twigz__migrations__v1__migration_service__descriptor;
+  size_t n = 0;
+  for (unsigned i = 0; i < svc->n_methods && n < max && n < TM_MIGRATION_SERVICE_MAX_METHODS; i++) {
+    const ProtobufCMethodDescriptor *md = &svc->methods[i];
+    for (size_t h = 0; h < sizeof handlers / sizeof handlers[0]; h++) {
+      if (strcmp(handlers[h].name, md->name) != 0) continue;
+      snprintf(paths[n], sizeof paths[n], "/%s/%s", svc->name, md->name);
+      out[n++] = (tm_method){
+          .path = paths[n - 1],
+          .service = svc->name,
+          .name = md->name,
+          .kind = TM_METHOD_UNARY,
+          .needs_auth = true,
+          .blocking = handlers[h].blocking,
+          .input = md->input,
+          .on_request = handlers[h].handler,
+          .ctx = engine,
+      };
+    }
+  }
+  return n;
+}

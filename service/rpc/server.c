@@ -1,0 +1,244 @@
+/* The gRPC C-core server: one completion queue, worker threads draining it, one armed request per
+ * served method plus one for unregistered methods (core never answers those itself). */
+#include "server.h"
+
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../log.h"
+#include "auth.h"
+#include "workq.h"
+
+struct tm_server {
+  grpc_server *server;
+  grpc_completion_queue *cq;
+  int port;
+  tm_method *methods;
+  size_t n_methods;
+  char *auth_token;
+  pthread_t *threads;
+  int n_threads;
+  tm_workq *handlers;
+  tm_tag on_shutdown;
+  atomic_bool shutdown_done;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+};
+
+static void arm(tm_server *s, const tm_method *m);
+
+/* --- completion-queue threads --- */
+
+static void *cq_thread(void *arg) {
+  tm_server *s = arg;
+  for (;;) {
+    grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
+    if (ev.type != GRPC_OP_COMPLETE) continue;
+    tm_tag *tag = ev.tag;
+    tag->done(tag, ev.success != 0);
+  }
+  return NULL;
+}
+
+static void on_shutdown(tm_tag *tag, bool ok) {
+  (void)ok;
+  tm_server *s = TM_CONTAINER_OF(tag, tm_server, on_shutdown);
+  pthread_mutex_lock(&s->mu);
+  atomic_store(&s->shutdown_done, true);
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+/* --- dispatch --- */
+
+static void run_unary(void *arg) {
+  tm_call *c = arg;
+  c->method->on_request(c, c->request);
+  tm_call_unref(c); /* the reference the dispatcher passed to this job */
+}
+
+/* Decides what happens to an arrived call of a registered method. */
+static void dispatch(tm_call *c) {
+  const tm_method *m = c->method;
+  tm_server *s = c->server;
+  if (m->needs_auth && s->auth_token && !tm_auth_check(&c->md, s->auth_token)) {
+    tm_call_fail(c, GRPC_STATUS_UNAUTHENTICATED,
+                 "missing or invalid credentials: send 'authorization: Bearer <token>'");
+    return;
+  }
+  if (m->kind == TM_METHOD_BIDI) {
+    m->on_start(c);
+    return;
+  }
+  c->request = tm_call_decode(m->input, c->payload);
+  if (!c->request) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "request payload is not a valid %s message", m->input->name);
+    tm_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT, msg);
+    return;
+  }
+  if (m->blocking) {
+    tm_call_ref(c);
+    tm_workq_push(s->handlers, run_unary, c);
+  } else {
+    m->on_request(c, c->request);
+  }
+}
+
+static void on_arrival(tm_tag *tag, bool ok) {
+  tm_call *c = TM_CONTAINER_OF(tag, tm_call, on_arrival);
+  if (!ok) { /* the server is shutting down: the armed request was withdrawn */
+    tm_call_unref(c);
+    return;
+  }
+  tm_call_arrived(c);
+  arm(c->server, c->method); /* keep one request armed for the next caller */
+  if (c->method) {
+    dispatch(c);
+  } else {
+    tm_call_fail(c, GRPC_STATUS_UNIMPLEMENTED, "unknown service or method");
+  }
+}
+
+static void arm(tm_server *s, const tm_method *m) {
+  tm_call *c = tm_call_new(s, m);
+  c->on_arrival.done = on_arrival;
+  grpc_call_error e;
+  if (m) {
+    e = grpc_server_request_registered_call(s->server, m->registered, &c->call, &c->deadline,
+                                            &c->md, m->kind == TM_METHOD_BIDI ? NULL : &c->payload,
+                                            s->cq, s->cq, &c->on_arrival);
+  } else {
+    e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, s->cq, s->cq,
+                                 &c->on_arrival);
+  }
+  if (e != GRPC_CALL_OK) tm_call_unref(c);
+}
+
+/* --- lifecycle --- */
+
+static grpc_server_credentials *make_credentials(const tm_server_options *o, tm_error *err) {
+  if (!o->tls_cert && !o->tls_key) return grpc_insecure_server_credentials_create();
+  if (!o->tls_cert || !o->tls_key) {
+    tm_error_set(err, TM_ERR_INVALID, "--tls-cert and --tls-key must be given together");
+    return NULL;
+  }
+  grpc_ssl_pem_key_cert_pair pair = {.private_key = o->tls_key, .cert_chain = o->tls_cert};
+  grpc_ssl_client_certificate_request_type request =
+      o->tls_client_ca ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                       : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+  grpc_server_credentials *creds =
+      grpc_ssl_server_credentials_create_ex(o->tls_client_ca, &pair, 1, request, NULL);
+  if (!creds) tm_error_set(err, TM_ERR_INVALID, "the TLS certificate or key is not usable");
+  return creds;
+}
+
+tm_code tm_server_start(const tm_server_options *opts, tm_method *methods, size_t n_methods,
+                        tm_server **out, tm_error *err) {
+  grpc_server_credentials *creds = make_credentials(opts, err);
+  if (!creds) return err->code;
+
+  grpc_arg args[1];
+  size_t n_args = 0;
+  if (opts->max_message_bytes > 0) {
+    args[n_args++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                                .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+                                .value.integer = opts->max_message_bytes};
+  }
+  grpc_channel_args channel_args = {.num_args = n_args, .args = args};
+
+  tm_server *s = calloc(1, sizeof *s);
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  s->methods = methods;
+  s->n_methods = n_methods;
+  s->auth_token = opts->auth_token ? strdup(opts->auth_token) : NULL;
+  s->cq = grpc_completion_queue_create_for_next(NULL);
+  s->server = grpc_server_create(&channel_args, NULL);
+  grpc_server_register_completion_queue(s->server, s->cq, NULL);
+  for (size_t i = 0; i < n_methods; i++) {
+    tm_method *m = &methods[i];
+    m->registered = grpc_server_register_method(s->server, m->path, NULL,
+                                                m->kind == TM_METHOD_BIDI
+                                                    ? GRPC_SRM_PAYLOAD_NONE
+                                                    : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+                                                0);
+  }
+  s->port = grpc_server_add_http2_port(s->server, opts->listen, creds);
+  grpc_server_credentials_release(creds);
+  if (s->port == 0) {
+    tm_error_set(err, TM_ERR_INVALID, "cannot listen on %s (in use, or not a host:port)",
+                 opts->listen);
+    grpc_server_destroy(s->server);
+    grpc_completion_queue_shutdown(s->cq);
+    while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(s->cq);
+    free(s->auth_token);
+    free(s);
+    return err->code;
+  }
+  grpc_server_start(s->server);
+
+  s->handlers = tm_workq_new(opts->handler_threads > 0 ? (size_t)opts->handler_threads : 4);
+  for (size_t i = 0; i < n_methods; i++) arm(s, &methods[i]);
+  arm(s, NULL);
+  s->n_threads = opts->threads > 0 ? opts->threads : 1;
+  s->threads = calloc((size_t)s->n_threads, sizeof *s->threads);
+  for (int i = 0; i < s->n_threads; i++) pthread_create(&s->threads[i], NULL, cq_thread, s);
+  *out = s;
+  return TM_OK;
+}
+
+int tm_server_port(const tm_server *s) { return s->port; }
+
+void tm_server_defer(tm_server *s, void (*fn)(void *arg), void *arg) {
+  tm_workq_push(s->handlers, fn, arg);
+}
+
+static bool wait_shutdown(tm_server *s, int ms) {
+  gpr_timespec until =
+      gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(ms, GPR_TIMESPAN));
+  struct timespec ts = {.tv_sec = until.tv_sec, .tv_nsec = until.tv_nsec};
+  pthread_mutex_lock(&s->mu);
+  while (!atomic_load(&s->shutdown_done)) {
+    if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0) break;
+  }
+  bool done = atomic_load(&s->shutdown_done);
+  pthread_mutex_unlock(&s->mu);
+  return done;
+}
+
+void tm_server_shutdown(tm_server *s, int grace_ms) {
+  s->on_shutdown.done = on_shutdown;
+  grpc_server_shutdown_and_notify(s->server, s->cq, &s->on_shutdown);
+  if (!wait_shutdown(s, grace_ms)) {
+    tm_log(TM_LOG_WARN, "grace period over: cancelling calls still in flight", "grace_ms",
+           TM_LOG_INT(grace_ms), NULL);
+    grpc_server_cancel_all_calls(s->server);
+    wait_shutdown(s, 60 * 60 * 1000);
+  }
+  /* Handlers still queued or running answer into calls gRPC has finished; let them end first. */
+  tm_workq_destroy(s->handlers);
+  s->handlers = NULL;
+}
+
+void tm_server_destroy(tm_server *s) {
+  if (!s) return;
+  grpc_server_destroy(s->server);
+  grpc_completion_queue_shutdown(s->cq);
+  for (int i = 0; i < s->n_threads; i++) pthread_join(s->threads[i], NULL);
+  grpc_completion_queue_destroy(s->cq);
+  pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->cv);
+  free(s->threads);
+  free(s->auth_token);
+  free(s);
+}

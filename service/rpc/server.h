@@ -1,0 +1,40 @@
+/* The gRPC server: listener, completion-queue threads, the armed requests of every served method,
+ * UNIMPLEMENTED for everything else, and graceful shutdown.
+ *
+ * Threads: `threads` completion-queue workers only move bytes and run cheap handlers; handlers that
+ * may block (marked `blocking`) run on a separate pool, so a slow MongoDB never stalls the
+ * transport. */
+#ifndef TM_RPC_SERVER_H
+#define TM_RPC_SERVER_H
+
+#include <stddef.h>
+
+#include "../error.h"
+#include "call.h"
+
+typedef struct {
+  const char *listen; /* host:port; port 0 picks a free one */
+  int threads;        /* completion-queue threads */
+  int handler_threads;
+  const char *auth_token; /* NULL: MigrationService is open */
+  /* PEM contents; all NULL: plaintext. client_ca set: clients must present a certificate it signed.
+   */
+  const char *tls_cert, *tls_key, *tls_client_ca;
+  int max_message_bytes; /* 0: gRPC's default (4 MiB) */
+} tm_server_options;
+
+/* Binds and starts serving methods (borrowed, must outlive the server; each gets `registered` set).
+ * Fails with TM_ERR_INVALID when the address cannot be bound. */
+tm_code tm_server_start(const tm_server_options *opts, tm_method *methods, size_t n_methods,
+                        tm_server **out, tm_error *err);
+int tm_server_port(const tm_server *s);
+
+/* Runs fn(arg) on the handler pool. */
+void tm_server_defer(tm_server *s, void (*fn)(void *arg), void *arg);
+
+/* Stops accepting calls, waits up to grace_ms for calls in flight, cancels the rest, and waits for
+ * every thread. Handlers still running answer into cancelled calls harmlessly. */
+void tm_server_shutdown(tm_server *s, int grace_ms);
+void tm_server_destroy(tm_server *s);
+
+#endif
