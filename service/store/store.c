@@ -41,7 +41,7 @@ tm_code tm_store_error(const bson_error_t *berr, tm_error *err, const char *what
 }
 
 /* Routes the driver's own log lines into our JSON log. */
-static void mongoc_log(mongoc_log_level_t level, const char *domain, const char *message,
+static void forward_driver_log(mongoc_log_level_t level, const char *domain, const char *message,
                        void *ud) {
   (void)ud;
   tm_log_level ours = level <= MONGOC_LOG_LEVEL_CRITICAL  ? TM_LOG_ERROR
@@ -55,7 +55,7 @@ static void mongoc_log(mongoc_log_level_t level, const char *domain, const char 
   tm_log(ours, message, "component", TM_LOG_STR("mongoc"), "domain", TM_LOG_STR(domain), NULL);
 }
 
-void tm_store_init_logging(void) { mongoc_log_set_handler(mongoc_log, NULL); }
+void tm_store_init_logging(void) { mongoc_log_set_handler(forward_driver_log, NULL); }
 
 tm_code tm_store_new(const char *uri_text, const char *database, tm_store **out, tm_error *err) {
   bson_error_t berr;
