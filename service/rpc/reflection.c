@@ -655,8 +655,8 @@ static tm_code answer_request(const tm_reflection *r, answer *a,
         GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE;
     a->msg.list_services_response = &a->services;
     return TM_OK;
-  case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST__NOT_SET: break;
-  default: break; /* a case this decoder does not know cannot be set by unpack; kept for -Wswitch */
+  case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST__NOT_SET:
+  default: /* protobuf-c's int-size sentinel; unpack never sets it */ break;
   }
   return answer_error(a, GRPC_STATUS_INVALID_ARGUMENT, err,
                       "the request asks nothing: set one of file_by_filename, "
