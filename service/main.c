@@ -123,6 +123,7 @@ int main(int argc, char **argv) {
 
   mongoc_init();
   tm_store_init_logging();
+  tm_server_init_logging();
   grpc_init();
 
   tm_store *store = NULL;

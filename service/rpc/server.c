@@ -4,6 +4,7 @@
 
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
+#include <grpc/support/log.h>
 #include <grpc/support/time.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -119,6 +120,24 @@ static void arm(tm_server *s, const tm_method *m) {
                                  &c->on_arrival);
   }
   if (e != GRPC_CALL_OK) tm_call_unref(c);
+}
+
+/* --- logging --- */
+
+/* gRPC core writes its own lines to stderr; route them into our JSON log instead. Errors while
+ * binding are reported by tm_server_start's caller, so core's copy is only worth debug level. */
+static void forward_core_log(gpr_log_func_args *args) {
+  tm_log_level level = args->severity == GPR_LOG_SEVERITY_ERROR  ? TM_LOG_WARN
+                       : args->severity == GPR_LOG_SEVERITY_INFO ? TM_LOG_INFO
+                                                                 : TM_LOG_DEBUG;
+  if (strstr(args->file, "chttp2_server")) level = TM_LOG_DEBUG;
+  tm_log(level, args->message, "component", TM_LOG_STR("grpc"), "file", TM_LOG_STR(args->file),
+         "line", TM_LOG_INT(args->line), NULL);
+}
+
+void tm_server_init_logging(void) {
+  gpr_set_log_verbosity(GPR_LOG_SEVERITY_ERROR);
+  gpr_set_log_function(forward_core_log);
 }
 
 /* --- lifecycle --- */

@@ -23,6 +23,9 @@ typedef struct {
   int max_message_bytes; /* 0: gRPC's default (4 MiB) */
 } tm_server_options;
 
+/* Sends gRPC core's log lines to tm_log; call once before grpc_init. */
+void tm_server_init_logging(void);
+
 /* Binds and starts serving methods (borrowed, must outlive the server; each gets `registered` set).
  * Fails with TM_ERR_INVALID when the address cannot be bound. */
 tm_code tm_server_start(const tm_server_options *opts, tm_method *methods, size_t n_methods,

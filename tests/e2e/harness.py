@@ -1,0 +1,130 @@
+"""Real processes for end-to-end tests: FerretDB, the service binary, grpcurl and grpc-health-probe.
+
+Everything here starts real programs on loopback and stops them; nothing is mocked.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+TOOLS = os.environ.get("TM_TOOLS_BIN", os.path.join(os.path.dirname(__file__), "../../.tools/bin"))
+BINARY = os.environ.get("TM_BINARY", os.path.join(os.path.dirname(__file__), "../../build/twigz-migrations"))
+SOURCE = os.environ.get("TM_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout, interval=0.1, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class FerretDB:
+    """A FerretDB on a fixed loopback port, so it can be stopped and started again at the same address."""
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "ferretdb")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.uri = f"mongodb://127.0.0.1:{self.port}/"
+        self.proc = None
+
+    def start(self):
+        self.log = open(os.path.join(self.dir, "log"), "ab")
+        self.proc = subprocess.Popen(
+            [os.path.join(TOOLS, "twigz-ferretdb"), "--listen", f"127.0.0.1:{self.port}",
+             "--data-dir", os.path.join(self.dir, "data")],
+            stdout=subprocess.PIPE, stderr=self.log)
+        line = self.proc.stdout.readline().decode()
+        assert line.startswith("ready "), f"FerretDB did not start: {line!r}"
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+    def client(self):
+        import pymongo
+        return pymongo.MongoClient(self.uri, serverSelectionTimeoutMS=5000)
+
+
+class Service:
+    """The real twigz-migrations binary on a free port; logs collected from stderr."""
+
+    def __init__(self, workdir, mongodb_uri, *args, env=None, database="twigz"):
+        self.logpath = os.path.join(workdir, f"service-{time.monotonic_ns()}.log")
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("TWIGZ_")}
+        full_env.update({"MONGODB_URI": mongodb_uri, "MONGODB_DATABASE": database})
+        full_env.update(env or {})
+        self.args = [BINARY, "--listen", "127.0.0.1:0", "--threads", "2", *args]
+        self.logfile = open(self.logpath, "wb")
+        self.proc = subprocess.Popen(self.args, env=full_env, stdout=subprocess.DEVNULL, stderr=self.logfile)
+        first = wait_until(lambda: self._first_line(), 20, what="the service's first log line")
+        entry = json.loads(first)
+        assert entry["msg"] == "twigz-migrations listening", first
+        self.address = entry["address"]
+
+    def _first_line(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"service exited {self.proc.returncode}: {self.logs()}")
+        with open(self.logpath) as f:
+            line = f.readline()
+        return line if line.endswith("\n") else None
+
+    def logs(self):
+        with open(self.logpath) as f:
+            return f.read()
+
+    def log_entries(self):
+        return [json.loads(line) for line in self.logs().splitlines() if line.startswith("{")]
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=timeout)
+        return self.proc.returncode
+
+
+def grpcurl(address, method=None, data=None, *extra, plaintext=True, timeout=60):
+    """Runs grpcurl; returns (exit code, stdout, stderr)."""
+    cmd = [os.path.join(TOOLS, "grpcurl")]
+    if plaintext:
+        cmd.append("-plaintext")
+    cmd += list(extra)
+    if data is not None:
+        cmd += ["-d", json.dumps(data) if not isinstance(data, str) else data]
+    cmd.append(address)
+    if method:
+        cmd += method.split(" ")
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def call(address, method, data=None, *extra, **kw):
+    """A MigrationService call that must succeed; returns the decoded JSON response."""
+    rc, out, err = grpcurl(address, f"twigz.migrations.v1.MigrationService/{method}", data or {}, *extra, **kw)
+    assert rc == 0, f"{method} failed ({rc}): {err}"
+    return json.loads(out)
+
+
+def health_probe(address, *extra, service=None):
+    cmd = [os.path.join(TOOLS, "grpc-health-probe"), "-addr", address, *extra]
+    if service is not None:
+        cmd += ["-service", service]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stdout + p.stderr

@@ -1,0 +1,241 @@
+"""The service foundation, end to end: the real binary, FerretDB, grpcurl, grpc-health-probe."""
+import json
+import os
+import signal
+import subprocess
+
+import grpc
+import pytest
+
+from harness import BINARY, FerretDB, call, grpcurl, health_probe, wait_until
+
+SERVICE = "twigz.migrations.v1.MigrationService"
+
+
+def test_reflection_lists_every_service(start_service):
+    svc = start_service()
+    rc, out, err = grpcurl(svc.address, "list")
+    assert rc == 0, err
+    assert out.split() == [
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+        SERVICE,
+    ]
+
+
+def test_describe_shows_methods_and_documentation(start_service):
+    svc = start_service()
+    rc, out, err = grpcurl(svc.address, f"describe {SERVICE}")
+    assert rc == 0, err
+    for method in ("Run", "Status", "List", "Cancel"):
+        assert f"rpc {method} ( .twigz.migrations.v1.{method}Request ) returns ( .twigz.migrations.v1.{method}Response );" in out
+    rc, out, err = grpcurl(svc.address, "describe twigz.migrations.v1.MigrationStatus")
+    assert rc == 0, err
+    assert ".google.protobuf.Timestamp started_at = 9;" in out
+    assert "// Last _id processed" in out  # comments come through from the embedded descriptor set
+
+
+def test_list_describes_the_four_migrations_in_registry_order(start_service):
+    svc = start_service()
+    resp = call(svc.address, "List")
+    migrations = resp["migrations"]
+    assert [m["name"] for m in migrations] == [
+        "addStatusToStores", "ensureStoreFields", "addUsernamesToCustomers", "addPrivacyToCustomers"]
+    assert [m["table"] for m in migrations] == ["stores", "stores", "customers", "customers"]
+    assert migrations[0]["fields"] == [{"field": "status", "defaultValue": '"pending"'}]
+    assert migrations[1]["fields"] == [
+        {"field": "status", "defaultValue": '"pending"'},
+        {"field": "phoneNumberVerified", "defaultValue": "false"}]
+    assert migrations[2]["fields"] == [{"field": "username", "derivedFrom": "name"}]
+    assert migrations[3]["fields"] == [{"field": "isPrivate", "defaultValue": "true"}]
+    assert all(m["description"] for m in migrations)
+
+
+def test_health_is_serving_for_the_server_and_the_service(start_service):
+    svc = start_service()
+    wait_until(lambda: health_probe(svc.address)[0] == 0, 10, what="SERVING")
+    rc, out = health_probe(svc.address, service=SERVICE)
+    assert rc == 0 and "SERVING" in out
+    rc, out, err = grpcurl(svc.address, "grpc.health.v1.Health/Check", {"service": "no.such.Service"})
+    assert rc == 64 + 5, err  # NOT_FOUND
+
+
+def test_health_follows_the_database_down_and_back(workdir, start_service):
+    db = FerretDB(os.path.join(workdir, "outage")).start()
+    try:
+        svc = start_service("--health-interval-ms", "500", mongodb_uri=db.uri)
+        wait_until(lambda: health_probe(svc.address)[0] == 0, 10, what="SERVING")
+        channel = grpc.insecure_channel(svc.address)
+        watch = channel.unary_stream("/grpc.health.v1.Health/Watch")(b"", timeout=60)
+        assert next(watch) == b"\x08\x01"  # status: SERVING
+
+        db.stop()
+        wait_until(lambda: health_probe(svc.address)[0] == 4, 15, what="NOT_SERVING")  # probe: 4 = not serving
+        assert next(watch) == b"\x08\x02"  # the watcher is told: NOT_SERVING
+
+        db.start()
+        wait_until(lambda: health_probe(svc.address)[0] == 0, 5, what="SERVING again within 5 s")
+        assert next(watch) == b"\x08\x01"
+        watch.cancel()
+        channel.close()
+    finally:
+        db.stop()
+
+
+def test_health_watch_of_an_unknown_service_says_service_unknown(start_service):
+    svc = start_service()
+    with grpc.insecure_channel(svc.address) as channel:
+        watch = channel.unary_stream("/grpc.health.v1.Health/Watch")(b"\x0a\x03abc", timeout=10)
+        assert next(watch) == b"\x08\x03"  # SERVICE_UNKNOWN, and the stream stays open
+        watch.cancel()
+
+
+@pytest.mark.parametrize("path", [
+    f"/{SERVICE}/NoSuchMethod",
+    "/no.such.Service/Method",
+])
+def test_unknown_methods_are_unimplemented(start_service, path):
+    svc = start_service()
+    with grpc.insecure_channel(svc.address) as channel:
+        with pytest.raises(grpc.RpcError) as e:
+            channel.unary_unary(path)(b"", timeout=10)
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+@pytest.mark.parametrize("payload", [
+    b"\xff\xff\xff\xff",          # not protobuf at all
+    b"\x08\x01",                  # field 1 (names, a string) sent as a varint
+    b"\x0a\x10abc",               # a string longer than the message
+])
+def test_bytes_that_are_not_a_run_request_are_invalid_argument(start_service, payload):
+    svc = start_service()
+    with grpc.insecure_channel(svc.address) as channel:
+        with pytest.raises(grpc.RpcError) as e:
+            channel.unary_unary(f"/{SERVICE}/Run")(payload, timeout=10)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "twigz.migrations.v1.RunRequest" in e.value.details()
+
+
+def test_a_token_guards_the_migration_service_only(workdir, start_service):
+    token_file = os.path.join(workdir, "token")
+    with open(token_file, "w") as f:
+        f.write("s3cret-token\n")
+    svc = start_service("--auth-token-file", token_file)
+    method = f"{SERVICE}/List"
+    assert grpcurl(svc.address, method, {})[0] == 64 + 16  # no token: UNAUTHENTICATED
+    for header in ("authorization: Bearer wrong", "authorization: Bearer ", "authorization: bearer s3cret-token",
+                   "authorization: s3cret-token", "authorization: Bearer s3cret-token2"):
+        rc, _, err = grpcurl(svc.address, method, {}, "-rpc-header", header)
+        assert rc == 64 + 16, (header, err)
+    rc, out, err = grpcurl(svc.address, method, {}, "-rpc-header", "authorization: Bearer s3cret-token")
+    assert rc == 0, err
+    assert len(json.loads(out)["migrations"]) == 4
+    # Health and reflection stay open.
+    assert grpcurl(svc.address, "list")[0] == 0
+    wait_until(lambda: health_probe(svc.address)[0] == 0, 10, what="SERVING")
+    assert "s3cret-token" not in svc.logs()
+
+
+def test_the_token_can_come_from_the_environment(start_service):
+    svc = start_service(env={"TWIGZ_AUTH_TOKEN": "env-token"})
+    assert grpcurl(svc.address, f"{SERVICE}/List", {})[0] == 64 + 16
+    rc, _, err = grpcurl(svc.address, f"{SERVICE}/List", {}, "-H", "authorization: Bearer env-token")
+    assert rc == 0, err
+
+
+def make_certificates(d):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, all made with openssl."""
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=twigz-test-ca",
+        "-keyout", "ca.key", "-out", "ca.pem")
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"), ("client", "extendedKeyUsage=clientAuth")):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.csr")
+        with open(os.path.join(d, f"{name}.ext"), "w") as f:
+            f.write(ext + "\n")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem")
+    return {n: os.path.join(d, n) for n in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")}
+
+
+def test_tls_and_mutual_tls(workdir, start_service):
+    d = os.path.join(workdir, "certs")
+    os.makedirs(d, exist_ok=True)
+    c = make_certificates(d)
+    svc = start_service("--tls-cert", c["server.pem"], "--tls-key", c["server.key"])
+    rc, out, err = grpcurl(svc.address, f"{SERVICE}/List", {}, "-cacert", c["ca.pem"], plaintext=False)
+    assert rc == 0, err
+    assert len(json.loads(out)["migrations"]) == 4
+    assert grpcurl(svc.address, f"{SERVICE}/List", {})[0] != 0  # plaintext is refused
+
+    mtls = start_service("--tls-cert", c["server.pem"], "--tls-key", c["server.key"], "--tls-client-ca", c["ca.pem"])
+    rc, _, err = grpcurl(mtls.address, f"{SERVICE}/List", {}, "-cacert", c["ca.pem"], plaintext=False)
+    assert rc != 0, "a client without a certificate must be refused under mutual TLS"
+    rc, out, err = grpcurl(mtls.address, f"{SERVICE}/List", {}, "-cacert", c["ca.pem"],
+                           "-cert", c["client.pem"], "-key", c["client.key"], plaintext=False)
+    assert rc == 0, err
+    rc, _ = health_probe(mtls.address, "-tls", "-tls-ca-cert", c["ca.pem"], "-tls-client-cert", c["client.pem"],
+                         "-tls-client-key", c["client.key"])
+    assert rc == 0
+
+
+def test_sigterm_turns_not_serving_drains_and_exits_zero(start_service):
+    svc = start_service()
+    wait_until(lambda: health_probe(svc.address)[0] == 0, 10, what="SERVING")
+    assert svc.stop(signal.SIGTERM) == 0
+    messages = [e["msg"] for e in svc.log_entries()]
+    assert "shutting down" in messages
+    assert messages.index("health: NOT_SERVING") > messages.index("shutting down")
+    assert messages[-1] == "stopped"
+
+
+def test_sigint_exits_zero_too(start_service):
+    svc = start_service()
+    assert svc.stop(signal.SIGINT) == 0
+
+
+def test_every_log_line_is_a_json_object_with_ts_level_msg(start_service):
+    svc = start_service()
+    call(svc.address, "List")
+    svc.stop()
+    lines = svc.logs().splitlines()
+    assert lines
+    for line in lines:
+        entry = json.loads(line)
+        assert {"ts", "level", "msg"} <= entry.keys(), line
+    rpc = [json.loads(l) for l in lines if '"msg":"rpc"' in l]
+    assert rpc and rpc[0]["method"] == f"/{SERVICE}/List" and rpc[0]["code"] == "OK" and "duration_ms" in rpc[0]
+
+
+@pytest.mark.parametrize("args, names", [
+    (["--no-such-flag"], "--no-such-flag"),
+    (["--threads", "zero"], "--threads"),
+    (["--threads"], "--threads"),
+    (["--listen", "not-an-address:99999"], "--listen"),
+    (["--log-level", "loud"], "--log-level"),
+    (["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"], "--tls-cert"),
+    (["--mongodb-uri", "postgres://nope"], "--mongodb-uri"),
+])
+def test_a_bad_flag_is_one_line_naming_it_and_exit_64(args, names):
+    p = subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 64, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert names in p.stderr
+
+
+def test_help_and_version():
+    p = subprocess.run([BINARY, "--help"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and "--mongodb-uri" in p.stdout and "MONGODB_URI" in p.stdout
+    p = subprocess.run([BINARY, "--version"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and p.stdout.startswith("twigz-migrations ")
+
+
+def test_the_uri_password_never_reaches_the_logs(ferret, start_service):
+    uri = ferret.uri.replace("mongodb://", "mongodb://admin:hunter2-secret@")
+    svc = start_service(mongodb_uri=uri)
+    call(svc.address, "List")
+    svc.stop()
+    logs = svc.logs()
+    assert "hunter2-secret" not in logs
+    assert "admin:***@" in logs
