@@ -49,6 +49,8 @@ static const option options[] = {
      "seconds calls in flight may take to finish after SIGTERM [20]"},
     {"health-interval-ms", "TWIGZ_HEALTH_INTERVAL_MS", OPT_INT, OFF(health_interval_ms), 100, 60000,
      "how often the health checker pings MongoDB [2000]"},
+    {"metrics-listen", "TWIGZ_METRICS_LISTEN", OPT_STRING, OFF(metrics_listen), 0, 0,
+     "Prometheus /metrics address host:port; empty turns it off [0.0.0.0:9090]"},
     {"help", NULL, OPT_BOOL, OFF(help), 0, 0, "print this help and exit"},
     {"version", NULL, OPT_BOOL, OFF(version), 0, 0, "print the version and exit"},
 };
@@ -90,6 +92,7 @@ static void defaults(tm_config *cfg) {
       .batch_size = 500,
       .shutdown_grace_seconds = 20,
       .health_interval_ms = 2000,
+      .metrics_listen = "0.0.0.0:9090",
   };
 }
 
@@ -97,7 +100,8 @@ tm_code tm_config_parse(tm_config *cfg, int argc, char **argv, tm_error *err) {
   defaults(cfg);
   for (size_t i = 0; i < N_OPTIONS; i++) {
     const char *v = options[i].env ? getenv(options[i].env) : NULL;
-    if (v && *v) {
+    /* An empty string variable counts (TWIGZ_METRICS_LISTEN= turns metrics off). */
+    if (v && (*v || options[i].type == OPT_STRING)) {
       tm_code code = set(cfg, &options[i], v, options[i].env, err);
       if (code) return code;
     }

@@ -22,6 +22,7 @@ typedef struct {
   int batch_size;
   int shutdown_grace_seconds;
   int health_interval_ms;
+  const char *metrics_listen; /* "" turns the endpoint off */
   bool help, version;
 } tm_config;
 

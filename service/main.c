@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics/http.h"
 #include "migrations/engine.h"
 #include "rpc/auth.h"
 #include "rpc/health.h"
@@ -173,14 +174,24 @@ int main(int argc, char **argv) {
     snprintf(msg, sizeof msg, "--listen: %s", err.msg);
     return usage_error(msg);
   }
-  char address[300], redacted[512];
+  tm_metrics_http *metrics = NULL;
+  int metrics_port = 0;
+  if (cfg.metrics_listen[0] &&
+      tm_metrics_http_start(cfg.metrics_listen, &metrics, &metrics_port, &err) != TM_OK) {
+    snprintf(msg, sizeof msg, "--metrics-listen: %s", err.msg);
+    return usage_error(msg);
+  }
+  char address[300], metrics_address[300] = "", redacted[512];
+  if (metrics)
+    bound_address(cfg.metrics_listen, metrics_port, metrics_address, sizeof metrics_address);
   bound_address(cfg.listen, tm_server_port(server), address, sizeof address);
   tm_store_redact_uri(cfg.mongodb_uri, redacted, sizeof redacted);
-  tm_log(TM_LOG_INFO, "twigz-migrations listening", "address", TM_LOG_STR(address), "version",
-         TM_LOG_STR(TM_VERSION), "tls", TM_LOG_BOOL(cert != NULL), "mtls",
-         TM_LOG_BOOL(client_ca != NULL), "auth", TM_LOG_BOOL(token != NULL), "mongodb",
-         TM_LOG_STR(redacted), "database", TM_LOG_STR(cfg.database), "instance",
-         TM_LOG_STR(instance), "threads", TM_LOG_INT(cfg.threads), NULL);
+  tm_log(TM_LOG_INFO, "twigz-migrations listening", "address", TM_LOG_STR(address), "metrics",
+         TM_LOG_STR(metrics_address), "version", TM_LOG_STR(TM_VERSION), "tls",
+         TM_LOG_BOOL(cert != NULL), "mtls", TM_LOG_BOOL(client_ca != NULL), "auth",
+         TM_LOG_BOOL(token != NULL), "mongodb", TM_LOG_STR(redacted), "database",
+         TM_LOG_STR(cfg.database), "instance", TM_LOG_STR(instance), "threads",
+         TM_LOG_INT(cfg.threads), NULL);
   tm_health_start(health);
 
   int sig = 0;
@@ -196,6 +207,7 @@ int main(int argc, char **argv) {
   tm_server_shutdown(server, cfg.shutdown_grace_seconds * 1000);
   tm_engine_destroy(engine);
   tm_server_destroy(server);
+  tm_metrics_http_stop(metrics);
   tm_reflection_destroy(reflection);
   tm_health_destroy(health);
   tm_store_destroy(store);

@@ -45,10 +45,10 @@ for tool in grpcurl grpc-health-probe ghz; do
   fi
 done
 
-if ! python3 -c 'import pytest, pymongo, grpc' 2>/dev/null; then
+if ! python3 -c 'import pytest, pymongo, grpc, prometheus_client' 2>/dev/null; then
   log "installing Python test helpers"
   python3 -m pip install -q --disable-pip-version-check -r "$root/tests/requirements.txt" 2>&1 |
     grep -v 'externally-managed\|root user' >&2 || true
-  python3 -c 'import pytest, pymongo, grpc' || python3 -m pip install -q --break-system-packages -r "$root/tests/requirements.txt"
+  python3 -c 'import pytest, pymongo, grpc, prometheus_client' || python3 -m pip install -q --break-system-packages -r "$root/tests/requirements.txt"
 fi
 log "ready"

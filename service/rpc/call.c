@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "../log.h"
+#include "../metrics/metrics.h"
 #include "status.h"
 
 static int64_t now_ns(void) {
@@ -29,12 +30,24 @@ tm_call *tm_call_new(tm_server *server, const tm_method *method) {
   return c;
 }
 
-void tm_call_arrived(tm_call *c) { c->started_ns = now_ns(); }
+void tm_call_arrived(tm_call *c) {
+  c->started_ns = now_ns();
+  if (!c->method) return;
+  tm_metrics_rpc_started(c->method->metrics_id);
+  if (c->method->kind != TM_METHOD_BIDI) tm_metrics_msg_received(c->method->metrics_id);
+}
+
+void tm_call_count_received(tm_call *c) { tm_metrics_msg_received(c->method->metrics_id); }
 
 void tm_call_ref(tm_call *c) { atomic_fetch_add(&c->refs, 1); }
 
-static void log_end(tm_call *c) {
+/* Logs and counts the call once it is over. A call we never answered was cancelled by its client
+ * (or by shutdown). */
+static void record_end(tm_call *c) {
   const tm_method *m = c->method;
+  if (!atomic_load(&c->answered)) c->status = GRPC_STATUS_CANCELLED;
+  double ms = (double)(now_ns() - c->started_ns) / 1e6;
+  if (m) tm_metrics_rpc_handled(m->metrics_id, (int)c->status, ms / 1000);
   tm_log_level level = m && m->quiet ? TM_LOG_DEBUG : TM_LOG_INFO;
   if (!tm_log_enabled(level)) return;
   char path[256];
@@ -45,14 +58,13 @@ static void log_end(tm_call *c) {
     snprintf(path, sizeof path, "%s", p);
     gpr_free(p);
   }
-  double ms = (double)(now_ns() - c->started_ns) / 1e6;
   tm_log(level, "rpc", "method", TM_LOG_STR(path), "code", TM_LOG_STR(tm_status_name(c->status)),
          "duration_ms", TM_LOG_DBL(ms), NULL);
 }
 
 void tm_call_unref(tm_call *c) {
   if (atomic_fetch_sub(&c->refs, 1) != 1) return;
-  if (atomic_load(&c->answered)) log_end(c);
+  if (c->started_ns) record_end(c);
   if (c->call) grpc_call_unref(c->call);
   grpc_metadata_array_destroy(&c->md);
   grpc_call_details_destroy(&c->details);
@@ -66,6 +78,9 @@ void tm_call_unref(tm_call *c) {
 }
 
 bool tm_call_start_batch(tm_call *c, const grpc_op *ops, size_t n, tm_tag *tag) {
+  for (size_t i = 0; i < n && c->method; i++) {
+    if (ops[i].op == GRPC_OP_SEND_MESSAGE) tm_metrics_msg_sent(c->method->metrics_id);
+  }
   tm_call_ref(c);
   pthread_mutex_lock(&c->mu);
   grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);

@@ -50,6 +50,7 @@ typedef struct tm_method {
   tm_stream_fn on_start;    /* bidi */
   void *ctx;                /* the handler's context (engine, health, reflection) */
   void *registered;         /* gRPC's handle, set when the server registers it */
+  int metrics_id;           /* set when the server registers it */
 } tm_method;
 
 struct tm_call {
@@ -109,6 +110,9 @@ bool tm_call_start_batch(tm_call *c, const grpc_op *ops, size_t n, tm_tag *tag);
 grpc_byte_buffer *tm_call_serialize(const ProtobufCMessage *msg);
 /* Decodes a received buffer with desc; NULL when the bytes are not such a message. */
 ProtobufCMessage *tm_call_decode(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *buf);
+
+/* Counts one message received on a stream (unary requests are counted on arrival). */
+void tm_call_count_received(tm_call *c);
 
 /* Starts RECV_CLOSE_ON_SERVER for a streaming call; on_close(c) runs when it completes. */
 void tm_call_watch_close(tm_call *c, void (*on_close)(tm_call *c));

@@ -37,6 +37,7 @@ static void on_recv(tm_tag *tag, bool ok) {
     tm_call_unref(c);
     return;
   }
+  tm_call_count_received(c);
   grpc_byte_buffer_reader reader;
   grpc_slice all = grpc_empty_slice();
   if (grpc_byte_buffer_reader_init(&reader, buf)) {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../log.h"
+#include "../metrics/metrics.h"
 #include "auth.h"
 #include "workq.h"
 
@@ -181,8 +182,10 @@ tm_code tm_server_start(const tm_server_options *opts, tm_method *methods, size_
   s->cq = grpc_completion_queue_create_for_next(NULL);
   s->server = grpc_server_create(&channel_args, NULL);
   grpc_server_register_completion_queue(s->server, s->cq, NULL);
+  static const char *types[] = {"unary", "server_stream", "bidi_stream"};
   for (size_t i = 0; i < n_methods; i++) {
     tm_method *m = &methods[i];
+    m->metrics_id = tm_metrics_register_method(m->service, m->name, types[m->kind]);
     m->registered = grpc_server_register_method(s->server, m->path, NULL,
                                                 m->kind == TM_METHOD_BIDI
                                                     ? GRPC_SRM_PAYLOAD_NONE

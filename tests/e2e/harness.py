@@ -71,13 +71,14 @@ class Service:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("TWIGZ_")}
         full_env.update({"MONGODB_URI": mongodb_uri, "MONGODB_DATABASE": database})
         full_env.update(env or {})
-        self.args = [BINARY, "--listen", "127.0.0.1:0", "--threads", "2", *args]
+        self.args = [BINARY, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--threads", "2", *args]
         self.logfile = open(self.logpath, "wb")
         self.proc = subprocess.Popen(self.args, env=full_env, stdout=subprocess.DEVNULL, stderr=self.logfile)
         first = wait_until(lambda: self._first_line(), 20, what="the service's first log line")
         entry = json.loads(first)
         assert entry["msg"] == "twigz-migrations listening", first
         self.address = entry["address"]
+        self.metrics_address = entry.get("metrics")
 
     def _first_line(self):
         if self.proc.poll() is not None:
@@ -85,6 +86,19 @@ class Service:
         with open(self.logpath) as f:
             line = f.readline()
         return line if line.endswith("\n") else None
+
+    def metrics(self):
+        """Scrapes /metrics and parses it with prometheus_client's text parser: {(name, labels): value}."""
+        import urllib.request
+        from prometheus_client.parser import text_string_to_metric_families
+        with urllib.request.urlopen(f"http://{self.metrics_address}/metrics", timeout=10) as r:
+            assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            body = r.read().decode()
+        out = {}
+        for family in text_string_to_metric_families(body):
+            for sample in family.samples:
+                out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+        return out
 
     def logs(self):
         with open(self.logpath) as f:
