@@ -10,6 +10,9 @@
 
 typedef enum { OPT_STRING, OPT_INT, OPT_BOOL } opt_type;
 
+/* Where a flag is accepted. */
+enum { SERVE = 1, ONESHOT = 2, BOTH = 3 };
+
 typedef struct {
   const char *flag; /* without the leading "--" */
   const char *env;  /* NULL: no variable */
@@ -17,42 +20,48 @@ typedef struct {
   size_t offset; /* into tm_config */
   int min, max;  /* OPT_INT bounds */
   const char *help;
+  int modes;
 } option;
 
 #define OFF(f) offsetof(tm_config, f)
 
 static const option options[] = {
     {"listen", "TWIGZ_LISTEN", OPT_STRING, OFF(listen), 0, 0,
-     "gRPC address host:port (port 0 picks a free port) [0.0.0.0:50051]"},
+     "gRPC address host:port (port 0 picks a free port) [0.0.0.0:50051]", BOTH},
     {"mongodb-uri", "MONGODB_URI", OPT_STRING, OFF(mongodb_uri), 0, 0,
-     "MongoDB connection string [mongodb://127.0.0.1:27017]"},
-    {"database", "MONGODB_DATABASE", OPT_STRING, OFF(database), 0, 0, "database name [twigz]"},
+     "MongoDB connection string [mongodb://127.0.0.1:27017]", BOTH},
+    {"database", "MONGODB_DATABASE", OPT_STRING, OFF(database), 0, 0, "database name [twigz]",
+     BOTH},
     {"threads", "TWIGZ_THREADS", OPT_INT, OFF(threads), 1, 256,
-     "completion-queue threads [number of cores]"},
+     "completion-queue threads [number of cores]", BOTH},
     {"auth-token-file", "TWIGZ_AUTH_TOKEN_FILE", OPT_STRING, OFF(auth_token_file), 0, 0,
      "file holding the bearer token MigrationService calls must send (TWIGZ_AUTH_TOKEN: the token "
-     "itself)"},
-    {"tls-cert", "TWIGZ_TLS_CERT", OPT_STRING, OFF(tls_cert), 0, 0,
-     "server certificate (PEM file)"},
-    {"tls-key", "TWIGZ_TLS_KEY", OPT_STRING, OFF(tls_key), 0, 0, "server private key (PEM file)"},
+     "itself)",
+     BOTH},
+    {"tls-cert", "TWIGZ_TLS_CERT", OPT_STRING, OFF(tls_cert), 0, 0, "server certificate (PEM file)",
+     BOTH},
+    {"tls-key", "TWIGZ_TLS_KEY", OPT_STRING, OFF(tls_key), 0, 0, "server private key (PEM file)",
+     BOTH},
     {"tls-client-ca", "TWIGZ_TLS_CLIENT_CA", OPT_STRING, OFF(tls_client_ca), 0, 0,
-     "CA (PEM file) that must sign client certificates: mutual TLS"},
+     "CA (PEM file) that must sign client certificates: mutual TLS", BOTH},
     {"log-level", "TWIGZ_LOG_LEVEL", OPT_STRING, OFF(log_level), 0, 0,
-     "debug, info, warn or error [info]"},
+     "debug, info, warn or error [info]", BOTH},
     {"state-collection", "TWIGZ_STATE_COLLECTION", OPT_STRING, OFF(state_collection), 0, 0,
-     "collection holding migration state [_migrations]"},
+     "collection holding migration state [_migrations]", BOTH},
     {"lease-seconds", "TWIGZ_LEASE_SECONDS", OPT_INT, OFF(lease_seconds), 2, 3600,
-     "how long a migration's lease lasts without renewal [30]"},
+     "how long a migration's lease lasts without renewal [30]", BOTH},
     {"batch-size", "TWIGZ_BATCH_SIZE", OPT_INT, OFF(batch_size), 1, 10000,
-     "default documents per batch [500]"},
+     "default documents per batch [500]", BOTH},
     {"shutdown-grace", "TWIGZ_SHUTDOWN_GRACE", OPT_INT, OFF(shutdown_grace_seconds), 0, 3600,
-     "seconds calls in flight may take to finish after SIGTERM [20]"},
+     "seconds calls in flight may take to finish after SIGTERM [20]", BOTH},
     {"health-interval-ms", "TWIGZ_HEALTH_INTERVAL_MS", OPT_INT, OFF(health_interval_ms), 100, 60000,
-     "how often the health checker pings MongoDB [2000]"},
+     "how often the health checker pings MongoDB [2000]", BOTH},
     {"metrics-listen", "TWIGZ_METRICS_LISTEN", OPT_STRING, OFF(metrics_listen), 0, 0,
-     "Prometheus /metrics address host:port; empty turns it off [0.0.0.0:9090]"},
-    {"help", NULL, OPT_BOOL, OFF(help), 0, 0, "print this help and exit"},
-    {"version", NULL, OPT_BOOL, OFF(version), 0, 0, "print the version and exit"},
+     "Prometheus /metrics address host:port; empty turns it off [0.0.0.0:9090]", BOTH},
+    {"dry-run", NULL, OPT_BOOL, OFF(dry_run), 0, 0, "run: plan only, write nothing", ONESHOT},
+    {"rerun", NULL, OPT_BOOL, OFF(rerun), 0, 0, "run: start completed migrations over", ONESHOT},
+    {"help", NULL, OPT_BOOL, OFF(help), 0, 0, "print this help and exit", BOTH},
+    {"version", NULL, OPT_BOOL, OFF(version), 0, 0, "print the version and exit", BOTH},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
@@ -109,10 +118,21 @@ tm_code tm_config_parse(tm_config *cfg, int argc, char **argv, tm_error *err) {
   cfg->auth_token = getenv("TWIGZ_AUTH_TOKEN");
   if (cfg->auth_token && !*cfg->auth_token) cfg->auth_token = NULL;
 
-  for (int a = 1; a < argc; a++) {
+  int first = 1;
+  if (argc > 1 && strcmp(argv[1], "run") == 0) {
+    cfg->oneshot = true;
+    first = 2;
+  }
+  /* Names are collected in place: argv is reordered so they sit together (the strings stay). */
+  char **names = argv + first;
+  for (int a = first; a < argc; a++) {
     const char *arg = argv[a];
     if (strncmp(arg, "--", 2) != 0) {
-      return tm_error_set(err, TM_ERR_INVALID, "unexpected argument \"%.64s\" (see --help)", arg);
+      if (!cfg->oneshot) {
+        return tm_error_set(err, TM_ERR_INVALID, "unexpected argument \"%.64s\" (see --help)", arg);
+      }
+      names[cfg->n_names++] = argv[a];
+      continue;
     }
     const char *name = arg + 2;
     const char *eq = strchr(name, '=');
@@ -124,6 +144,10 @@ tm_code tm_config_parse(tm_config *cfg, int argc, char **argv, tm_error *err) {
     }
     if (!o)
       return tm_error_set(err, TM_ERR_INVALID, "unknown flag --%.*s (see --help)", (int)len, name);
+    if (!(o->modes & (cfg->oneshot ? ONESHOT : SERVE))) {
+      return tm_error_set(err, TM_ERR_INVALID, "--%s is only valid after \"run\" (see --help)",
+                          o->flag);
+    }
     const char *value = NULL;
     if (o->type != OPT_BOOL) {
       if (eq)
@@ -140,14 +164,19 @@ tm_code tm_config_parse(tm_config *cfg, int argc, char **argv, tm_error *err) {
     tm_code code = set(cfg, o, value, source, err);
     if (code) return code;
   }
+  cfg->names = (const char *const *)names;
   return TM_OK;
 }
 
 void tm_config_usage(FILE *out) {
-  fprintf(out,
-          "usage: twigz-migrations [FLAGS]\n\n"
-          "Serves twigz.migrations.v1.MigrationService (plus gRPC health and reflection).\n"
-          "Every flag also reads the environment variable shown; the flag wins.\n\n");
+  fprintf(
+      out,
+      "usage: twigz-migrations [FLAGS]\n"
+      "       twigz-migrations run [NAME...] [--dry-run] [--rerun] [--batch-size N] [FLAGS]\n\n"
+      "Serves twigz.migrations.v1.MigrationService (plus gRPC health and reflection), or, with\n"
+      "\"run\", runs the named migrations (all when none are named) in-process with the same\n"
+      "lease and state, then exits (for a Helm pre-install hook, where nothing serves yet).\n"
+      "Every flag also reads the environment variable shown; the flag wins.\n\n");
   for (size_t i = 0; i < N_OPTIONS; i++) {
     const option *o = &options[i];
     char left[64];
@@ -155,6 +184,10 @@ void tm_config_usage(FILE *out) {
     fprintf(out, "  %-26s %s%s%s%s\n", left, o->help, o->env ? " (" : "", o->env ? o->env : "",
             o->env ? ")" : "");
   }
-  fprintf(out,
-          "\nExit codes: 0 stopped cleanly, 64 usage or configuration error, 70 internal error.\n");
+  fprintf(
+      out,
+      "\nExit codes (serving): 0 stopped cleanly, 64 usage or configuration error, 70 internal.\n"
+      "Exit codes (run): 0 every migration SUCCEEDED or was skipped (or the dry run answered),\n"
+      "  65 a migration ended FAILED or CANCELED, 64 usage error or invalid request,\n"
+      "  75 MongoDB unavailable or interrupted (retry; progress is kept), 70 internal error.\n");
 }

@@ -24,6 +24,12 @@ typedef struct {
   int health_interval_ms;
   const char *metrics_listen; /* "" turns the endpoint off */
   bool help, version;
+  /* One-shot mode: `twigz-migrations run [NAME...] [--dry-run] [--rerun] [--batch-size N]` runs the
+   * migrations in-process and exits instead of serving. */
+  bool oneshot;
+  bool dry_run, rerun;
+  const char *const *names; /* points into argv */
+  size_t n_names;
 } tm_config;
 
 /* Fills cfg from the environment, then from argv (flags win). Strings point into argv or the

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics/http.h"
 #include "migrations/engine.h"
+#include "oneshot.h"
 #include "rpc/auth.h"
 #include "rpc/health.h"
 #include "rpc/migration_service.h"
@@ -21,9 +22,6 @@
 #include "rpc/reflection_stream.h"
 #include "rpc/server.h"
 #include "store/store.h"
-
-#define EXIT_USAGE 64
-#define EXIT_SOFTWARE 70
 
 extern const unsigned char tm_descriptor_set[];
 extern const size_t tm_descriptor_set_len;
@@ -37,7 +35,7 @@ static const char *const exposed_services[] = {
 
 static int usage_error(const char *msg) {
   fprintf(stderr, "twigz-migrations: %s\n", msg);
-  return EXIT_USAGE;
+  return TM_EXIT_USAGE;
 }
 
 /* Reads a whole PEM or token file; NULL (and msg) when it cannot. The caller frees the result. */
@@ -93,7 +91,7 @@ int main(int argc, char **argv) {
   }
   tm_log_set_level(level);
 
-  char msg[512];
+  char msg[1024];
   char *token = NULL, *cert = NULL, *key = NULL, *client_ca = NULL;
   if (cfg.auth_token_file) {
     token = tm_auth_read_token_file(cfg.auth_token_file);
@@ -143,14 +141,26 @@ int main(int argc, char **argv) {
   tm_engine *engine = NULL;
   if (tm_engine_new(store, &eopts, &engine, &err) != TM_OK) {
     tm_log(TM_LOG_ERROR, "cannot start the engine", "error", TM_LOG_STR(err.msg), NULL);
-    return EXIT_SOFTWARE;
+    return TM_EXIT_SOFTWARE;
+  }
+  if (cfg.oneshot) {
+    int code = tm_oneshot_run(engine, &cfg, &signals);
+    tm_engine_destroy(engine);
+    tm_store_destroy(store);
+    grpc_shutdown();
+    mongoc_cleanup();
+    free(token);
+    free(cert);
+    free(key);
+    free(client_ca);
+    return code;
   }
   tm_reflection *reflection = NULL;
   if (tm_reflection_new(tm_descriptor_set, tm_descriptor_set_len, exposed_services,
                         sizeof exposed_services / sizeof exposed_services[0], &reflection,
                         &err) != TM_OK) {
     tm_log(TM_LOG_ERROR, "cannot index the descriptor set", "error", TM_LOG_STR(err.msg), NULL);
-    return EXIT_SOFTWARE;
+    return TM_EXIT_SOFTWARE;
   }
   tm_health *health = tm_health_new(store, cfg.health_interval_ms);
 

@@ -63,6 +63,10 @@ typedef struct tm_engine tm_engine;
 
 /* The store is borrowed and must outlive the engine. */
 tm_code tm_engine_new(tm_store *store, const tm_engine_options *opts, tm_engine **out, tm_error *err);
+/* Asks running chains to stop after their current batch (their migrations are saved FAILED,
+ * "interrupted", resumable; sync Runs report TM_ERR_UNAVAILABLE) and refuses new Runs; returns at
+ * once. Safe from any thread, any number of times. */
+void tm_engine_stop(tm_engine *engine);
 /* Asks running chains to stop after their current batch (their state is saved, resumable), waits
  * for them, and frees the engine. */
 void tm_engine_destroy(tm_engine *engine);
