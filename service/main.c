@@ -72,9 +72,136 @@ static void make_instance_id(char *out, size_t size) {
   snprintf(out, size, "%s:%d:%08x", host, (int)getpid(), r);
 }
 
+/* What main reads from files named by flags; all heap strings, NULL when not configured. */
+typedef struct {
+  char *token, *cert, *key, *client_ca;
+} secrets;
+
+static void secrets_free(secrets *s) {
+  free(s->token);
+  free(s->cert);
+  free(s->key);
+  free(s->client_ca);
+}
+
+/* Reads the token and TLS files; false (msg filled) when one cannot be used. */
+static bool load_secrets(const tm_config *cfg, secrets *s, char *msg, size_t size) {
+  *s = (secrets){0};
+  if (cfg->auth_token_file) {
+    s->token = tm_auth_read_token_file(cfg->auth_token_file);
+    if (!s->token) {
+      snprintf(msg, size, "--auth-token-file: cannot read a token from %s", cfg->auth_token_file);
+      return false;
+    }
+  } else if (cfg->auth_token) {
+    s->token = strdup(cfg->auth_token);
+  }
+  if ((cfg->tls_cert && !(s->cert = read_file("--tls-cert", cfg->tls_cert, msg, size))) ||
+      (cfg->tls_key && !(s->key = read_file("--tls-key", cfg->tls_key, msg, size))) ||
+      (cfg->tls_client_ca &&
+       !(s->client_ca = read_file("--tls-client-ca", cfg->tls_client_ca, msg, size)))) {
+    return false;
+  }
+  if (!!s->cert != !!s->key) {
+    snprintf(msg, size, "--tls-cert and --tls-key must be given together");
+    return false;
+  }
+  if (s->client_ca && !s->cert) {
+    snprintf(msg, size, "--tls-client-ca needs --tls-cert and --tls-key");
+    return false;
+  }
+  return true;
+}
+
+/* Serves until SIGTERM or SIGINT, then shuts down in order; returns the exit code. Takes the
+ * engine: it is destroyed here, between the server's drain and its destruction. */
+static int serve(const tm_config *cfg, tm_store *store, tm_engine *engine, const secrets *sec,
+                 const char *instance, const sigset_t *signals) {
+  tm_error err;
+  char msg[1024];
+  tm_reflection *reflection = NULL;
+  if (tm_reflection_new(tm_descriptor_set, tm_descriptor_set_len, exposed_services,
+                        sizeof exposed_services / sizeof exposed_services[0], &reflection,
+                        &err) != TM_OK) {
+    tm_log(TM_LOG_ERROR, "cannot index the descriptor set", "error", TM_LOG_STR(err.msg), NULL);
+    tm_engine_destroy(engine);
+    return TM_EXIT_SOFTWARE;
+  }
+  tm_health *health = tm_health_new(store, cfg->health_interval_ms);
+
+  tm_method methods[TM_MIGRATION_SERVICE_MAX_METHODS + 4];
+  size_t n = tm_migration_service_methods(engine, methods, TM_MIGRATION_SERVICE_MAX_METHODS);
+  tm_health_methods(health, &methods[n], &methods[n + 1]);
+  tm_reflection_methods(reflection, &methods[n + 2], &methods[n + 3]);
+  n += 4;
+
+  tm_server_options sopts = {
+      .listen = cfg->listen,
+      .threads = cfg->threads,
+      .handler_threads = cfg->threads * 2 > 4 ? cfg->threads * 2 : 4,
+      .auth_token = sec->token,
+      .tls_cert = sec->cert,
+      .tls_key = sec->key,
+      .tls_client_ca = sec->client_ca,
+  };
+  tm_server *server = NULL;
+  tm_metrics_http *metrics = NULL;
+  int metrics_port = 0;
+  if (tm_server_start(&sopts, methods, n, &server, &err) != TM_OK) {
+    snprintf(msg, sizeof msg, "--listen: %s", err.msg);
+    tm_engine_destroy(engine);
+    tm_reflection_destroy(reflection);
+    tm_health_destroy(health);
+    return usage_error(msg);
+  }
+  if (cfg->metrics_listen[0] &&
+      tm_metrics_http_start(cfg->metrics_listen, &metrics, &metrics_port, &err) != TM_OK) {
+    snprintf(msg, sizeof msg, "--metrics-listen: %s", err.msg);
+    tm_server_shutdown(server, 0);
+    tm_engine_destroy(engine);
+    tm_server_destroy(server);
+    tm_reflection_destroy(reflection);
+    tm_health_destroy(health);
+    return usage_error(msg);
+  }
+  char address[300], metrics_address[300] = "", redacted[512];
+  bound_address(cfg->listen, tm_server_port(server), address, sizeof address);
+  if (metrics) {
+    bound_address(cfg->metrics_listen, metrics_port, metrics_address, sizeof metrics_address);
+  }
+  tm_store_redact_uri(cfg->mongodb_uri, redacted, sizeof redacted);
+  tm_log(TM_LOG_INFO, "twigz-migrations listening", "address", TM_LOG_STR(address), "metrics",
+         TM_LOG_STR(metrics_address), "version", TM_LOG_STR(TM_VERSION), "tls",
+         TM_LOG_BOOL(sec->cert != NULL), "mtls", TM_LOG_BOOL(sec->client_ca != NULL), "auth",
+         TM_LOG_BOOL(sec->token != NULL), "mongodb", TM_LOG_STR(redacted), "database",
+         TM_LOG_STR(cfg->database), "instance", TM_LOG_STR(instance), "threads",
+         TM_LOG_INT(cfg->threads), NULL);
+  tm_health_start(health);
+
+  int sig = 0;
+  sigwait(signals, &sig);
+  tm_log(TM_LOG_INFO, "shutting down", "signal", TM_LOG_STR(sig == SIGTERM ? "SIGTERM" : "SIGINT"),
+         "grace_s", TM_LOG_INT(cfg->shutdown_grace_seconds), NULL);
+
+  /* Order matters: probes see NOT_SERVING first; running chains stop after their batch (their
+   * Runs answer UNAVAILABLE, resumable elsewhere) while the server drains; the engine's callbacks
+   * must all have run before the server's completion queue goes away (tm_engine_destroy in main).
+   */
+  tm_health_shutdown(health);
+  tm_engine_stop(engine);
+  tm_server_shutdown(server, cfg->shutdown_grace_seconds * 1000);
+  tm_engine_destroy(engine);
+  tm_server_destroy(server);
+  tm_metrics_http_stop(metrics);
+  tm_reflection_destroy(reflection);
+  tm_health_destroy(health);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   tm_config cfg;
   tm_error err;
+  char msg[1024];
   if (tm_config_parse(&cfg, argc, argv, &err) != TM_OK) return usage_error(err.msg);
   if (cfg.help) {
     tm_config_usage(stdout);
@@ -90,29 +217,13 @@ int main(int argc, char **argv) {
     return usage_error("--log-level: expected debug, info, warn or error");
   }
   tm_log_set_level(level);
-
-  char msg[1024];
-  char *token = NULL, *cert = NULL, *key = NULL, *client_ca = NULL;
-  if (cfg.auth_token_file) {
-    token = tm_auth_read_token_file(cfg.auth_token_file);
-    if (!token) {
-      snprintf(msg, sizeof msg, "--auth-token-file: cannot read a token from %s",
-               cfg.auth_token_file);
-      return usage_error(msg);
-    }
-  } else if (cfg.auth_token) {
-    token = strdup(cfg.auth_token);
-  }
-  if ((cfg.tls_cert && !(cert = read_file("--tls-cert", cfg.tls_cert, msg, sizeof msg))) ||
-      (cfg.tls_key && !(key = read_file("--tls-key", cfg.tls_key, msg, sizeof msg))) ||
-      (cfg.tls_client_ca &&
-       !(client_ca = read_file("--tls-client-ca", cfg.tls_client_ca, msg, sizeof msg)))) {
+  secrets sec;
+  if (!load_secrets(&cfg, &sec, msg, sizeof msg)) {
+    secrets_free(&sec);
     return usage_error(msg);
   }
-  if (!!cert != !!key) return usage_error("--tls-cert and --tls-key must be given together");
-  if (client_ca && !cert) return usage_error("--tls-client-ca needs --tls-cert and --tls-key");
 
-  /* Signals are taken by sigwait in main; every thread created from here on inherits the mask. */
+  /* Signals are taken by sigwait; every thread created from here on inherits the mask. */
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -125,11 +236,9 @@ int main(int argc, char **argv) {
   tm_server_init_logging();
   grpc_init();
 
+  int code = TM_EXIT_SOFTWARE;
   tm_store *store = NULL;
-  if (tm_store_new(cfg.mongodb_uri, cfg.database, &store, &err) != TM_OK) {
-    snprintf(msg, sizeof msg, "--mongodb-uri: %s", err.msg);
-    return usage_error(msg);
-  }
+  tm_engine *engine = NULL;
   char instance[128];
   make_instance_id(instance, sizeof instance);
   tm_engine_options eopts = {
@@ -138,95 +247,21 @@ int main(int argc, char **argv) {
       .default_batch_size = cfg.batch_size,
       .instance_id = instance,
   };
-  tm_engine *engine = NULL;
-  if (tm_engine_new(store, &eopts, &engine, &err) != TM_OK) {
+  if (tm_store_new(cfg.mongodb_uri, cfg.database, &store, &err) != TM_OK) {
+    snprintf(msg, sizeof msg, "--mongodb-uri: %s", err.msg);
+    code = usage_error(msg);
+  } else if (tm_engine_new(store, &eopts, &engine, &err) != TM_OK) {
     tm_log(TM_LOG_ERROR, "cannot start the engine", "error", TM_LOG_STR(err.msg), NULL);
-    return TM_EXIT_SOFTWARE;
-  }
-  if (cfg.oneshot) {
-    int code = tm_oneshot_run(engine, &cfg, &signals);
+  } else if (cfg.oneshot) {
+    code = tm_oneshot_run(engine, &cfg, &signals);
     tm_engine_destroy(engine);
-    tm_store_destroy(store);
-    grpc_shutdown();
-    mongoc_cleanup();
-    free(token);
-    free(cert);
-    free(key);
-    free(client_ca);
-    return code;
+  } else {
+    code = serve(&cfg, store, engine, &sec, instance, &signals); /* destroys the engine */
   }
-  tm_reflection *reflection = NULL;
-  if (tm_reflection_new(tm_descriptor_set, tm_descriptor_set_len, exposed_services,
-                        sizeof exposed_services / sizeof exposed_services[0], &reflection,
-                        &err) != TM_OK) {
-    tm_log(TM_LOG_ERROR, "cannot index the descriptor set", "error", TM_LOG_STR(err.msg), NULL);
-    return TM_EXIT_SOFTWARE;
-  }
-  tm_health *health = tm_health_new(store, cfg.health_interval_ms);
-
-  tm_method methods[TM_MIGRATION_SERVICE_MAX_METHODS + 4];
-  size_t n = tm_migration_service_methods(engine, methods, TM_MIGRATION_SERVICE_MAX_METHODS);
-  tm_health_methods(health, &methods[n], &methods[n + 1]);
-  tm_reflection_methods(reflection, &methods[n + 2], &methods[n + 3]);
-  n += 4;
-
-  tm_server_options sopts = {
-      .listen = cfg.listen,
-      .threads = cfg.threads,
-      .handler_threads = cfg.threads * 2 > 4 ? cfg.threads * 2 : 4,
-      .auth_token = token,
-      .tls_cert = cert,
-      .tls_key = key,
-      .tls_client_ca = client_ca,
-  };
-  tm_server *server = NULL;
-  if (tm_server_start(&sopts, methods, n, &server, &err) != TM_OK) {
-    snprintf(msg, sizeof msg, "--listen: %s", err.msg);
-    return usage_error(msg);
-  }
-  tm_metrics_http *metrics = NULL;
-  int metrics_port = 0;
-  if (cfg.metrics_listen[0] &&
-      tm_metrics_http_start(cfg.metrics_listen, &metrics, &metrics_port, &err) != TM_OK) {
-    snprintf(msg, sizeof msg, "--metrics-listen: %s", err.msg);
-    return usage_error(msg);
-  }
-  char address[300], metrics_address[300] = "", redacted[512];
-  if (metrics)
-    bound_address(cfg.metrics_listen, metrics_port, metrics_address, sizeof metrics_address);
-  bound_address(cfg.listen, tm_server_port(server), address, sizeof address);
-  tm_store_redact_uri(cfg.mongodb_uri, redacted, sizeof redacted);
-  tm_log(TM_LOG_INFO, "twigz-migrations listening", "address", TM_LOG_STR(address), "metrics",
-         TM_LOG_STR(metrics_address), "version", TM_LOG_STR(TM_VERSION), "tls",
-         TM_LOG_BOOL(cert != NULL), "mtls", TM_LOG_BOOL(client_ca != NULL), "auth",
-         TM_LOG_BOOL(token != NULL), "mongodb", TM_LOG_STR(redacted), "database",
-         TM_LOG_STR(cfg.database), "instance", TM_LOG_STR(instance), "threads",
-         TM_LOG_INT(cfg.threads), NULL);
-  tm_health_start(health);
-
-  int sig = 0;
-  sigwait(&signals, &sig);
-  tm_log(TM_LOG_INFO, "shutting down", "signal", TM_LOG_STR(sig == SIGTERM ? "SIGTERM" : "SIGINT"),
-         "grace_s", TM_LOG_INT(cfg.shutdown_grace_seconds), NULL);
-
-  /* Order matters: probes see NOT_SERVING first; running chains stop after their batch (their
-   * Runs answer UNAVAILABLE, resumable elsewhere) while the server drains; the engine's callbacks
-   * must all have run before the server's completion queue goes away. */
-  tm_health_shutdown(health);
-  tm_engine_stop(engine);
-  tm_server_shutdown(server, cfg.shutdown_grace_seconds * 1000);
-  tm_engine_destroy(engine);
-  tm_server_destroy(server);
-  tm_metrics_http_stop(metrics);
-  tm_reflection_destroy(reflection);
-  tm_health_destroy(health);
   tm_store_destroy(store);
   grpc_shutdown();
   mongoc_cleanup();
-  free(token);
-  free(cert);
-  free(key);
-  free(client_ca);
-  tm_log(TM_LOG_INFO, "stopped", NULL);
-  return 0;
+  secrets_free(&sec);
+  if (code == 0 && !cfg.oneshot) tm_log(TM_LOG_INFO, "stopped", NULL);
+  return code;
 }
