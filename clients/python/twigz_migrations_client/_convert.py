@@ -1,0 +1,49 @@
+"""Protobuf messages to the dataclasses of models.py: the only module that reads generated types."""
+from __future__ import annotations
+
+import datetime
+from typing import Any, Optional
+
+from .models import FieldBackfill, Migration, MigrationState, MigrationStatus, RunResult
+
+
+def _time(msg: Any, field: str) -> Optional[datetime.datetime]:
+    if not msg.HasField(field):
+        return None
+    ts = getattr(msg, field)
+    return datetime.datetime.fromtimestamp(ts.seconds, tz=datetime.timezone.utc) + datetime.timedelta(
+        microseconds=ts.nanos // 1000)
+
+
+def status(msg: Any, with_pending: bool = False) -> MigrationStatus:
+    return MigrationStatus(
+        name=msg.name,
+        state=MigrationState(msg.state),
+        run_id=msg.run_id,
+        total=msg.total,
+        processed=msg.processed,
+        updated=msg.updated,
+        # proto3 int64 has no presence: 0 is indistinguishable from "not asked", so say None.
+        pending=msg.pending if with_pending else None,
+        cursor=msg.cursor,
+        started_at=_time(msg, "started_at"),
+        finished_at=_time(msg, "finished_at"),
+        error=msg.error,
+        skipped=msg.skipped,
+        dry_run=msg.dry_run,
+        samples=tuple(msg.samples),
+        owner=msg.owner,
+    )
+
+
+def migration(msg: Any) -> Migration:
+    return Migration(
+        name=msg.name,
+        table=msg.table,
+        fields=tuple(FieldBackfill(f.field, f.default_value, f.derived_from) for f in msg.fields),
+        description=msg.description,
+    )
+
+
+def run_result(msg: Any) -> RunResult:
+    return RunResult(run_id=msg.run_id, migrations=tuple(status(m) for m in msg.migrations))

@@ -1,0 +1,95 @@
+"""The values MigrationsClient returns: plain frozen dataclasses, independent of protobuf.
+
+They mirror twigz.migrations.v1 (proto/twigz/migrations/v1/migration_service.proto) field for field,
+with Python types: an IntEnum state, datetimes in UTC, tuples for repeated fields.
+"""
+from __future__ import annotations
+
+import datetime
+import enum
+import json
+from dataclasses import dataclass
+from typing import Any, Optional, Tuple
+
+
+class MigrationState(enum.IntEnum):
+    """Where a migration stands; values equal the proto's MigrationState numbers."""
+
+    UNSPECIFIED = 0
+    PENDING = 1
+    RUNNING = 2
+    SUCCEEDED = 3
+    FAILED = 4
+    CANCELED = 5
+
+    @classmethod
+    def _missing_(cls, value: object) -> "MigrationState":
+        # A newer server may add states; an old client must still read the answer.
+        return cls.UNSPECIFIED
+
+    @property
+    def finished(self) -> bool:
+        """True once a run of it has ended, whichever way."""
+        return self in (MigrationState.SUCCEEDED, MigrationState.FAILED, MigrationState.CANCELED)
+
+
+@dataclass(frozen=True)
+class FieldBackfill:
+    """One field a migration sets on documents that miss it."""
+
+    field: str
+    default_value: str  # JSON text of a constant default ('"pending"', 'false'); "" when derived
+    derived_from: str  # the source of a derived value ("name"); "" for constants
+
+    @property
+    def default(self) -> Any:
+        """The constant default decoded from JSON; None for a derived field."""
+        return json.loads(self.default_value) if self.default_value else None
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One registered migration, as List describes it."""
+
+    name: str
+    table: str
+    fields: Tuple[FieldBackfill, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    """The state of one migration, as Run, Status and Cancel report it."""
+
+    name: str
+    state: MigrationState
+    run_id: str
+    total: int
+    processed: int
+    updated: int
+    pending: Optional[int]  # None unless include_pending was asked
+    cursor: str
+    started_at: Optional[datetime.datetime]
+    finished_at: Optional[datetime.datetime]
+    error: str
+    skipped: bool
+    dry_run: bool
+    samples: Tuple[str, ...]
+    owner: str
+
+    def planned_changes(self) -> Tuple[Any, ...]:
+        """The dry-run samples decoded: one JSON object each (_id and the fields it would set)."""
+        return tuple(json.loads(s) for s in self.samples)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What Run answered: its id and one status per asked migration, in run order."""
+
+    run_id: str
+    migrations: Tuple[MigrationStatus, ...]
+
+    @property
+    def succeeded(self) -> bool:
+        """True when every migration ended SUCCEEDED (skipped ones included)."""
+        return all(m.state is MigrationState.SUCCEEDED for m in self.migrations)
