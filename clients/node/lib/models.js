@@ -1,0 +1,71 @@
+'use strict';
+// Messages as proto-loader decodes them, turned into plain objects with JavaScript types.
+
+/** Where a migration stands; the proto's MigrationState without its prefix. */
+const MigrationState = Object.freeze({
+  UNSPECIFIED: 'UNSPECIFIED',
+  PENDING: 'PENDING',
+  RUNNING: 'RUNNING',
+  SUCCEEDED: 'SUCCEEDED',
+  FAILED: 'FAILED',
+  CANCELED: 'CANCELED',
+});
+
+const FINISHED = new Set([MigrationState.SUCCEEDED, MigrationState.FAILED, MigrationState.CANCELED]);
+
+function state(value) {
+  // A newer server may add states (decoded as numbers or unknown names): read them as UNSPECIFIED.
+  const name = typeof value === 'string' ? value.replace(/^MIGRATION_STATE_/, '') : '';
+  return Object.prototype.hasOwnProperty.call(MigrationState, name) ? name : MigrationState.UNSPECIFIED;
+}
+
+function time(ts) {
+  if (!ts) return null;
+  return new Date(Number(ts.seconds) * 1000 + Math.floor(Number(ts.nanos || 0) / 1e6));
+}
+
+function status(msg, withPending = false) {
+  return {
+    name: msg.name,
+    state: state(msg.state),
+    runId: msg.runId,
+    total: Number(msg.total),
+    processed: Number(msg.processed),
+    updated: Number(msg.updated),
+    // proto3 int64 has no presence: 0 cannot be told from "not asked", so say null.
+    pending: withPending ? Number(msg.pending) : null,
+    cursor: msg.cursor,
+    startedAt: time(msg.startedAt),
+    finishedAt: time(msg.finishedAt),
+    error: msg.error,
+    skipped: msg.skipped,
+    dryRun: msg.dryRun,
+    samples: [...msg.samples],
+    owner: msg.owner,
+  };
+}
+
+function migration(msg) {
+  return {
+    name: msg.name,
+    table: msg.table,
+    fields: msg.fields.map((f) => ({ field: f.field, defaultValue: f.defaultValue, derivedFrom: f.derivedFrom })),
+    description: msg.description,
+  };
+}
+
+function runResult(msg) {
+  return { runId: msg.runId, migrations: msg.migrations.map((m) => status(m)) };
+}
+
+/** True once a run of it has ended, whichever way. */
+function isFinished(s) {
+  return FINISHED.has(s.state);
+}
+
+/** The dry-run samples decoded: one object each (_id and the fields it would set). */
+function plannedChanges(s) {
+  return s.samples.map((sample) => JSON.parse(sample));
+}
+
+module.exports = { MigrationState, status, migration, runResult, isFinished, plannedChanges };
