@@ -11,6 +11,7 @@ apt_packages=(
   libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev
   libmongoc-dev libbson-dev libcriterion-dev libmicrohttpd-dev
   openssl clang-format python3 python3-pip
+  clang libclang-rt-14-dev # libFuzzer + sanitizer runtimes for tests/fuzz
 )
 missing=()
 for p in "${apt_packages[@]}"; do
