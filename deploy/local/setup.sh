@@ -52,4 +52,42 @@ if ! python3 -c 'import pytest, pymongo, grpc, prometheus_client' 2>/dev/null; t
     grep -v 'externally-managed\|root user' >&2 || true
   python3 -c 'import pytest, pymongo, grpc, prometheus_client' || python3 -m pip install -q --break-system-packages -r "$root/tests/requirements.txt"
 fi
+# --- clients: the Python and Node.js client libraries (clients/, tests/e2e/test_clients_*.py) ---
+# Python: grpcio-tools at the pinned versions, then the stubs generated from proto/ (git ignores them).
+clients_req="$root/clients/python/requirements.txt"
+clients_pinned() { # exit 0 when every name==version in the file is installed at that version
+  python3 - "$clients_req" <<'PY'
+import importlib.metadata as md, sys
+for line in open(sys.argv[1]):
+    req = line.split("#")[0].strip()
+    if req:
+        name, version = req.split("==")
+        try:
+            assert md.version(name) == version
+        except (md.PackageNotFoundError, AssertionError):
+            sys.exit(1)
+PY
+}
+if ! clients_pinned; then
+  log "installing the Python client's build tools (grpcio-tools)"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -r "$clients_req" 2>&1 |
+    grep -v 'externally-managed' >&2 || true
+  clients_pinned || python3 -m pip install -q --root-user-action=ignore --break-system-packages -r "$clients_req"
+fi
+python3 "$root/clients/python/generate_stubs.py" >/dev/null
+# Node.js: node and npm (Debian's when the machine has none), then npm ci from the committed lockfile
+# whenever node_modules is missing or older than it.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  log "installing Node.js and npm"
+  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq nodejs npm >/dev/null
+fi
+clients_node="$root/clients/node"
+if [ ! -f "$clients_node/node_modules/.package-lock.json" ] ||
+   [ "$clients_node/package-lock.json" -nt "$clients_node/node_modules/.package-lock.json" ]; then
+  log "installing the Node.js client's dependencies (npm ci)"
+  (cd "$clients_node" && npm ci --no-audit --no-fund --loglevel=error >&2)
+fi
+# --- end clients ---
 log "ready"
