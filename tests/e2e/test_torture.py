@@ -1,0 +1,186 @@
+"""Reliability under faults: SIGKILL at random points, a database outage mid-run, three replicas
+racing, and load while migrations run. Short versions run in CI; TM_LONG=1 runs the long ones
+(figures for docs/reliability.md)."""
+import concurrent.futures
+import json
+import os
+import random
+import signal
+import threading
+import time
+
+import grpc
+import pytest
+
+import reference
+import seed
+from harness import FerretDB, call, grpcurl, health_probe, wait_until
+
+LONG = os.environ.get("TM_LONG") == "1"
+SERVICE = "twigz.migrations.v1.MigrationService"
+ALL = ["addStatusToStores", "ensureStoreFields", "addUsernamesToCustomers", "addPrivacyToCustomers"]
+
+
+def fresh(ferret, name):
+    client = ferret.client()
+    client.drop_database(name)
+    return client, client[name]
+
+
+def assert_invariants(db, stores, customers, svc):
+    want_stores, want_customers = reference.migrate(stores, customers)
+    assert reference.snapshot(db.stores) == reference.normalised(want_stores)
+    assert reference.snapshot(db.customers) == reference.normalised(want_customers)
+    names = [d["username"] for d in db.customers.find({}, {"username": 1})]
+    assert len(names) == len(set(names)), "duplicate usernames"
+    states = {m["name"]: m["state"] for m in call(svc.address, "Status")["migrations"]}
+    assert set(states.values()) == {"MIGRATION_STATE_SUCCEEDED"}, states
+
+
+def test_sigkill_at_random_points_loses_nothing(ferret, start_service):
+    trials = 50 if LONG else 5
+    rng = random.Random(20261125)
+    report = []
+    for trial in range(trials):
+        client, db = fresh(ferret, f"torture_kill_{trial}")
+        stores = seed.stores(1500, random.Random(trial))
+        customers = seed.customers(1500, random.Random(trial + 1000))
+        seed.load(db, stores, customers)
+        svc = start_service("--lease-seconds", "2", database=db.name)
+        call(svc.address, "Run", {"async": True, "batchSize": rng.choice([7, 50, 200])})
+        time.sleep(rng.uniform(0.05, 2.5))
+        svc.stop(signal.SIGKILL)
+        restarted = start_service("--lease-seconds", "2", database=db.name)
+        resp = call(restarted.address, "Run", {"batchSize": 100}, timeout=600)
+        assert all(m["state"] == "MIGRATION_STATE_SUCCEEDED" for m in resp["migrations"]), resp
+        assert_invariants(db, stores, customers, restarted)
+        restarted.stop()
+        report.append(trial)
+        client.drop_database(db.name)
+        client.close()
+    assert len(report) == trials
+
+
+def test_database_outage_mid_run(workdir, start_service):
+    db_server = FerretDB(os.path.join(workdir, "outage-run")).start()
+    try:
+        client = db_server.client()
+        db = client["outage"]
+        customers = [{"_id": i, "name": f"n{i % 50}"} for i in range(20000)]
+        seed.load(db, [], customers)
+        svc = start_service("--health-interval-ms", "500", "--lease-seconds", "3",
+                            mongodb_uri=db_server.uri, database="outage")
+        call(svc.address, "Run", {"names": ["addPrivacyToCustomers"], "async": True, "batchSize": 20})
+        wait_until(lambda: db.customers.count_documents({"isPrivate": True}) > 200, 60, interval=0.02,
+                   what="progress")
+        db_server.stop()
+        wait_until(lambda: health_probe(svc.address)[0] == 4, 15, what="NOT_SERVING")
+        assert svc.proc.poll() is None, "the service stays up"
+        time.sleep(2)
+        db_server.start()
+        started = time.monotonic()
+        wait_until(lambda: health_probe(svc.address)[0] == 0, 5, what="SERVING within 5 s")
+        assert time.monotonic() - started <= 5.5
+
+        def state():
+            rc, out, _ = grpcurl(svc.address, f"{SERVICE}/Status", {"names": ["addPrivacyToCustomers"]})
+            return json.loads(out)["migrations"][0] if rc == 0 else None
+        failed = wait_until(lambda: (s := state()) and s["state"] == "MIGRATION_STATE_FAILED" and s, 30,
+                            what="FAILED with the error")
+        assert failed["error"]
+        resp = call(svc.address, "Run", {"names": ["addPrivacyToCustomers"]})
+        assert resp["migrations"][0]["state"] == "MIGRATION_STATE_SUCCEEDED", resp
+        assert db.customers.count_documents({"isPrivate": {"$exists": False}}) == 0
+        assert db.customers.count_documents({}) == 20000
+        client.close()
+    finally:
+        db_server.stop()
+
+
+def test_three_replicas_racing_with_cancel_and_a_killed_holder(ferret, start_service):
+    client, db = fresh(ferret, "torture_replicas")
+    stores = seed.stores(2000)
+    customers = [{"_id": i, "name": ["John", "Ann", "李"][i % 3], "n": i} for i in range(4000)]
+    seed.load(db, stores, customers)
+    lease = 2
+    replicas = [start_service("--lease-seconds", str(lease), database=db.name) for _ in range(3)]
+
+    def run(i):
+        return grpcurl(replicas[i % 3].address, f"{SERVICE}/Run", {"batchSize": 50}, timeout=600)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
+        runs = [pool.submit(run, i) for i in range(10)]
+        time.sleep(0.5)
+        grpcurl(replicas[1].address, f"{SERVICE}/Cancel", {"name": "addStatusToStores"})
+        time.sleep(0.5)
+        # Kill whichever replica holds a running migration, while the others wait on it.
+        holder = None
+        for m in call(replicas[2].address, "Status")["migrations"]:
+            if m["state"] == "MIGRATION_STATE_RUNNING" and m.get("owner"):
+                holder = m
+                break
+        killed_at = time.monotonic()
+        if holder:
+            pid = int(holder["owner"].split(":")[1])
+            victim = next(r for r in replicas if r.proc.pid == pid)
+            victim.stop(signal.SIGKILL)
+            survivors = [r for r in replicas if r is not victim]
+
+            def taken_over():
+                st = {m["name"]: m for m in call(survivors[0].address, "Status")["migrations"]}[holder["name"]]
+                return st.get("owner") and st["owner"] != holder["owner"] or st["state"] != "MIGRATION_STATE_RUNNING"
+            wait_until(taken_over, lease + 15, interval=0.1, what="lease takeover")
+            assert time.monotonic() - killed_at <= lease + 15
+        else:
+            survivors = replicas
+        results = [f.result() for f in runs]
+    # Runs on the killed replica lose their connection; all others end with an answer.
+    for rc, out, err in results:
+        assert rc in (0, 64 + 14, 64 + 1, 1), err
+    resp = call(survivors[0].address, "Run", {"batchSize": 100}, timeout=600)
+    assert all(m["state"] == "MIGRATION_STATE_SUCCEEDED" for m in resp["migrations"]), resp
+    assert_invariants(db, stores, customers, survivors[0])
+    client.close()
+
+
+def rss_and_fds(pid):
+    with open(f"/proc/{pid}/status") as f:
+        rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+    return rss, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_load_while_migrations_run(ferret, start_service):
+    seconds = 60 if LONG else 10
+    client, db = fresh(ferret, "torture_load")
+    seed.load(db, seed.stores(3000), seed.customers(3000))
+    svc = start_service(database=db.name)
+    # Warm up, then take the baseline.
+    for _ in range(50):
+        call(svc.address, "List")
+    rss0, fds0 = rss_and_fds(svc.proc.pid)
+    call(svc.address, "Run", {"async": True, "batchSize": 20})
+    codes = {}
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client_loop(i):
+        with grpc.insecure_channel(svc.address) as channel:
+            status = channel.unary_unary(f"/{SERVICE}/Status")
+            lst = channel.unary_unary(f"/{SERVICE}/List")
+            while time.monotonic() < stop:
+                try:
+                    (status if i % 2 else lst)(b"", timeout=10)
+                    code = "OK"
+                except grpc.RpcError as e:
+                    code = e.code().name
+                with lock:
+                    codes[code] = codes.get(code, 0) + 1
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=64) as pool:
+        list(pool.map(client_loop, range(64)))
+    assert set(codes) == {"OK"}, codes
+    assert sum(codes.values()) > 100
+    rss1, fds1 = rss_and_fds(svc.proc.pid)
+    assert fds1 <= fds0 + 10, (fds0, fds1)
+    assert rss1 <= rss0 * 2 + 64 * 1024, (rss0, rss1)  # KiB: no growth with the number of calls
+    client.close()
