@@ -11,6 +11,7 @@ apt_packages=(
   libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev
   libmongoc-dev libbson-dev libcriterion-dev libmicrohttpd-dev
   openssl clang-format python3 python3-pip
+  yamllint # deploy/k8s manifests lint (tests/e2e/test_deploy_manifests.py)
   clang libclang-rt-14-dev # libFuzzer + sanitizer runtimes for tests/fuzz
 )
 missing=()
@@ -90,4 +91,15 @@ if [ ! -f "$clients_node/node_modules/.package-lock.json" ] ||
   (cd "$clients_node" && npm ci --no-audit --no-fund --loglevel=error >&2)
 fi
 # --- end clients ---
+# --- deploy/k8s validator ---
+# The offline Kubernetes manifest validator's npm packages (deploy/k8s/validate), from its lockfile,
+# only when node_modules is missing or older than the lockfile.
+validate="$root/deploy/k8s/validate"
+if [ ! -f "$validate/node_modules/.package-lock.json" ] ||
+  [ "$validate/package-lock.json" -nt "$validate/node_modules/.package-lock.json" ]; then
+  command -v npm >/dev/null || { log "Node.js and npm are required (18+) for the manifest validator"; exit 1; }
+  log "installing the manifest validator's npm packages"
+  (cd "$validate" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
+fi
+# --- end deploy/k8s validator ---
 log "ready"
