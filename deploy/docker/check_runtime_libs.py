@@ -26,8 +26,9 @@ EXTRA_RUNTIME_PACKAGES = {
     "ca-certificates": "mongoc verifies TLS connections to MongoDB against the system CA store",
 }
 
-# A sanitizer build (-DTM_SANITIZE=ON) links these; the image is never built that way.
-SANITIZER_LIBRARY = re.compile(r"^lib(asan|ubsan|lsan|tsan)\.so")
+# A sanitizer build (-DTM_SANITIZE=ON) links these runtimes (GCC adds libatomic for them); the image
+# is never built that way.
+SANITIZER_LIBRARY = re.compile(r"^lib(asan|ubsan|lsan|tsan|atomic)\.so")
 
 
 def logical_lines(text):
@@ -176,18 +177,23 @@ def check(binaries, dockerfile_text, ignore_sanitizers=False):
     runtime = set(apt_installs(stages[-1]))
     closure = dependency_closure(runtime)
     problems, needed = [], set()
-    loaded = {
-        binary: [
-            lib
-            for lib in ldd_libraries(binary)
-            if not (ignore_sanitizers and SANITIZER_LIBRARY.match(os.path.basename(lib)))
-        ]
-        for binary in binaries
-    }
+    loaded = {binary: ldd_libraries(binary) for binary in binaries}
     owners = owning_packages([lib for libs in loaded.values() for lib in libs])
+    # A sanitizer runtime's own dependencies, unless the runtime stage provides them anyway.
+    sanitizer_only = set()
+    if ignore_sanitizers:
+        runtimes = {
+            owners[lib]
+            for libs in loaded.values()
+            for lib in libs
+            if SANITIZER_LIBRARY.match(os.path.basename(lib))
+        }
+        sanitizer_only = dependency_closure(runtimes) - closure
     for binary, libs in loaded.items():
         for lib in libs:
             package = owners[lib]
+            if package in sanitizer_only:
+                continue
             needed.add(package)
             if package not in closure:
                 problems.append(
