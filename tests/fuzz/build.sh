@@ -22,15 +22,27 @@ command -v "$CC" >/dev/null || { echo "build.sh: $CC not found (apt-get install 
 # The same protos, in the same order, as TM_PROTOS in CMakeLists.txt.
 protos=(twigz/migrations/v1/migration_service.proto grpc/health/v1/health.proto
   grpc/reflection/v1/reflection.proto grpc/reflection/v1alpha/reflection.proto)
+# Generated into a scratch directory and copied over only what changed, so that unchanged sources
+# keep their timestamps and their objects are not rebuilt.
 gen="$out/gen"
-mkdir -p "$gen"
+fresh="$out/gen.new"
+rm -rf "$fresh"
+mkdir -p "$gen" "$fresh"
 (cd "$root/proto" &&
-  protoc-c -I. -I/usr/include --c_out="$gen" "${protos[@]}" google/protobuf/timestamp.proto \
+  protoc-c -I. -I/usr/include --c_out="$fresh" "${protos[@]}" google/protobuf/timestamp.proto \
     google/protobuf/descriptor.proto &&
   protoc -I. -I/usr/include --include_imports --include_source_info \
-    --descriptor_set_out="$gen/descriptor_set.pb" "${protos[@]}")
-cmake -DIN="$gen/descriptor_set.pb" -DOUT="$gen/descriptor_set.c" -DNAME=tm_descriptor_set \
+    --descriptor_set_out="$fresh/descriptor_set.pb" "${protos[@]}")
+cmake -DIN="$fresh/descriptor_set.pb" -DOUT="$fresh/descriptor_set.c" -DNAME=tm_descriptor_set \
   -P "$root/cmake/embed.cmake"
+sed -i "s#$fresh#$gen#" "$fresh/descriptor_set.c" # its comment names the input file
+(cd "$fresh" && find . -type f) | while read -r f; do
+  if ! cmp -s "$fresh/$f" "$gen/$f"; then
+    mkdir -p "$(dirname "$gen/$f")"
+    cp "$fresh/$f" "$gen/$f"
+  fi
+done
+rm -rf "$fresh"
 
 san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
 cflags=(-std=c11 -g -O1 -D_GNU_SOURCE -Wall -Wextra -Werror "${san[@]}"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses (build.sh) and runs each for N seconds, one after another.
-#   tests/fuzz/run.sh [--seconds N] [--out DIR]     (defaults: 15 s each, DIR build/fuzz)
+#   tests/fuzz/run.sh [--seconds N] [--out DIR] [--only HARNESS]   (defaults: 15 s each, build/fuzz)
 # CI runs 15 s each (60 s in all, tests/e2e/test_fuzz_smoke.py); the long local run is
 # --seconds 450 (30 minutes in all). Each harness starts from its committed seeds
 # (tests/fuzz/corpus/<harness>) plus what earlier runs in DIR found (DIR/corpus/<harness>, where new
@@ -11,11 +11,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 seconds=15
 out="$root/build/fuzz"
+only=""
 while [ $# -gt 0 ]; do
   case $1 in
   --seconds) seconds=$2; shift 2 ;;
   --out) out=$2; shift 2 ;;
-  *) echo "usage: $0 [--seconds N] [--out DIR]" >&2; exit 64 ;;
+  --only) only=$2; shift 2 ;;
+  *) echo "usage: $0 [--seconds N] [--out DIR] [--only HARNESS]" >&2; exit 64 ;;
   esac
 done
 case $seconds in '' | *[!0-9]* | 0) echo "run.sh: --seconds wants a positive integer" >&2; exit 64 ;; esac
@@ -28,6 +30,7 @@ printf 'harness\tseconds\texecutions\texec_per_s\tcoverage\tfeatures\tcorpus\tcr
 failed=0
 for bin in "$out"/bin/fuzz_*; do
   name=$(basename "$bin")
+  [ -z "$only" ] || [ "$name" = "$only" ] || continue
   corpus="$out/corpus/$name"
   mkdir -p "$corpus"
   log="$out/logs/$name.log"
