@@ -64,6 +64,31 @@ static void expect_file_answer(const tm_reflection *r, const request *q, const c
   grpc__reflection__v1__server_reflection_response__free_unpacked(a, NULL);
 }
 
+/* protobuf's identifier rule: [A-Za-z_][A-Za-z0-9_]*. */
+static bool identifier(const char *s, size_t n) {
+  if (n == 0 || (s[0] >= '0' && s[0] <= '9')) return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+      return false;
+  }
+  return true;
+}
+
+/* A package is empty or dot-separated identifiers. The indexer does not check names (protoc
+ * already did for the set it serves), and a request's name loses one leading dot, so symbols are
+ * only looked up where the names are well formed. */
+static bool well_formed_package(const char *pkg) {
+  const char *start = pkg;
+  for (const char *p = pkg;; p++) {
+    if (*p != '.' && *p != '\0') continue;
+    if (p != pkg && !identifier(start, (size_t)(p - start))) return false;
+    if (p == pkg && *p == '.') return false;
+    if (*p == '\0') return true;
+    start = p + 1;
+  }
+}
+
 /* The invariants of an accepted set, checked against protobuf-c's own reading of it. */
 static void check_index(const tm_reflection *r, const Google__Protobuf__FileDescriptorSet *set,
                         const char *const *services, size_t n_services) {
@@ -97,7 +122,10 @@ static void check_index(const tm_reflection *r, const Google__Protobuf__FileDesc
       q.message_request_case =
           GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_SYMBOL;
       q.file_containing_symbol = symbol;
-      if (strlen(symbol) < sizeof symbol - 1) expect_file_answer(r, &q, "a message");
+      const char *name = f->message_type[m]->name;
+      if (strlen(symbol) < sizeof symbol - 1 && well_formed_package(pkg) &&
+          identifier(name, strlen(name)))
+        expect_file_answer(r, &q, "a message");
       q.message_request_case =
           GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_ALL_EXTENSION_NUMBERS_OF_TYPE;
       q.all_extension_numbers_of_type = symbol;
