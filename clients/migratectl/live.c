@@ -1,0 +1,280 @@
+/* Live progress and change-of-state lines. */
+#include "live.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "render.h"
+
+/* Documents per second come from the samples of the last few seconds: recent enough to follow a
+ * change of pace, long enough to smooth over batch boundaries. */
+#define RATE_SAMPLES 16
+#define MIN_BAR_WIDTH 10
+#define MAX_BAR_WIDTH 30
+
+typedef struct {
+  char *name;
+  bool has_base; /* the baseline's state still holds */
+  int base_state;
+  char *base_run_id;
+  bool reported; /* state and run_id below were printed */
+  int state;
+  char *run_id;
+  bool live; /* has a progress line */
+  int64_t total, processed, updated;
+  int64_t sample_ms[RATE_SAMPLES], sample_processed[RATE_SAMPLES];
+  int n_samples, next_sample;
+} entry;
+
+struct tm_ctl_live {
+  FILE *out;
+  tm_ctl_live_mode mode;
+  entry *entries;
+  size_t n, cap;
+  int name_width;
+  int drawn; /* lines of the live area now on screen, the cursor below them */
+  const char *idle_text;
+  int64_t idle_since_ms, now_ms;
+};
+
+static char *dup_str(const char *s) {
+  char *d = strdup(s ? s : "");
+  if (!d) abort();
+  return d;
+}
+
+static bool same(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }
+
+tm_ctl_live *tm_ctl_live_new(FILE *out, tm_ctl_live_mode mode) {
+  tm_ctl_live *l = calloc(1, sizeof *l);
+  if (!l) abort();
+  l->out = out;
+  l->mode = mode;
+  l->name_width = 4;
+  return l;
+}
+
+void tm_ctl_live_free(tm_ctl_live *l) {
+  if (!l) return;
+  for (size_t i = 0; i < l->n; i++) {
+    free(l->entries[i].name);
+    free(l->entries[i].base_run_id);
+    free(l->entries[i].run_id);
+  }
+  free(l->entries);
+  free(l);
+}
+
+static entry *find(tm_ctl_live *l, const char *name, bool add) {
+  for (size_t i = 0; i < l->n; i++)
+    if (same(l->entries[i].name, name)) return &l->entries[i];
+  if (!add) return NULL;
+  if (l->n == l->cap) {
+    l->cap = l->cap ? 2 * l->cap : 8;
+    l->entries = realloc(l->entries, l->cap * sizeof *l->entries);
+    if (!l->entries) abort();
+  }
+  entry *e = &l->entries[l->n++];
+  memset(e, 0, sizeof *e);
+  e->name = dup_str(name);
+  int len = (int)strlen(e->name);
+  if (len > l->name_width) l->name_width = len;
+  return e;
+}
+
+/* --- the live area (terminal only) --- */
+
+static int terminal_width(FILE *out) {
+  struct winsize ws;
+  if (ioctl(fileno(out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return 80;
+}
+
+static void clear_area(tm_ctl_live *l) {
+  for (; l->drawn > 0; l->drawn--) fputs("\033[1A\r\033[2K", l->out);
+}
+
+static void rate_and_eta(const entry *e, char *rate, size_t rsize, char *eta, size_t esize) {
+  snprintf(rate, rsize, "-- docs/s");
+  snprintf(eta, esize, "ETA --");
+  if (e->n_samples < 2) return;
+  int newest = (e->next_sample + RATE_SAMPLES - 1) % RATE_SAMPLES;
+  int oldest = e->n_samples < RATE_SAMPLES ? 0 : e->next_sample;
+  int64_t dt = e->sample_ms[newest] - e->sample_ms[oldest];
+  int64_t dp = e->sample_processed[newest] - e->sample_processed[oldest];
+  if (dt < 400 || dp < 0) return;
+  double per_s = (double)dp * 1000.0 / (double)dt;
+  snprintf(rate, rsize, "%.0f docs/s", per_s);
+  if (per_s > 0 && e->total > e->processed) {
+    char left[32];
+    tm_ctl_format_seconds(left, sizeof left, (double)(e->total - e->processed) / per_s);
+    snprintf(eta, esize, "ETA %s", left);
+  } else if (e->total > 0 && e->processed >= e->total) {
+    snprintf(eta, esize, "ETA 0s");
+  }
+}
+
+static void put_clipped(tm_ctl_live *l, const char *line) {
+  /* A wrapped line would break the count of lines to move up over. */
+  int width = terminal_width(l->out) - 1;
+  fprintf(l->out, "%.*s\n", width > 0 ? width : 1, line);
+  l->drawn++;
+}
+
+/* "name  [#####-----] 1200/5000  24%  850 docs/s  ETA 4.5s": the bar takes what the terminal's
+ * width leaves, and goes when too little is left. */
+static void draw_progress(tm_ctl_live *l, const entry *e) {
+  char rate[32], eta[40], counts[64], line[512];
+  rate_and_eta(e, rate, sizeof rate, eta, sizeof eta);
+  if (e->total <= 0) {
+    snprintf(line, sizeof line, "%-*s  RUNNING  %" PRId64 " processed  %s", l->name_width, e->name,
+             e->processed, rate);
+    put_clipped(l, line);
+    return;
+  }
+  int64_t done = e->processed < e->total ? e->processed : e->total;
+  snprintf(counts, sizeof counts, "%" PRId64 "/%" PRId64 " %3d%%", e->processed, e->total,
+           (int)(done * 100 / e->total));
+  int fixed = snprintf(NULL, 0, "%-*s  [] %s  %s  %s", l->name_width, e->name, counts, rate, eta);
+  int bar_width = terminal_width(l->out) - 1 - fixed;
+  if (bar_width > MAX_BAR_WIDTH) bar_width = MAX_BAR_WIDTH;
+  if (bar_width < MIN_BAR_WIDTH) {
+    snprintf(line, sizeof line, "%-*s  %s  %s  %s", l->name_width, e->name, counts, rate, eta);
+  } else {
+    char bar[MAX_BAR_WIDTH + 1];
+    int fill = (int)(done * bar_width / e->total);
+    for (int b = 0; b < bar_width; b++) bar[b] = b < fill ? '#' : '-';
+    bar[bar_width] = '\0';
+    snprintf(line, sizeof line, "%-*s  [%s] %s  %s  %s", l->name_width, e->name, bar, counts, rate,
+             eta);
+  }
+  put_clipped(l, line);
+}
+
+static void draw_area(tm_ctl_live *l) {
+  bool any = false;
+  for (size_t i = 0; i < l->n; i++) {
+    if (!l->entries[i].live) continue;
+    any = true;
+    draw_progress(l, &l->entries[i]);
+  }
+  if (!any && l->idle_text) {
+    char elapsed[32], line[256];
+    tm_ctl_format_seconds(elapsed, sizeof elapsed, (double)(l->now_ms - l->idle_since_ms) / 1000.0);
+    snprintf(line, sizeof line, "%s %s", l->idle_text, elapsed);
+    put_clipped(l, line);
+  }
+  fflush(l->out);
+}
+
+/* --- reporting --- */
+
+/* Prints what m says now: a plain line is timestamped (wall clock, UTC) for Job logs. */
+static void emit(tm_ctl_live *l, const tm_ctl_pb_status *m, bool with_samples) {
+  if (l->mode == TM_CTL_LIVE_PLAIN) {
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ ", &tm);
+    fputs(stamp, l->out);
+  }
+  if (with_samples) {
+    tm_ctl_print_outcome(l->out, m, l->name_width);
+  } else {
+    char text[1024];
+    tm_ctl_describe_status(text, sizeof text, m);
+    fprintf(l->out, "%-*s  %s\n", l->name_width, m->name, text);
+  }
+}
+
+static void add_sample(entry *e, int64_t now_ms) {
+  e->sample_ms[e->next_sample] = now_ms;
+  e->sample_processed[e->next_sample] = e->processed;
+  e->next_sample = (e->next_sample + 1) % RATE_SAMPLES;
+  if (e->n_samples < RATE_SAMPLES) e->n_samples++;
+}
+
+void tm_ctl_live_baseline(tm_ctl_live *l, const tm_ctl_pb_status_response *resp) {
+  for (size_t i = 0; i < resp->n_migrations; i++) {
+    const tm_ctl_pb_status *m = resp->migrations[i];
+    entry *e = find(l, m->name, true);
+    e->has_base = true;
+    e->base_state = m->state;
+    free(e->base_run_id);
+    e->base_run_id = dup_str(m->run_id);
+  }
+}
+
+void tm_ctl_live_update(tm_ctl_live *l, const tm_ctl_pb_status_response *resp, int64_t now_ms) {
+  l->now_ms = now_ms;
+  if (l->mode == TM_CTL_LIVE_TTY) clear_area(l);
+  for (size_t i = 0; i < resp->n_migrations; i++) {
+    const tm_ctl_pb_status *m = resp->migrations[i];
+    entry *e = find(l, m->name, true);
+    bool running = m->state == TM_CTL_RUNNING;
+    if (e->has_base && !running && (int)m->state == e->base_state &&
+        same(m->run_id, e->base_run_id))
+      continue;
+    e->has_base = false;
+    bool new_run = !e->reported || !same(e->run_id, m->run_id);
+    bool changed = new_run || e->state != (int)m->state;
+    e->total = m->total;
+    e->processed = m->processed;
+    e->updated = m->updated;
+    if (changed) {
+      if (new_run || running) e->n_samples = e->next_sample = 0;
+      e->reported = true;
+      e->state = m->state;
+      free(e->run_id);
+      e->run_id = dup_str(m->run_id);
+      if (l->mode == TM_CTL_LIVE_PLAIN) {
+        emit(l, m, false);
+      } else {
+        e->live = running;
+        if (!running) emit(l, m, false);
+      }
+    }
+    if (running) add_sample(e, now_ms);
+  }
+  if (l->mode == TM_CTL_LIVE_TTY)
+    draw_area(l);
+  else
+    fflush(l->out);
+}
+
+void tm_ctl_live_set_idle(tm_ctl_live *l, const char *text, int64_t since_ms) {
+  l->idle_text = text;
+  l->idle_since_ms = since_ms;
+}
+
+void tm_ctl_live_tick(tm_ctl_live *l, int64_t now_ms) {
+  if (l->mode != TM_CTL_LIVE_TTY || !l->idle_text) return;
+  for (size_t i = 0; i < l->n; i++)
+    if (l->entries[i].live) return; /* progress lines change with data, not with time */
+  l->now_ms = now_ms;
+  clear_area(l);
+  draw_area(l);
+}
+
+void tm_ctl_live_finish(tm_ctl_live *l, tm_ctl_pb_status *const *statuses, size_t n) {
+  if (l->mode == TM_CTL_LIVE_TTY) clear_area(l);
+  for (size_t i = 0; i < n; i++) {
+    int len = (int)strlen(statuses[i]->name);
+    if (len > l->name_width) l->name_width = len;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const tm_ctl_pb_status *m = statuses[i];
+    entry *e = find(l, m->name, false);
+    if (e) e->live = false;
+    bool said = e && e->reported && e->state == (int)m->state && same(e->run_id, m->run_id);
+    if (said && m->n_samples == 0) continue;
+    emit(l, m, true);
+  }
+  fflush(l->out);
+}

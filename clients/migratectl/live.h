@@ -1,0 +1,40 @@
+/* Follows migrations through successive Status answers and says what changed: on a terminal, a
+ * live progress line per RUNNING migration (processed/total, documents per second, time left)
+ * redrawn in place, with a line printed above them whenever one settles; off a terminal, one plain
+ * timestamped line per change of state, which suits Job logs. */
+#ifndef TM_CTL_LIVE_H
+#define TM_CTL_LIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "pb.h"
+
+typedef enum { TM_CTL_LIVE_TTY, TM_CTL_LIVE_PLAIN } tm_ctl_live_mode;
+
+typedef struct tm_ctl_live tm_ctl_live;
+
+/* out is borrowed. */
+tm_ctl_live *tm_ctl_live_new(FILE *out, tm_ctl_live_mode mode);
+void tm_ctl_live_free(tm_ctl_live *l);
+
+/* States from before the caller's own run began: they are old news and stay unreported until they
+ * change (a RUNNING one is reported: the run will wait for it). */
+void tm_ctl_live_baseline(tm_ctl_live *l, const tm_ctl_pb_status_response *resp);
+
+/* A Status answer received at now_ms (tm_ctl_now_ms clock). resp is borrowed for the call only. */
+void tm_ctl_live_update(tm_ctl_live *l, const tm_ctl_pb_status_response *resp, int64_t now_ms);
+
+/* On a terminal, while nothing runs, a line "<text> <elapsed since since_ms>"; NULL: none. text is
+ * borrowed until replaced. */
+void tm_ctl_live_set_idle(tm_ctl_live *l, const char *text, int64_t since_ms);
+
+/* Redraws the idle line's elapsed time while nothing runs. */
+void tm_ctl_live_tick(tm_ctl_live *l, int64_t now_ms);
+
+/* Removes the live lines and prints the final word on each status not already reported in that
+ * state, with a dry run's planned changes. */
+void tm_ctl_live_finish(tm_ctl_live *l, tm_ctl_pb_status *const *statuses, size_t n);
+
+#endif

@@ -1,0 +1,20 @@
+/* Short names for the generated MigrationService types migratectl handles everywhere. */
+#ifndef TM_CTL_PB_H
+#define TM_CTL_PB_H
+
+#include "twigz/migrations/v1/migration_service.pb-c.h"
+
+typedef Twigz__Migrations__V1__MigrationStatus tm_ctl_pb_status;
+typedef Twigz__Migrations__V1__StatusResponse tm_ctl_pb_status_response;
+typedef Twigz__Migrations__V1__RunResponse tm_ctl_pb_run_response;
+typedef Twigz__Migrations__V1__ListResponse tm_ctl_pb_list_response;
+typedef Twigz__Migrations__V1__CancelResponse tm_ctl_pb_cancel_response;
+
+#define TM_CTL_STATE(s) TWIGZ__MIGRATIONS__V1__MIGRATION_STATE__MIGRATION_STATE_##s
+#define TM_CTL_PENDING TM_CTL_STATE(PENDING)
+#define TM_CTL_RUNNING TM_CTL_STATE(RUNNING)
+#define TM_CTL_SUCCEEDED TM_CTL_STATE(SUCCEEDED)
+#define TM_CTL_FAILED TM_CTL_STATE(FAILED)
+#define TM_CTL_CANCELED TM_CTL_STATE(CANCELED)
+
+#endif

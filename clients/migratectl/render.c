@@ -1,0 +1,163 @@
+/* Text output of list, status, run and cancel. */
+#include "render.h"
+
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+#define STATE_PREFIX "MIGRATION_STATE_"
+
+const char *tm_ctl_state_name(int state) {
+  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+      &twigz__migrations__v1__migration_state__descriptor, state);
+  if (v && strncmp(v->name, STATE_PREFIX, strlen(STATE_PREFIX)) == 0)
+    return v->name + strlen(STATE_PREFIX);
+  return v ? v->name : "UNKNOWN_STATE";
+}
+
+void tm_ctl_format_seconds(char *buf, size_t size, double s) {
+  if (s < 0) s = 0;
+  if (s < 10)
+    snprintf(buf, size, "%.1fs", s);
+  else if (s < 60)
+    snprintf(buf, size, "%.0fs", s);
+  else if (s < 3600)
+    snprintf(buf, size, "%dm%02ds", (int)(s / 60), (int)s % 60);
+  else
+    snprintf(buf, size, "%dh%02dm", (int)(s / 3600), ((int)s % 3600) / 60);
+}
+
+static double ts_seconds(const Google__Protobuf__Timestamp *t) {
+  return (double)t->seconds + (double)t->nanos / 1e9;
+}
+
+/* "2026-11-25 19:40:33Z", or "-" when unset. */
+static void format_time(char *buf, size_t size, const Google__Protobuf__Timestamp *t) {
+  struct tm tm;
+  time_t secs = t ? (time_t)t->seconds : 0;
+  if (!t || !gmtime_r(&secs, &tm)) {
+    snprintf(buf, size, "-");
+    return;
+  }
+  strftime(buf, size, "%Y-%m-%d %H:%M:%SZ", &tm);
+}
+
+/* " in 3.2s" when both ends are known. */
+static void format_took(char *buf, size_t size, const tm_ctl_pb_status *m) {
+  buf[0] = '\0';
+  if (!m->started_at || !m->finished_at) return;
+  char d[32];
+  tm_ctl_format_seconds(d, sizeof d, ts_seconds(m->finished_at) - ts_seconds(m->started_at));
+  snprintf(buf, size, " in %s", d);
+}
+
+void tm_ctl_describe_status(char *buf, size_t size, const tm_ctl_pb_status *m) {
+  char took[48];
+  format_took(took, sizeof took, m);
+  const char *error = m->error && m->error[0] ? m->error : "no error message";
+  switch ((int)m->state) {
+  case TM_CTL_PENDING: snprintf(buf, size, "PENDING  not run yet"); break;
+  case TM_CTL_RUNNING:
+    snprintf(buf, size, "RUNNING  processed %" PRId64 "/%" PRId64 ", updated %" PRId64 "%s%s",
+             m->processed, m->total, m->updated, m->owner && m->owner[0] ? " on " : "",
+             m->owner ? m->owner : "");
+    break;
+  case TM_CTL_SUCCEEDED:
+    if (m->skipped)
+      snprintf(buf, size, "skipped  already SUCCEEDED (run again with --rerun)");
+    else if (m->dry_run)
+      snprintf(buf, size,
+               "dry run  would update %" PRId64 " of %" PRId64 " documents (examined %" PRId64
+               ")%s; nothing was written",
+               m->updated, m->total, m->processed, took);
+    else
+      snprintf(buf, size, "SUCCEEDED  processed %" PRId64 "/%" PRId64 ", updated %" PRId64 "%s",
+               m->processed, m->total, m->updated, took);
+    break;
+  case TM_CTL_FAILED:
+    snprintf(buf, size, "FAILED  %sprocessed %" PRId64 "/%" PRId64 ", updated %" PRId64 "%s: %s",
+             m->dry_run ? "dry run, " : "", m->processed, m->total, m->updated, took, error);
+    break;
+  case TM_CTL_CANCELED:
+    snprintf(buf, size,
+             "CANCELED  processed %" PRId64 "/%" PRId64 ", updated %" PRId64
+             "; the next run resumes from there",
+             m->processed, m->total, m->updated);
+    break;
+  default:
+    snprintf(buf, size, "%s  processed %" PRId64 "/%" PRId64 ", updated %" PRId64,
+             tm_ctl_state_name(m->state), m->processed, m->total, m->updated);
+  }
+}
+
+void tm_ctl_print_outcome(FILE *out, const tm_ctl_pb_status *m, int name_width) {
+  char text[1024];
+  tm_ctl_describe_status(text, sizeof text, m);
+  fprintf(out, "%-*s  %s\n", name_width, m->name ? m->name : "", text);
+  for (size_t i = 0; i < m->n_samples; i++)
+    fprintf(out, "%*s    %s\n", name_width, "", m->samples[i]);
+}
+
+static int max_int(int a, int b) { return a > b ? a : b; }
+
+/* `status="pending", phoneNumberVerified=false` or `username from name`. */
+static void describe_fields(char *buf, size_t size, const Twigz__Migrations__V1__Migration *m) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < m->n_fields && used < size; i++) {
+    const Twigz__Migrations__V1__FieldBackfill *f = m->fields[i];
+    int n;
+    if (f->derived_from && f->derived_from[0])
+      n = snprintf(buf + used, size - used, "%s%s from %s", i ? ", " : "", f->field,
+                   f->derived_from);
+    else
+      n = snprintf(buf + used, size - used, "%s%s=%s", i ? ", " : "", f->field,
+                   f->default_value && f->default_value[0] ? f->default_value : "?");
+    if (n < 0) break;
+    used += (size_t)n;
+  }
+}
+
+void tm_ctl_print_list(FILE *out, const tm_ctl_pb_list_response *resp) {
+  int wn = 4, wt = 5, wf = 6;
+  char fields[512];
+  for (size_t i = 0; i < resp->n_migrations; i++) {
+    const Twigz__Migrations__V1__Migration *m = resp->migrations[i];
+    describe_fields(fields, sizeof fields, m);
+    wn = max_int(wn, (int)strlen(m->name));
+    wt = max_int(wt, (int)strlen(m->table));
+    wf = max_int(wf, (int)strlen(fields));
+  }
+  fprintf(out, "%-*s  %-*s  %-*s  %s\n", wn, "NAME", wt, "TABLE", wf, "FIELDS", "DESCRIPTION");
+  for (size_t i = 0; i < resp->n_migrations; i++) {
+    const Twigz__Migrations__V1__Migration *m = resp->migrations[i];
+    describe_fields(fields, sizeof fields, m);
+    fprintf(out, "%-*s  %-*s  %-*s  %s\n", wn, m->name, wt, m->table, wf, fields, m->description);
+  }
+}
+
+void tm_ctl_print_status_table(FILE *out, const tm_ctl_pb_status_response *resp, bool pending) {
+  int wn = 4;
+  for (size_t i = 0; i < resp->n_migrations; i++)
+    wn = max_int(wn, (int)strlen(resp->migrations[i]->name));
+  fprintf(out, "%-*s  %-9s  %9s  %9s  %9s", wn, "NAME", "STATE", "PROCESSED", "TOTAL", "UPDATED");
+  if (pending) fprintf(out, "  %9s", "PENDING");
+  fprintf(out, "  %-20s  %s\n", "STARTED", "FINISHED");
+  for (size_t i = 0; i < resp->n_migrations; i++) {
+    const tm_ctl_pb_status *m = resp->migrations[i];
+    char started[40], finished[40];
+    format_time(started, sizeof started, m->started_at);
+    format_time(finished, sizeof finished, m->finished_at);
+    fprintf(out, "%-*s  %-9s  %9" PRId64 "  %9" PRId64 "  %9" PRId64, wn, m->name,
+            tm_ctl_state_name(m->state), m->processed, m->total, m->updated);
+    if (pending) fprintf(out, "  %9" PRId64, m->pending);
+    fprintf(out, "  %-20s  %s\n", started, finished);
+  }
+  /* Details that do not fit a column, under the table. */
+  for (size_t i = 0; i < resp->n_migrations; i++) {
+    const tm_ctl_pb_status *m = resp->migrations[i];
+    if (m->error && m->error[0]) fprintf(out, "%s: error: %s\n", m->name, m->error);
+    if (m->state == TM_CTL_RUNNING && m->owner && m->owner[0])
+      fprintf(out, "%s: running on %s\n", m->name, m->owner);
+  }
+}
