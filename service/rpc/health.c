@@ -16,7 +16,7 @@ typedef Grpc__Health__V1__HealthCheckResponse__ServingStatus serving_status;
 typedef struct watcher {
   tm_tag on_sent;
   tm_call *call; /* referenced while listed */
-  bool known;    /* the service name is one we serve; unknown ones stay SERVICE_UNKNOWN */
+  int target;    /* what the asked service name follows: one of the TARGET_* below */
   bool sending;
   serving_status last_sent;
   struct watcher *next;
@@ -34,8 +34,26 @@ struct tm_health {
   watcher *watchers;
 };
 
-static bool service_known(const char *name) {
-  return name[0] == '\0' || strcmp(name, MIGRATION_SERVICE) == 0;
+/* "liveness" is for Kubernetes liveness probes: it answers SERVING while the process serves, since
+ * restarting pods cannot cure a database outage. "" and the service follow the MongoDB ping. */
+#define LIVENESS "liveness"
+
+enum { TARGET_UNKNOWN, TARGET_DATABASE, TARGET_LIVENESS };
+
+static int target_of(const char *name) {
+  if (name[0] == '\0' || strcmp(name, MIGRATION_SERVICE) == 0) return TARGET_DATABASE;
+  return strcmp(name, LIVENESS) == 0 ? TARGET_LIVENESS : TARGET_UNKNOWN;
+}
+
+/* The status a name reports now; the caller holds h->mu. */
+static serving_status status_locked(const tm_health *h, int target) {
+  switch (target) {
+  case TARGET_DATABASE: return h->status;
+  case TARGET_LIVENESS:
+    return h->stopping ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
+                       : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+  default: return GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
+  }
 }
 
 /* --- Watch --- */
@@ -55,9 +73,7 @@ static void on_sent(tm_tag *tag, bool ok) {
 }
 
 static void send_status_locked(tm_health *h, watcher *w) {
-  serving_status now =
-      w->known ? h->status
-               : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
+  serving_status now = status_locked(h, w->target);
   if (w->sending || now == w->last_sent) return;
   Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
   resp.status = now;
@@ -102,7 +118,7 @@ static void handle_watch(tm_call *c, const ProtobufCMessage *request) {
   tm_health *h = tm_call_ctx(c);
   watcher *w = calloc(1, sizeof *w);
   w->call = c;
-  w->known = service_known(req->service);
+  w->target = target_of(req->service);
   w->last_sent = (serving_status)-1;
   c->stream = w;
   c->stream_free = free;
@@ -126,7 +142,8 @@ static void handle_watch(tm_call *c, const ProtobufCMessage *request) {
 static void handle_check(tm_call *c, const ProtobufCMessage *request) {
   const Grpc__Health__V1__HealthCheckRequest *req = (const void *)request;
   tm_health *h = tm_call_ctx(c);
-  if (!service_known(req->service)) {
+  int target = target_of(req->service);
+  if (target == TARGET_UNKNOWN) {
     char msg[300];
     snprintf(msg, sizeof msg, "unknown service \"%.200s\"", req->service);
     tm_call_fail(c, GRPC_STATUS_NOT_FOUND, msg);
@@ -134,7 +151,7 @@ static void handle_check(tm_call *c, const ProtobufCMessage *request) {
   }
   Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
   pthread_mutex_lock(&h->mu);
-  resp.status = h->status;
+  resp.status = status_locked(h, target);
   pthread_mutex_unlock(&h->mu);
   tm_call_reply(c, &resp.base);
 }
@@ -149,9 +166,9 @@ static void set_status(tm_health *h, serving_status status, const char *why) {
   }
   bool changed = h->status != status;
   h->status = status;
-  if (changed) {
-    for (watcher *w = h->watchers; w; w = w->next) send_status_locked(h, w);
-  }
+  /* Every watcher is offered the news: each sends only when its own status changed (liveness
+   * watchers change at shutdown even when the database status does not). */
+  for (watcher *w = h->watchers; w; w = w->next) send_status_locked(h, w);
   pthread_mutex_unlock(&h->mu);
   if (changed) {
     bool serving = status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
@@ -210,10 +227,12 @@ bool tm_health_serving(tm_health *h) {
 }
 
 void tm_health_shutdown(tm_health *h) {
+  pthread_mutex_lock(&h->mu);
+  h->stopping = true;
+  pthread_mutex_unlock(&h->mu);
   set_status(h, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING,
              "shutting down");
   pthread_mutex_lock(&h->mu);
-  h->stopping = true;
   pthread_cond_broadcast(&h->cv);
   /* A Watch never ends by itself. Cancelling is safe while listed: the list holds a reference, and
    * on_watch_closed unlists it when the close completes. */

@@ -239,3 +239,15 @@ def test_the_uri_password_never_reaches_the_logs(ferret, start_service):
     logs = svc.logs()
     assert "hunter2-secret" not in logs
     assert "admin:***@" in logs
+
+
+def test_liveness_stays_serving_while_the_database_is_down(workdir, start_service):
+    db = FerretDB(os.path.join(workdir, "liveness")).start()
+    try:
+        svc = start_service("--health-interval-ms", "500", mongodb_uri=db.uri)
+        wait_until(lambda: health_probe(svc.address)[0] == 0, 10, what="SERVING")
+        db.stop()
+        wait_until(lambda: health_probe(svc.address, service=SERVICE)[0] == 4, 15, what="NOT_SERVING")
+        assert health_probe(svc.address, service="liveness")[0] == 0
+    finally:
+        db.stop()

@@ -240,7 +240,7 @@ export function checkPolicies(objects, options = {}) {
       if (annotations['prometheus.io/scrape'] !== 'true' || Number(annotations['prometheus.io/port']) !== ports.get('metrics')) {
         report('metrics', d, 'pod annotations prometheus.io/scrape "true" and prometheus.io/port (the metrics port) are missing or wrong');
       }
-      const probes = { startupProbe: null, readinessProbe: ctx.readinessService, livenessProbe: '' };
+      const probes = { startupProbe: null, readinessProbe: ctx.readinessService, livenessProbe: 'liveness' };
       for (const [name, service] of Object.entries(probes)) {
         const p = c[name];
         if (!p) {
