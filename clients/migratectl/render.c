@@ -94,8 +94,7 @@ void tm_ctl_print_outcome(FILE *out, const tm_ctl_pb_status *m, int name_width) 
   char text[1024];
   tm_ctl_describe_status(text, sizeof text, m);
   fprintf(out, "%-*s  %s\n", name_width, m->name ? m->name : "", text);
-  for (size_t i = 0; i < m->n_samples; i++)
-    fprintf(out, "%*s    %s\n", name_width, "", m->samples[i]);
+  for (size_t i = 0; i < m->n_samples; i++) fprintf(out, "    would set: %s\n", m->samples[i]);
 }
 
 static int max_int(int a, int b) { return a > b ? a : b; }
