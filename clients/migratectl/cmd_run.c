@@ -5,7 +5,6 @@
  * failed one is ignored) and the Run answer is the only authority on the outcome. */
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "clock.h"
 #include "commands.h"
@@ -135,8 +134,9 @@ int tm_ctl_cmd_run(tm_ctl_conn *conn, const tm_ctl_options *opts) {
   tm_ctl_retry_init(&ctx.retry, opts->timeout_s, opts->verbose);
   int64_t started = tm_ctl_now_ms();
   if (!opts->json && !opts->async) {
-    bool tty = isatty(STDOUT_FILENO);
+    bool tty = tm_ctl_live_stdout_is_terminal();
     ctx.live = tm_ctl_live_new(stdout, tty ? TM_CTL_LIVE_TTY : TM_CTL_LIVE_PLAIN);
+    tm_ctl_live_follow(ctx.live, opts->names, opts->n_names);
     ctx.poll = !opts->dry_run;
     if (tty)
       tm_ctl_live_set_idle(ctx.live, opts->dry_run ? "dry run: planning..." : "waiting...",
@@ -170,10 +170,10 @@ int tm_ctl_cmd_run(tm_ctl_conn *conn, const tm_ctl_options *opts) {
       tm_ctl_json_print(stdout, &resp->base, 2);
       fputc('\n', stdout);
     } else {
-      tm_ctl_live *out = ctx.live
-                             ? ctx.live
-                             : tm_ctl_live_new(stdout, isatty(STDOUT_FILENO) ? TM_CTL_LIVE_TTY
-                                                                             : TM_CTL_LIVE_PLAIN);
+      tm_ctl_live *out =
+          ctx.live ? ctx.live
+                   : tm_ctl_live_new(stdout, tm_ctl_live_stdout_is_terminal() ? TM_CTL_LIVE_TTY
+                                                                              : TM_CTL_LIVE_PLAIN);
       tm_ctl_live_finish(out, resp->migrations, resp->n_migrations);
       if (out != ctx.live) tm_ctl_live_free(out);
       print_summary(resp, opts->dry_run, tm_ctl_now_ms() - started);

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "clock.h"
 #include "commands.h"
@@ -35,8 +34,8 @@ static int watch(tm_ctl_conn *conn, const tm_ctl_options *opts,
                  const Twigz__Migrations__V1__StatusRequest *req) {
   tm_ctl_retry retry;
   tm_ctl_retry_init(&retry, opts->timeout_s, opts->verbose);
-  tm_ctl_live *live =
-      tm_ctl_live_new(stdout, isatty(STDOUT_FILENO) ? TM_CTL_LIVE_TTY : TM_CTL_LIVE_PLAIN);
+  tm_ctl_live *live = tm_ctl_live_new(
+      stdout, tm_ctl_live_stdout_is_terminal() ? TM_CTL_LIVE_TTY : TM_CTL_LIVE_PLAIN);
   uint8_t *last = NULL;
   size_t last_len = 0;
   int code;

@@ -37,7 +37,8 @@ struct tm_ctl_live {
   entry *entries;
   size_t n, cap;
   int name_width;
-  int drawn; /* lines of the live area now on screen, the cursor below them */
+  int drawn;   /* lines of the live area now on screen, the cursor below them */
+  bool follow; /* only the entries made by tm_ctl_live_follow are reported */
   const char *idle_text;
   int64_t idle_since_ms, now_ms;
 };
@@ -200,10 +201,22 @@ static void add_sample(entry *e, int64_t now_ms) {
   if (e->n_samples < RATE_SAMPLES) e->n_samples++;
 }
 
+void tm_ctl_live_follow(tm_ctl_live *l, const char *const *names, size_t n) {
+  if (n == 0) return;
+  for (size_t i = 0; i < n; i++) find(l, names[i], true);
+  l->follow = true;
+}
+
+bool tm_ctl_live_stdout_is_terminal(void) {
+  const char *term = getenv("TERM");
+  return isatty(STDOUT_FILENO) && !(term && strcmp(term, "dumb") == 0);
+}
+
 void tm_ctl_live_baseline(tm_ctl_live *l, const tm_ctl_pb_status_response *resp) {
   for (size_t i = 0; i < resp->n_migrations; i++) {
     const tm_ctl_pb_status *m = resp->migrations[i];
-    entry *e = find(l, m->name, true);
+    entry *e = find(l, m->name, !l->follow);
+    if (!e) continue;
     e->has_base = true;
     e->base_state = m->state;
     free(e->base_run_id);
@@ -216,7 +229,8 @@ void tm_ctl_live_update(tm_ctl_live *l, const tm_ctl_pb_status_response *resp, i
   if (l->mode == TM_CTL_LIVE_TTY) clear_area(l);
   for (size_t i = 0; i < resp->n_migrations; i++) {
     const tm_ctl_pb_status *m = resp->migrations[i];
-    entry *e = find(l, m->name, true);
+    entry *e = find(l, m->name, !l->follow);
+    if (!e) continue;
     bool running = m->state == TM_CTL_RUNNING;
     if (e->has_base && !running && (int)m->state == e->base_state &&
         same(m->run_id, e->base_run_id))

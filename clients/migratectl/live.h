@@ -5,6 +5,7 @@
 #ifndef TM_CTL_LIVE_H
 #define TM_CTL_LIVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +19,12 @@ typedef struct tm_ctl_live tm_ctl_live;
 /* out is borrowed. */
 tm_ctl_live *tm_ctl_live_new(FILE *out, tm_ctl_live_mode mode);
 void tm_ctl_live_free(tm_ctl_live *l);
+
+/* Reports only these migrations (names borrowed for the call); not called: every one it sees. */
+void tm_ctl_live_follow(tm_ctl_live *l, const char *const *names, size_t n);
+
+/* Whether stdout can show a live display: a terminal that understands cursor movement. */
+bool tm_ctl_live_stdout_is_terminal(void);
 
 /* States from before the caller's own run began: they are old news and stay unreported until they
  * change (a RUNNING one is reported: the run will wait for it). */
