@@ -243,12 +243,10 @@ DEADLINE_REQUESTS = {
 def test_one_millisecond_deadlines_end_in_deadline_exceeded_or_the_normal_answer(svc, channel, method):
     payload = DEADLINE_REQUESTS[method]
     normal, _ = unary(channel, method, payload)  # what the method answers with time to spare
-    seen = set()
+    # Which of the two each call gets depends on the machine's speed; both are clear answers.
     for _ in range(25):
         code, details = unary(channel, method, payload, timeout=0.001)
         assert code in {grpc.StatusCode.DEADLINE_EXCEEDED, normal}, (code, details)
-        seen.add(code)
-    assert grpc.StatusCode.DEADLINE_EXCEEDED in seen or normal == grpc.StatusCode.OK
     assert_still_serving(svc)
 
 
