@@ -10,6 +10,7 @@
 
 #include "../log.h"
 #include "../metrics/metrics.h"
+#include "server.h"
 #include "status.h"
 
 static int64_t now_ns(void) {
@@ -64,7 +65,9 @@ static void record_end(tm_call *c) {
 
 void tm_call_unref(tm_call *c) {
   if (atomic_fetch_sub(&c->refs, 1) != 1) return;
-  if (c->started_ns) record_end(c);
+  bool arrived = c->started_ns != 0;
+  tm_server *server = c->server;
+  if (arrived) record_end(c);
   if (c->call) grpc_call_unref(c->call);
   grpc_metadata_array_destroy(&c->md);
   grpc_call_details_destroy(&c->details);
@@ -75,6 +78,7 @@ void tm_call_unref(tm_call *c) {
   grpc_slice_unref(c->status_details);
   pthread_mutex_destroy(&c->mu);
   free(c);
+  if (arrived) tm_server_call_ended(server);
 }
 
 bool tm_call_start_batch(tm_call *c, const grpc_op *ops, size_t n, tm_tag *tag) {
@@ -102,17 +106,105 @@ grpc_byte_buffer *tm_call_serialize(const ProtobufCMessage *msg) {
   return buf;
 }
 
-ProtobufCMessage *tm_call_decode(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *buf) {
-  grpc_byte_buffer_reader reader;
+/* True when s[0..len) is UTF-8 as RFC 3629 defines it (no overlongs, surrogates or code points
+ * above U+10FFFF) and holds no NUL. */
+static bool utf8_without_nul(const uint8_t *s, size_t len) {
+  size_t i = 0;
+  while (i < len) {
+    uint8_t c = s[i];
+    if (c == 0) return false;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t n;
+    uint32_t cp, min;
+    if ((c & 0xE0) == 0xC0)
+      n = 1, cp = c & 0x1F, min = 0x80;
+    else if ((c & 0xF0) == 0xE0)
+      n = 2, cp = c & 0x0F, min = 0x800;
+    else if ((c & 0xF8) == 0xF0)
+      n = 3, cp = c & 0x07, min = 0x10000;
+    else
+      return false;
+    if (len - i <= n) return false;
+    for (size_t k = 1; k <= n; k++) {
+      if ((s[i + k] & 0xC0) != 0x80) return false;
+      cp = cp << 6 | (s[i + k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
+  uint64_t v = 0;
+  for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+    uint8_t b = *(*p)++;
+    v |= (uint64_t)(b & 0x7F) << shift;
+    if (!(b & 0x80)) {
+      *out = v;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Walks the wire form of a message that protobuf-c already accepted and checks every string field,
+ * nested messages included. Names the first bad field in why. */
+static bool strings_valid(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len,
+                          char *why, size_t why_size, int depth) {
+  const uint8_t *end = p + len;
+  while (p < end) {
+    uint64_t tag, n;
+    if (!read_varint(&p, end, &tag)) return false;
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(desc, (unsigned)(tag >> 3));
+    switch (tag & 7) {
+    case 0:
+      if (!read_varint(&p, end, &n)) return false;
+      break;
+    case 1: p += 8; break;
+    case 5: p += 4; break;
+    case 2:
+      if (!read_varint(&p, end, &n) || n > (uint64_t)(end - p)) return false;
+      if (f && f->type == PROTOBUF_C_TYPE_STRING && !utf8_without_nul(p, (size_t)n)) {
+        snprintf(why, why_size, "field %s.%s is not valid UTF-8 text (or holds a NUL byte)",
+                 desc->name, f->name);
+        return false;
+      }
+      if (f && f->type == PROTOBUF_C_TYPE_MESSAGE && depth < 32 &&
+          !strings_valid(f->descriptor, p, (size_t)n, why, why_size, depth + 1)) {
+        return false;
+      }
+      p += n;
+      break;
+    default: return false;
+    }
+    if (p > end) return false;
+  }
+  return true;
+}
+
+ProtobufCMessage *tm_call_decode(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *buf,
+                                 char *why, size_t why_size) {
+  snprintf(why, why_size, "request payload is not a valid %s message", desc->name);
   if (!buf) {
     /* No payload at all decodes as the empty message, as proto3 says. */
     return protobuf_c_message_unpack(desc, NULL, 0, (const uint8_t *)"");
   }
+  grpc_byte_buffer_reader reader;
   if (!grpc_byte_buffer_reader_init(&reader, buf)) return NULL;
   grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
   grpc_byte_buffer_reader_destroy(&reader);
-  ProtobufCMessage *msg =
-      protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+  const uint8_t *data = GRPC_SLICE_START_PTR(all);
+  size_t len = GRPC_SLICE_LENGTH(all);
+  ProtobufCMessage *msg = protobuf_c_message_unpack(desc, NULL, len, data);
+  if (msg && !strings_valid(desc, data, len, why, why_size, 0)) {
+    protobuf_c_message_free_unpacked(msg, NULL);
+    msg = NULL;
+  }
   grpc_slice_unref(all);
   return msg;
 }

@@ -108,8 +108,11 @@ bool tm_call_start_batch(tm_call *c, const grpc_op *ops, size_t n, tm_tag *tag);
 
 /* Serialises msg into a new byte buffer (the caller destroys it). */
 grpc_byte_buffer *tm_call_serialize(const ProtobufCMessage *msg);
-/* Decodes a received buffer with desc; NULL when the bytes are not such a message. */
-ProtobufCMessage *tm_call_decode(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *buf);
+/* Decodes a received buffer with desc; NULL (why filled) when the bytes are not such a message or
+ * a string field is not valid UTF-8 without NUL bytes (protobuf-c would silently cut it at the NUL,
+ * so "addStatusToStores\0junk" would pass for a registered name). */
+ProtobufCMessage *tm_call_decode(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *buf,
+                                 char *why, size_t why_size);
 
 /* Counts one message received on a stream (unary requests are counted on arrival). */
 void tm_call_count_received(tm_call *c);

@@ -687,6 +687,10 @@ tm_code tm_reflection_answer(const tm_reflection *r, const uint8_t *request, siz
   a.msg.valid_host = q->host;
   a.msg.original_request = q;
   tm_code rc = answer_request(r, &a, q, err);
+  /* Unknown fields are not echoed: protobuf-c keeps some (field 0 in an overlong varint) that no
+   * client could decode. free_unpacked needs the count back. */
+  unsigned n_unknown = q->base.n_unknown_fields;
+  q->base.n_unknown_fields = 0;
   if (rc == TM_OK) {
     size_t n = grpc__reflection__v1__server_reflection_response__get_packed_size(&a.msg);
     uint8_t *buf = malloc(n ? n : 1);
@@ -697,6 +701,7 @@ tm_code tm_reflection_answer(const tm_reflection *r, const uint8_t *request, siz
       rc = oom(err);
     }
   }
+  q->base.n_unknown_fields = n_unknown;
   free(a.file_bytes);
   free(a.order);
   free(a.ext_numbers);

@@ -28,6 +28,7 @@ struct tm_server {
   tm_workq *handlers;
   tm_tag on_shutdown;
   atomic_bool shutdown_done;
+  atomic_int inflight; /* calls arrived and not yet freed */
   pthread_mutex_t mu;
   pthread_cond_t cv;
 };
@@ -78,11 +79,10 @@ static void dispatch(tm_call *c) {
     m->on_start(c);
     return;
   }
-  c->request = tm_call_decode(m->input, c->payload);
+  char why[256];
+  c->request = tm_call_decode(m->input, c->payload, why, sizeof why);
   if (!c->request) {
-    char msg[256];
-    snprintf(msg, sizeof msg, "request payload is not a valid %s message", m->input->name);
-    tm_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT, msg);
+    tm_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT, why);
     return;
   }
   if (m->blocking) {
@@ -99,6 +99,7 @@ static void on_arrival(tm_tag *tag, bool ok) {
     tm_call_unref(c);
     return;
   }
+  atomic_fetch_add(&c->server->inflight, 1);
   tm_call_arrived(c);
   arm(c->server, c->method); /* keep one request armed for the next caller */
   if (c->method) {
@@ -225,15 +226,25 @@ void tm_server_defer(tm_server *s, void (*fn)(void *arg), void *arg) {
   tm_workq_push(s->handlers, fn, arg);
 }
 
-static bool wait_shutdown(tm_server *s, int ms) {
+void tm_server_call_ended(tm_server *s) {
+  pthread_mutex_lock(&s->mu);
+  atomic_fetch_sub(&s->inflight, 1);
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+/* Waits until the shutdown tag arrived or, when idle_is_enough, no call is in flight. Core's
+ * shutdown also waits for clients to close idle connections, which well-behaved pooled clients may
+ * never do: once no call is in flight there is nothing left to drain. */
+static bool wait_shutdown(tm_server *s, int ms, bool idle_is_enough) {
   gpr_timespec until =
       gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(ms, GPR_TIMESPAN));
   struct timespec ts = {.tv_sec = until.tv_sec, .tv_nsec = until.tv_nsec};
   pthread_mutex_lock(&s->mu);
-  while (!atomic_load(&s->shutdown_done)) {
+  while (!atomic_load(&s->shutdown_done) && !(idle_is_enough && atomic_load(&s->inflight) == 0)) {
     if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0) break;
   }
-  bool done = atomic_load(&s->shutdown_done);
+  bool done = atomic_load(&s->shutdown_done) || (idle_is_enough && atomic_load(&s->inflight) == 0);
   pthread_mutex_unlock(&s->mu);
   return done;
 }
@@ -241,12 +252,13 @@ static bool wait_shutdown(tm_server *s, int ms) {
 void tm_server_shutdown(tm_server *s, int grace_ms) {
   s->on_shutdown.done = on_shutdown;
   grpc_server_shutdown_and_notify(s->server, s->cq, &s->on_shutdown);
-  if (!wait_shutdown(s, grace_ms)) {
+  if (!wait_shutdown(s, grace_ms, true)) {
     tm_log(TM_LOG_WARN, "grace period over: cancelling calls still in flight", "grace_ms",
-           TM_LOG_INT(grace_ms), NULL);
-    grpc_server_cancel_all_calls(s->server);
-    wait_shutdown(s, 60 * 60 * 1000);
+           TM_LOG_INT(grace_ms), "calls", TM_LOG_INT(atomic_load(&s->inflight)), NULL);
   }
+  /* Ends calls still running and idle connections alike; then the shutdown tag arrives. */
+  grpc_server_cancel_all_calls(s->server);
+  wait_shutdown(s, 60 * 60 * 1000, false);
   /* Handlers still queued or running answer into calls gRPC has finished; let them end first. */
   tm_workq_destroy(s->handlers);
   s->handlers = NULL;

@@ -32,6 +32,9 @@ tm_code tm_server_start(const tm_server_options *opts, tm_method *methods, size_
                         tm_server **out, tm_error *err);
 int tm_server_port(const tm_server *s);
 
+/* Called by call.c when an arrived call is freed: it no longer holds up a graceful shutdown. */
+void tm_server_call_ended(tm_server *s);
+
 /* Runs fn(arg) on the handler pool. */
 void tm_server_defer(tm_server *s, void (*fn)(void *arg), void *arg);
 

@@ -266,17 +266,12 @@ def test_one_millisecond_deadlines_on_health_and_reflection(svc, channel):
 
 # --- known gaps (reported; not fixed in files these tests do not own) ---
 
-@pytest.mark.xfail(reason="status messages echo a name's invalid UTF-8 raw; gRPC status messages must be "
-                          "UTF-8 (grpcio logs 'Invalid encoding' and falls back to latin-1)", strict=False)
 def test_invalid_utf8_in_a_name_is_not_echoed_raw_in_the_status(svc, channel):
     code, details = unary(channel, "Status", names_request([b"bad\xff\xfename"]))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert "\u00ff" not in details and "\u00fe" not in details, details  # grpcio's latin-1 fallback
 
 
-@pytest.mark.xfail(reason="protobuf-c strings are NUL-terminated C strings: a name with a NUL byte is "
-                          "read up to the NUL, so 'addStatusToStores\\0junk' is taken for addStatusToStores",
-                   strict=False)
 @pytest.mark.parametrize("method", ["Run", "Status", "Cancel"])
 def test_a_name_with_a_nul_byte_is_not_taken_for_a_registered_name(svc, channel, method):
     name = b"addStatusToStores\x00junk"

@@ -251,3 +251,14 @@ def test_liveness_stays_serving_while_the_database_is_down(workdir, start_servic
         assert health_probe(svc.address, service="liveness")[0] == 0
     finally:
         db.stop()
+
+
+def test_sigterm_does_not_wait_for_idle_client_connections(start_service):
+    import time
+    svc = start_service("--shutdown-grace", "20")
+    channel = grpc.insecure_channel(svc.address)
+    channel.unary_unary(f"/{SERVICE}/List")(b"", timeout=10)  # the connection stays open, idle
+    started = time.monotonic()
+    assert svc.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - started < 10, "nothing was in flight: no need to wait the grace period"
+    channel.close()
