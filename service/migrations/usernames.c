@@ -1,38 +1,1401 @@
-/* Unique usernames for addUsernamesToCustomers. Work in progress: the interface links, the work
- * follows. */
+/* Unique usernames for addUsernamesToCustomers: the by_username index (or its fallback), the
+ * planner that picks base, base1, base2, ... from what the run knows about taken names, and writes
+ * that survive concurrent assigners.
+ *
+ * Knowledge of taken names lives in a cache keyed by base. For each base it keeps `next`, the
+ * smallest suffix not known to be taken (every smaller one is held in the database or assigned by
+ * this run), and `holes`, the taken suffixes above it. Suffix 0 stands for the bare base. A base is
+ * learned with one query per batch for all of the batch's new bases; assigning a name advances
+ * `next`, so the cost is linear in the names assigned, not in the suffixes probed. A name can lie
+ * in the candidate space of several bases ("abc11" is abc+11 and abc1+1), so assignments are
+ * marked in every cached base they belong to and each candidate is also checked against them. */
 #include "usernames.h"
 
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "../log.h"
+#include "../store/store.h"
+
+#define INDEX_NAME "by_username"
+/* FerretDB keeps every statement's query open until an update command ends, and its SQLite pool
+ * holds 100 connections per database: an update command of about 100 statements waits forever for
+ * a connection and wedges that database. 16 leaves room for the engine's cursor and for other
+ * replicas writing at the same time; each statement costs a table scan there anyway, so the extra
+ * round trips do not show. */
+#define FERRET_STATEMENTS 16
+/* Rounds of plan-and-write per batch before giving up: each round re-learns from the database,
+ * so only a writer racing us on every single round could use them all up. */
+#define MAX_ROUNDS 16
+/* Bounds of the cache (a real run only; see tm_usernames.dry_run). Forgetting a base costs one
+ * re-learning query later; the index keeps that correct. */
+#define MAX_BASES 8192
+#define MAX_HOLES 262144
+
+#define HOLE_EMPTY UINT64_MAX
+
+/* ---------------------------------------------------------------------------------------------
+ * The cache of bases */
+
+typedef struct entry entry;
+struct entry {
+  char base[TM_USERNAME_BASE_MAX + 1];
+  size_t len;
+  uint64_t hash;
+  uint64_t next;
+  uint64_t *holes; /* open addressing, linear probing; HOLE_EMPTY marks a free slot */
+  size_t n_holes, cap_holes;
+  entry *chain;         /* next entry in the same bucket */
+  entry *newer, *older; /* LRU list */
+};
+
+typedef struct {
+  entry **buckets;
+  size_t n_buckets;
+  size_t n;
+  size_t total_holes;
+  entry *newest, *oldest;
+} cache;
+
+static uint64_t hash_bytes(const void *data, size_t len) {
+  const unsigned char *p = data;
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+  for (size_t i = 0; i < len; i++) {
+    h ^= p[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+static uint64_t mix64(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  return x;
+}
+
+static bool holes_has(const entry *e, uint64_t k) {
+  if (!e->n_holes) return false;
+  size_t mask = e->cap_holes - 1;
+  for (size_t i = (size_t)mix64(k) & mask;; i = (i + 1) & mask) {
+    if (e->holes[i] == k) return true;
+    if (e->holes[i] == HOLE_EMPTY) return false;
+  }
+}
+
+static void holes_insert_slot(uint64_t *slots, size_t cap, uint64_t k) {
+  size_t mask = cap - 1;
+  size_t i = (size_t)mix64(k) & mask;
+  while (slots[i] != HOLE_EMPTY) i = (i + 1) & mask;
+  slots[i] = k;
+}
+
+static void holes_add(cache *c, entry *e, uint64_t k) {
+  if (holes_has(e, k)) return;
+  if ((e->n_holes + 1) * 10 > e->cap_holes * 7) {
+    size_t cap = e->cap_holes ? e->cap_holes * 2 : 8;
+    uint64_t *slots = bson_malloc(cap * sizeof *slots);
+    for (size_t i = 0; i < cap; i++) slots[i] = HOLE_EMPTY;
+    for (size_t i = 0; i < e->cap_holes; i++) {
+      if (e->holes[i] != HOLE_EMPTY) holes_insert_slot(slots, cap, e->holes[i]);
+    }
+    bson_free(e->holes);
+    e->holes = slots;
+    e->cap_holes = cap;
+  }
+  holes_insert_slot(e->holes, e->cap_holes, k);
+  e->n_holes++;
+  c->total_holes++;
+}
+
+static bool holes_remove(cache *c, entry *e, uint64_t k) {
+  if (!e->n_holes) return false;
+  size_t mask = e->cap_holes - 1;
+  size_t i = (size_t)mix64(k) & mask;
+  while (e->holes[i] != k) {
+    if (e->holes[i] == HOLE_EMPTY) return false;
+    i = (i + 1) & mask;
+  }
+  /* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
+  size_t j = i;
+  for (;;) {
+    j = (j + 1) & mask;
+    if (e->holes[j] == HOLE_EMPTY) break;
+    size_t home = (size_t)mix64(e->holes[j]) & mask;
+    bool between = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+    if (between) continue;
+    e->holes[i] = e->holes[j];
+    i = j;
+  }
+  e->holes[i] = HOLE_EMPTY;
+  e->n_holes--;
+  c->total_holes--;
+  return true;
+}
+
+/* Records suffix k of e as taken, keeping everything below e->next taken and holes above it. */
+static void mark_suffix(cache *c, entry *e, uint64_t k) {
+  if (k < e->next) return;
+  if (k > e->next) {
+    holes_add(c, e, k);
+    return;
+  }
+  e->next++;
+  while (holes_remove(c, e, e->next)) e->next++;
+}
+
+static entry *cache_find(const cache *c, const char *base, size_t len) {
+  if (!c->n_buckets) return NULL;
+  uint64_t h = hash_bytes(base, len);
+  for (entry *e = c->buckets[h & (c->n_buckets - 1)]; e; e = e->chain) {
+    if (e->hash == h && e->len == len && memcmp(e->base, base, len) == 0) return e;
+  }
+  return NULL;
+}
+
+static void lru_unlink(cache *c, entry *e) {
+  if (e->newer)
+    e->newer->older = e->older;
+  else
+    c->newest = e->older;
+  if (e->older)
+    e->older->newer = e->newer;
+  else
+    c->oldest = e->newer;
+  e->newer = e->older = NULL;
+}
+
+static void lru_push(cache *c, entry *e) {
+  e->older = c->newest;
+  e->newer = NULL;
+  if (c->newest) c->newest->newer = e;
+  c->newest = e;
+  if (!c->oldest) c->oldest = e;
+}
+
+static void cache_touch(cache *c, entry *e) {
+  if (c->newest == e) return;
+  lru_unlink(c, e);
+  lru_push(c, e);
+}
+
+static entry *cache_add(cache *c, const char *base, size_t len) {
+  if ((c->n + 1) * 4 > c->n_buckets * 3) {
+    size_t nb = c->n_buckets ? c->n_buckets * 2 : 64;
+    entry **buckets = bson_malloc0(nb * sizeof *buckets);
+    for (size_t i = 0; i < c->n_buckets; i++) {
+      for (entry *e = c->buckets[i], *nx; e; e = nx) {
+        nx = e->chain;
+        e->chain = buckets[e->hash & (nb - 1)];
+        buckets[e->hash & (nb - 1)] = e;
+      }
+    }
+    bson_free(c->buckets);
+    c->buckets = buckets;
+    c->n_buckets = nb;
+  }
+  entry *e = bson_malloc0(sizeof *e);
+  memcpy(e->base, base, len);
+  e->len = len;
+  e->hash = hash_bytes(base, len);
+  entry **slot = &c->buckets[e->hash & (c->n_buckets - 1)];
+  e->chain = *slot;
+  *slot = e;
+  lru_push(c, e);
+  c->n++;
+  return e;
+}
+
+static void cache_drop(cache *c, entry *e) {
+  entry **p = &c->buckets[e->hash & (c->n_buckets - 1)];
+  while (*p != e) p = &(*p)->chain;
+  *p = e->chain;
+  lru_unlink(c, e);
+  c->total_holes -= e->n_holes;
+  c->n--;
+  bson_free(e->holes);
+  bson_free(e);
+}
+
+static void cache_clear(cache *c) {
+  while (c->oldest) cache_drop(c, c->oldest);
+  bson_free(c->buckets);
+  memset(c, 0, sizeof *c);
+}
+
+static bool is_base_char(char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'); }
+
+/* The suffix a candidate name carries after its base: "" is 0, otherwise a decimal without
+ * leading zeros. False when the text is no suffix (so the name is no candidate of that base). */
+static bool parse_suffix(const char *s, size_t n, uint64_t *out) {
+  uint64_t k = 0;
+  if (n == 0) {
+    *out = 0;
+    return true;
+  }
+  if (n > 20 || s[0] == '0') return false;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    uint64_t d = (uint64_t)(s[i] - '0');
+    if (k > (UINT64_MAX - 1 - d) / 10) return false; /* UINT64_MAX itself is HOLE_EMPTY */
+    k = k * 10 + d;
+  }
+  *out = k;
+  return true;
+}
+
+/* Marks name as taken in every cached base whose candidates include it. */
+static void mark_name(cache *c, const char *name, size_t len) {
+  if (len == 0 || len > TM_USERNAME_MAX) return;
+  for (size_t p = 1; p <= len && p <= TM_USERNAME_BASE_MAX; p++) {
+    if (!is_base_char(name[p - 1])) break;
+    uint64_t k;
+    if (!parse_suffix(name + p, len - p, &k)) continue;
+    entry *e = cache_find(c, name, p);
+    if (e) mark_suffix(c, e, k);
+  }
+}
+
+/* True when some cached base knows name as taken. */
+static bool is_taken(const cache *c, const char *name, size_t len) {
+  for (size_t p = 1; p <= len && p <= TM_USERNAME_BASE_MAX; p++) {
+    if (!is_base_char(name[p - 1])) break;
+    uint64_t k;
+    if (!parse_suffix(name + p, len - p, &k)) continue;
+    const entry *e = cache_find(c, name, p);
+    if (e && (k < e->next || holes_has(e, k))) return true;
+  }
+  return false;
+}
+
+static size_t candidate(const entry *e, uint64_t k, char out[TM_USERNAME_MAX + 1]) {
+  memcpy(out, e->base, e->len);
+  if (k == 0) {
+    out[e->len] = '\0';
+    return e->len;
+  }
+  int n = snprintf(out + e->len, TM_USERNAME_MAX + 1 - e->len, "%" PRIu64, k);
+  return e->len + (size_t)n;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The run */
+
+typedef enum {
+  INDEX_NONE,     /* dry run: nothing is created */
+  INDEX_EXISTING, /* by_username was there and is acceptable */
+  INDEX_PARTIAL,  /* created: unique, partial over non-empty strings */
+  INDEX_PLAIN,    /* created: unique, not partial (the server refused partial indexes) */
+  INDEX_DEFERRED, /* plain, blocked by falsy duplicates: names are reserved until it can be built */
+} index_path;
+
+static const char *const index_path_names[] = {
+    [INDEX_NONE] = "none",   [INDEX_EXISTING] = "existing", [INDEX_PARTIAL] = "partial",
+    [INDEX_PLAIN] = "plain", [INDEX_DEFERRED] = "deferred",
+};
 
 struct tm_usernames {
   mongoc_collection_t *customers; /* borrowed */
+  const tm_migration *m;
+  const tm_field *field; /* the username field of m */
+  tm_filter_caps caps;
   bool dry_run;
+  bool ferret;
+  size_t max_statements; /* per update command; 0: no limit */
+  index_path index;
+  bool used_reservations;
+  /* Present falsy usernames (null, "", false, 0) that blocked the plain index, and how many of
+   * them this run has replaced: with at most one left, the index can be built. */
+  int64_t blockers, blockers_replaced;
+  bool build_tried;
+  cache cache;
+  uint64_t batches;
+  int64_t conflicts;
 };
+
+/* One document of the batch being applied. */
+typedef enum { ITEM_SKIP, ITEM_PENDING, ITEM_WRITTEN, ITEM_OTHERS } item_state;
+
+typedef struct {
+  const bson_t *doc;
+  bson_value_t id; /* borrowed from doc */
+  item_state state;
+  bool present_falsy; /* the username field held null, "", false or 0 (not absent) */
+  entry *base;
+  char name[TM_USERNAME_MAX + 1];
+  size_t name_len;
+} item;
+
+/* JSON of a value for messages, truncated to fit. */
+static void value_json(const bson_value_t *v, char *out, size_t size) {
+  bson_t doc = BSON_INITIALIZER;
+  bson_append_value(&doc, "v", 1, v);
+  size_t len;
+  char *json = bson_as_relaxed_extended_json(&doc, &len);
+  /* { "v" : X } */
+  const char *start = json && len > 9 ? json + 8 : "?";
+  size_t n = json && len > 9 ? len - 10 : 1;
+  if (n >= size) n = size - 1;
+  memcpy(out, start, n);
+  out[n] = '\0';
+  bson_free(json);
+  bson_destroy(&doc);
+}
+
+/* The BSON encoding of a value (type and bytes) in a one-element document: equal ids encode
+ * equal. out must be destroyed. */
+static void value_key(const bson_value_t *v, bson_t *out) {
+  bson_init(out);
+  bson_append_value(out, "", 0, v);
+}
+
+static bool values_equal(const bson_value_t *a, const bson_value_t *b) {
+  bson_t ka, kb;
+  value_key(a, &ka);
+  value_key(b, &kb);
+  bool eq = ka.len == kb.len && memcmp(bson_get_data(&ka), bson_get_data(&kb), ka.len) == 0;
+  bson_destroy(&ka);
+  bson_destroy(&kb);
+  return eq;
+}
+
+static bool is_duplicate_code(uint32_t code) { return code == 11000 || code == 11001; }
+
+/* Runs a command on the customers' database that writes (collection's write concern). */
+static bool write_command(tm_usernames *u, const bson_t *cmd, bson_t *reply, bson_error_t *berr) {
+  return mongoc_collection_write_command_with_opts(u->customers, cmd, NULL, reply, berr);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * begin: duplicates, the index */
+
+/* Finds one value held by more than one customer among those `match` selects; *found says
+ * whether there is one, described in dup. */
+static tm_code find_duplicate(tm_usernames *u, const bson_t *match, bool *found, char *dup,
+                              size_t size, tm_error *err) {
+  bson_t pipeline = BSON_INITIALIZER, stage, inner, arr;
+  char field_ref[80];
+  snprintf(field_ref, sizeof field_ref, "$%s", u->field->field);
+  bson_append_array_begin(&pipeline, "pipeline", -1, &arr);
+  bson_append_document_begin(&arr, "0", 1, &stage);
+  bson_append_document(&stage, "$match", -1, match);
+  bson_append_document_end(&arr, &stage);
+  bson_append_document_begin(&arr, "1", 1, &stage);
+  bson_append_document_begin(&stage, "$group", -1, &inner);
+  BSON_APPEND_UTF8(&inner, "_id", field_ref);
+  bson_t sum;
+  bson_append_document_begin(&inner, "n", 1, &sum);
+  BSON_APPEND_INT32(&sum, "$sum", 1);
+  bson_append_document_end(&inner, &sum);
+  bson_append_document_end(&stage, &inner);
+  bson_append_document_end(&arr, &stage);
+  bson_append_document_begin(&arr, "2", 1, &stage);
+  bson_append_document_begin(&stage, "$match", -1, &inner);
+  bson_t gt;
+  bson_append_document_begin(&inner, "n", 1, &gt);
+  BSON_APPEND_INT32(&gt, "$gt", 1);
+  bson_append_document_end(&inner, &gt);
+  bson_append_document_end(&stage, &inner);
+  bson_append_document_end(&arr, &stage);
+  bson_append_document_begin(&arr, "3", 1, &stage);
+  BSON_APPEND_INT32(&stage, "$limit", 1);
+  bson_append_document_end(&arr, &stage);
+  bson_append_array_end(&pipeline, &arr);
+
+  mongoc_cursor_t *cursor =
+      mongoc_collection_aggregate(u->customers, MONGOC_QUERY_NONE, &pipeline, NULL, NULL);
+  const bson_t *doc;
+  *found = false;
+  while (mongoc_cursor_next(cursor, &doc)) {
+    bson_iter_t it;
+    if (!*found && bson_iter_init_find(&it, doc, "_id")) {
+      value_json(bson_iter_value(&it), dup, size);
+      *found = true;
+    }
+  }
+  bson_error_t berr;
+  tm_code code = TM_OK;
+  if (mongoc_cursor_error(cursor, &berr)) {
+    code = tm_store_error(&berr, err, "checking customers for duplicate usernames");
+  }
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(&pipeline);
+  return code;
+}
+
+/* Copies the elements of src into dst, leaving out every array element that holds a NaN (at any
+ * depth). */
+static bool holds_nan(bson_iter_t *it) {
+  if (BSON_ITER_HOLDS_DOUBLE(it)) return isnan(bson_iter_double(it));
+  bson_iter_t child;
+  if ((BSON_ITER_HOLDS_DOCUMENT(it) || BSON_ITER_HOLDS_ARRAY(it)) &&
+      bson_iter_recurse(it, &child)) {
+    while (bson_iter_next(&child)) {
+      if (holds_nan(&child)) return true;
+    }
+  }
+  return false;
+}
+
+static void copy_without_nan(bson_iter_t *src, bson_t *dst, bool in_array) {
+  uint32_t i = 0;
+  while (bson_iter_next(src)) {
+    char key[16];
+    const char *k = bson_iter_key(src);
+    if (in_array) {
+      if (holds_nan(src)) continue;
+      bson_uint32_to_string(i++, &k, key, sizeof key);
+    }
+    bson_iter_t child;
+    bson_t sub;
+    if (BSON_ITER_HOLDS_DOCUMENT(src) && bson_iter_recurse(src, &child)) {
+      bson_append_document_begin(dst, k, -1, &sub);
+      copy_without_nan(&child, &sub, false);
+      bson_append_document_end(dst, &sub);
+    } else if (BSON_ITER_HOLDS_ARRAY(src) && bson_iter_recurse(src, &child)) {
+      bson_append_array_begin(dst, k, -1, &sub);
+      copy_without_nan(&child, &sub, true);
+      bson_append_array_end(dst, &sub);
+    } else {
+      bson_append_value(dst, k, -1, bson_iter_value(src));
+    }
+  }
+}
+
+/* The field's "still missing" filter under key (filter.h). FerretDB drops the connection on any
+ * message holding a NaN and cannot store one either, so there the NaN alternative, which could
+ * never match, is left out. */
+static void append_missing(const tm_usernames *u, bson_t *out, const char *key) {
+  if (!u->ferret) {
+    tm_filter_append_field(out, key, u->field, &u->caps);
+    return;
+  }
+  bson_t tmp = BSON_INITIALIZER;
+  bson_iter_t it;
+  tm_filter_append_field(&tmp, key, u->field, &u->caps);
+  if (bson_iter_init(&it, &tmp)) copy_without_nan(&it, out, false);
+  bson_destroy(&tmp);
+}
+
+/* {username: {$gt: ""}}: the non-empty strings (a comparison matches only its own type). */
+static void append_nonempty_strings(const tm_usernames *u, bson_t *out) {
+  bson_t cond;
+  bson_append_document_begin(out, u->field->field, -1, &cond);
+  BSON_APPEND_UTF8(&cond, "$gt", "");
+  bson_append_document_end(out, &cond);
+}
+
+/* {username: {$exists: true}, $or: [falsy...]} minus the absent clause: stored falsy values. */
+static void build_present_falsy(const tm_usernames *u, bson_t *out) {
+  bson_t cond, and_arr;
+  bson_append_document_begin(out, u->field->field, -1, &cond);
+  BSON_APPEND_BOOL(&cond, "$exists", true);
+  bson_append_document_end(out, &cond);
+  bson_append_array_begin(out, "$and", -1, &and_arr);
+  append_missing(u, &and_arr, "0");
+  bson_append_array_end(out, &and_arr);
+}
+
+static tm_code check_duplicates(tm_usernames *u, bool any_type, tm_error *err) {
+  bson_t match = BSON_INITIALIZER;
+  if (any_type) {
+    /* A plain unique index also refuses duplicated non-strings (two `true`). */
+    bson_t cond, nin;
+    bson_append_document_begin(&match, u->field->field, -1, &cond);
+    BSON_APPEND_BOOL(&cond, "$exists", true);
+    bson_append_array_begin(&cond, "$nin", -1, &nin);
+    BSON_APPEND_NULL(&nin, "0");
+    BSON_APPEND_UTF8(&nin, "1", "");
+    BSON_APPEND_BOOL(&nin, "2", false);
+    BSON_APPEND_INT32(&nin, "3", 0);
+    bson_append_array_end(&cond, &nin);
+    bson_append_document_end(&match, &cond);
+  } else {
+    append_nonempty_strings(u, &match);
+  }
+  bool found;
+  char dup[128];
+  tm_code code = find_duplicate(u, &match, &found, dup, sizeof dup, err);
+  bson_destroy(&match);
+  if (code != TM_OK) return code;
+  if (found) {
+    return tm_error_set(err, TM_ERR_DATA,
+                        "customers already hold duplicate usernames: %s is held by more than one "
+                        "customer; make them unique, then run %s again",
+                        dup, u->m->name);
+  }
+  return TM_OK;
+}
+
+static tm_code count_present_falsy(tm_usernames *u, int64_t *out, tm_error *err) {
+  bson_t filter = BSON_INITIALIZER;
+  build_present_falsy(u, &filter);
+  bson_error_t berr;
+  *out = mongoc_collection_count_documents(u->customers, &filter, NULL, NULL, NULL, &berr);
+  bson_destroy(&filter);
+  if (*out < 0) return tm_store_error(&berr, err, "counting falsy usernames");
+  return TM_OK;
+}
+
+/* Whether an existing by_username index arbitrates our names: unique on the field alone, without
+ * a collation, over everything or over the non-empty strings. */
+static bool index_acceptable(const tm_usernames *u, const bson_t *spec) {
+  bson_iter_t it, key;
+  if (!bson_iter_init_find(&it, spec, "unique") || !bson_iter_as_bool(&it)) return false;
+  if (bson_iter_init_find(&it, spec, "collation")) {
+    bson_iter_t loc;
+    if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &loc) ||
+        !bson_iter_find(&loc, "locale") || !BSON_ITER_HOLDS_UTF8(&loc) ||
+        strcmp(bson_iter_utf8(&loc, NULL), "simple") != 0) {
+      return false;
+    }
+  }
+  if (!bson_iter_init_find(&it, spec, "key") || !BSON_ITER_HOLDS_DOCUMENT(&it) ||
+      !bson_iter_recurse(&it, &key) || !bson_iter_next(&key) ||
+      strcmp(bson_iter_key(&key), u->field->field) != 0 || !BSON_ITER_HOLDS_NUMBER(&key)) {
+    return false;
+  }
+  int64_t dir = bson_iter_as_int64(&key);
+  if ((dir != 1 && dir != -1) || bson_iter_next(&key)) return false;
+  if (bson_iter_init_find(&it, spec, "partialFilterExpression")) {
+    uint32_t len;
+    const uint8_t *data;
+    if (!BSON_ITER_HOLDS_DOCUMENT(&it)) return false;
+    bson_iter_document(&it, &len, &data);
+    bson_t found, ours = BSON_INITIALIZER;
+    bson_init_static(&found, data, len);
+    append_nonempty_strings(u, &ours);
+    bool same = bson_equal(&found, &ours);
+    bson_destroy(&ours);
+    if (!same) return false;
+  }
+  return true;
+}
+
+/* Looks for by_username; *exists says whether it is there, and when it is, it is acceptable (or
+ * TM_ERR_DATA says why not). */
+static tm_code inspect_index(tm_usernames *u, bool *exists, tm_error *err) {
+  *exists = false;
+  mongoc_cursor_t *cursor = mongoc_collection_find_indexes_with_opts(u->customers, NULL);
+  const bson_t *spec;
+  tm_code code = TM_OK;
+  while (mongoc_cursor_next(cursor, &spec)) {
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, spec, "name") || !BSON_ITER_HOLDS_UTF8(&it) ||
+        strcmp(bson_iter_utf8(&it, NULL), INDEX_NAME) != 0) {
+      continue;
+    }
+    *exists = true;
+    if (!index_acceptable(u, spec)) {
+      char *json = bson_as_relaxed_extended_json(spec, NULL);
+      code = tm_error_set(err, TM_ERR_DATA,
+                          "index %s on %s exists with a different definition (%s); it must be "
+                          "unique on {%s: 1} without a collation: drop it and run %s again",
+                          INDEX_NAME, u->m->collection, json ? json : "?", u->field->field,
+                          u->m->name);
+      bson_free(json);
+    }
+  }
+  bson_error_t berr;
+  /* A collection that does not exist yet has no indexes (NamespaceNotFound). */
+  if (mongoc_cursor_error(cursor, &berr) && berr.code != 26) {
+    code = tm_store_error(&berr, err, "listing the indexes of customers");
+  }
+  mongoc_cursor_destroy(cursor);
+  return code;
+}
+
+/* createIndexes for by_username, partial or plain; *berr holds the server's refusal. */
+static bool create_index(tm_usernames *u, bool partial, bson_error_t *berr) {
+  bson_t cmd = BSON_INITIALIZER, indexes, spec, key, reply;
+  BSON_APPEND_UTF8(&cmd, "createIndexes", mongoc_collection_get_name(u->customers));
+  bson_append_array_begin(&cmd, "indexes", -1, &indexes);
+  bson_append_document_begin(&indexes, "0", 1, &spec);
+  bson_append_document_begin(&spec, "key", 3, &key);
+  BSON_APPEND_INT32(&key, u->field->field, 1);
+  bson_append_document_end(&spec, &key);
+  BSON_APPEND_UTF8(&spec, "name", INDEX_NAME);
+  BSON_APPEND_BOOL(&spec, "unique", true);
+  if (partial) {
+    bson_t pfe;
+    bson_append_document_begin(&spec, "partialFilterExpression", -1, &pfe);
+    append_nonempty_strings(u, &pfe);
+    bson_append_document_end(&spec, &pfe);
+  }
+  bson_append_document_end(&indexes, &spec);
+  bson_append_array_end(&cmd, &indexes);
+  bool ok = write_command(u, &cmd, &reply, berr);
+  bson_destroy(&reply);
+  bson_destroy(&cmd);
+  return ok;
+}
+
+/* A refusal that means "this server cannot do that index", as opposed to a failure. */
+static bool refuses_partial(const bson_error_t *berr) {
+  return berr->domain == MONGOC_ERROR_SERVER || berr->domain == MONGOC_ERROR_QUERY
+             ? berr->code == 238 /* NotImplemented (FerretDB) */ ||
+                   berr->code == 197 /* InvalidIndexSpecificationOption */ ||
+                   berr->code == 67 /* CannotCreateIndex */
+             : false;
+}
+
+static tm_code index_error(tm_usernames *u, const bson_error_t *berr, tm_error *err) {
+  if (berr->code == 85 || berr->code == 86) {
+    /* IndexOptionsConflict / IndexKeySpecsConflict: another index is in the way. */
+    return tm_error_set(err, TM_ERR_DATA,
+                        "cannot create index %s on %s: %s; drop the conflicting index and run %s "
+                        "again",
+                        INDEX_NAME, u->m->collection, berr->message, u->m->name);
+  }
+  return tm_store_error(berr, err, "creating index " INDEX_NAME);
+}
+
+static void log_index(const tm_usernames *u, const char *why) {
+  tm_log(TM_LOG_INFO, "usernames: by_username index", "migration", TM_LOG_STR(u->m->name), "path",
+         TM_LOG_STR(index_path_names[u->index]), "why", TM_LOG_STR(why), NULL);
+}
+
+/* The plain index could not be built. Where stored falsy usernames (which this run replaces)
+ * are the cause, defer it; otherwise report the failure. */
+static tm_code defer_or_fail(tm_usernames *u, const bson_error_t *berr, tm_error *err) {
+  tm_code code = count_present_falsy(u, &u->blockers, err);
+  if (code != TM_OK) return code;
+  if (u->blockers < 2) return index_error(u, berr, err);
+  u->index = INDEX_DEFERRED;
+  u->used_reservations = true;
+  tm_log(TM_LOG_INFO, "usernames: by_username index", "migration", TM_LOG_STR(u->m->name), "path",
+         TM_LOG_STR("deferred"), "why",
+         TM_LOG_STR("stored falsy usernames block a plain unique index until they are replaced; "
+                    "names are reserved in " TM_USERNAMES_RESERVATIONS " meanwhile"),
+         "falsy", TM_LOG_INT(u->blockers), "error", TM_LOG_STR(berr->message), NULL);
+  return TM_OK;
+}
+
+static tm_code ensure_index(tm_usernames *u, tm_error *err) {
+  bool exists;
+  tm_code code = inspect_index(u, &exists, err);
+  if (code != TM_OK) return code;
+  if (exists) {
+    u->index = INDEX_EXISTING;
+    log_index(u, "an acceptable by_username index already exists");
+    return TM_OK;
+  }
+  code = check_duplicates(u, false, err);
+  if (code != TM_OK) return code;
+  bson_error_t berr;
+  if (create_index(u, true, &berr)) {
+    u->index = INDEX_PARTIAL;
+    log_index(u, "created unique over non-empty strings");
+    return TM_OK;
+  }
+  if (!refuses_partial(&berr)) return index_error(u, &berr, err);
+  tm_log(TM_LOG_INFO, "usernames: the server refuses partial indexes; trying a plain unique one",
+         "migration", TM_LOG_STR(u->m->name), "error", TM_LOG_STR(berr.message), NULL);
+  code = check_duplicates(u, true, err);
+  if (code != TM_OK) return code;
+  if (create_index(u, false, &berr)) {
+    u->index = INDEX_PLAIN;
+    log_index(u, "created unique, not partial (the server refused partialFilterExpression)");
+    return TM_OK;
+  }
+  return defer_or_fail(u, &berr, err);
+}
+
+/* FerretDB answers buildInfo with a ferretdbVersion; its update command needs small chunks. */
+static tm_code detect_server(tm_usernames *u, tm_error *err) {
+  bson_t cmd = BSON_INITIALIZER, reply;
+  bson_error_t berr;
+  BSON_APPEND_INT32(&cmd, "buildInfo", 1);
+  bool ok = mongoc_collection_command_simple(u->customers, &cmd, NULL, &reply, &berr);
+  bson_destroy(&cmd);
+  if (!ok) {
+    bson_destroy(&reply);
+    return tm_store_error(&berr, err, "buildInfo");
+  }
+  bson_iter_t it;
+  u->ferret = bson_iter_init_find(&it, &reply, "ferretdbVersion");
+  bson_destroy(&reply);
+  u->max_statements = u->ferret ? FERRET_STATEMENTS : 0;
+  tm_log(TM_LOG_INFO, "usernames: write path", "migration", TM_LOG_STR(u->m->name), "server",
+         TM_LOG_STR(u->ferret ? "ferretdb" : "mongodb"), "statements_per_update",
+         TM_LOG_INT(u->max_statements), NULL);
+  return TM_OK;
+}
 
 tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m,
                            const tm_filter_caps *caps, bool dry_run, tm_usernames **out,
                            tm_error *err) {
-  (void)customers;
-  (void)m;
-  (void)caps;
-  (void)dry_run;
   *out = NULL;
-  return tm_error_set(err, TM_ERR_INTERNAL, "usernames: not implemented yet");
+  if (!customers || !m || !caps || m->derive != TM_DERIVE_USERNAME || m->n_fields != 1 ||
+      !m->fields[0].derived_from) {
+    return tm_error_set(err, TM_ERR_INTERNAL, "usernames: %s is not a username migration",
+                        m ? m->name : "(null)");
+  }
+  tm_usernames *u = bson_malloc0(sizeof *u);
+  u->customers = customers;
+  u->m = m;
+  u->field = &m->fields[0];
+  u->caps = *caps;
+  u->dry_run = dry_run;
+  u->index = INDEX_NONE;
+  tm_code code;
+  code = detect_server(u, err);
+  if (code == TM_OK && dry_run) {
+    /* Reads only: a real run would fail on these duplicates, so the dry run says so too. */
+    code = check_duplicates(u, false, err);
+  } else if (code == TM_OK) {
+    code = ensure_index(u, err);
+  }
+  if (code != TM_OK) {
+    tm_usernames_destroy(u);
+    return code;
+  }
+  *out = u;
+  return TM_OK;
+}
+
+const char *tm_usernames_index_path(const tm_usernames *u) { return index_path_names[u->index]; }
+
+/* ---------------------------------------------------------------------------------------------
+ * Learning taken names */
+
+/* Reads every name in the candidate spaces of the given (new, empty) entries, one query for all,
+ * and marks them. A name in an array counts: a multikey unique index holds each element. */
+static tm_code learn(tm_usernames *u, entry **bases, size_t n, tm_error *err) {
+  if (n == 0) return TM_OK;
+  bson_t filter = BSON_INITIALIZER, or_arr;
+  bson_append_array_begin(&filter, "$or", 3, &or_arr);
+  for (size_t i = 0; i < n; i++) {
+    char key[16], regex[TM_USERNAME_BASE_MAX + 16];
+    const char *k;
+    bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+    /* Bases are [a-z0-9] only: nothing to escape. Anchored, so MongoDB scans an index range. */
+    snprintf(regex, sizeof regex, "^%s[0-9]*$", bases[i]->base);
+    bson_t clause, cond;
+    bson_append_document_begin(&or_arr, k, -1, &clause);
+    bson_append_document_begin(&clause, u->field->field, -1, &cond);
+    BSON_APPEND_UTF8(&cond, "$regex", regex);
+    bson_append_document_end(&clause, &cond);
+    bson_append_document_end(&or_arr, &clause);
+  }
+  bson_append_array_end(&filter, &or_arr);
+  bson_t opts = BSON_INITIALIZER, proj;
+  bson_append_document_begin(&opts, "projection", -1, &proj);
+  BSON_APPEND_INT32(&proj, "_id", 0);
+  BSON_APPEND_INT32(&proj, u->field->field, 1);
+  bson_append_document_end(&opts, &proj);
+  BSON_APPEND_INT32(&opts, "batchSize", 10000);
+
+  mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(u->customers, &filter, &opts, NULL);
+  const bson_t *doc;
+  while (mongoc_cursor_next(cursor, &doc)) {
+    bson_iter_t it, elem;
+    if (!bson_iter_init_find(&it, doc, u->field->field)) continue;
+    if (BSON_ITER_HOLDS_UTF8(&it)) {
+      uint32_t len;
+      const char *s = bson_iter_utf8(&it, &len);
+      mark_name(&u->cache, s, len);
+    } else if (BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &elem)) {
+      while (bson_iter_next(&elem)) {
+        if (!BSON_ITER_HOLDS_UTF8(&elem)) continue;
+        uint32_t len;
+        const char *s = bson_iter_utf8(&elem, &len);
+        mark_name(&u->cache, s, len);
+      }
+    }
+  }
+  bson_error_t berr;
+  tm_code code = TM_OK;
+  if (mongoc_cursor_error(cursor, &berr)) {
+    code = tm_store_error(&berr, err, "reading the usernames taken");
+  }
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(&opts);
+  bson_destroy(&filter);
+  return code;
+}
+
+/* Gives every pending item its base entry, learning the bases not cached (all of them afresh
+ * when `fresh`, after a conflict showed the cache stale) with one query. */
+static tm_code learn_bases(tm_usernames *u, item *items, size_t n, bool fresh, tm_error *err) {
+  entry **learning = bson_malloc((n ? n : 1) * sizeof *learning);
+  size_t n_learning = 0;
+  if (fresh) {
+    for (size_t i = 0; i < n; i++) {
+      entry *e = items[i].base;
+      if (items[i].state != ITEM_PENDING || !e) continue;
+      for (size_t j = 0; j < n; j++) {
+        if (items[j].base == e) items[j].base = NULL;
+      }
+      cache_drop(&u->cache, e);
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    item *it = &items[i];
+    if (it->state != ITEM_PENDING) continue;
+    char base[TM_USERNAME_BASE_MAX + 1];
+    bson_iter_t name_it;
+    const bson_value_t *name = NULL;
+    if (bson_iter_init_find(&name_it, it->doc, u->field->derived_from)) {
+      name = bson_iter_value(&name_it);
+    }
+    tm_username_base(name, base);
+    size_t len = strlen(base);
+    entry *e = cache_find(&u->cache, base, len);
+    if (!e) {
+      e = cache_add(&u->cache, base, len);
+      learning[n_learning++] = e;
+    }
+    cache_touch(&u->cache, e);
+    it->base = e;
+  }
+  tm_code code = learn(u, learning, n_learning, err);
+  if (code != TM_OK) {
+    /* Half-learned bases must not stay: they would claim names free that are taken. */
+    for (size_t i = 0; i < n; i++) items[i].base = NULL;
+    for (size_t j = 0; j < n_learning; j++) cache_drop(&u->cache, learning[j]);
+  }
+  bson_free(learning);
+  return code;
+}
+
+/* True when e, just learned from the database, holds name (one of e's candidates). */
+static bool entry_holds(const entry *e, const char *name, size_t len) {
+  uint64_t k;
+  if (!e || len < e->len || !parse_suffix(name + e->len, len - e->len, &k)) return false;
+  return k < e->next || holes_has(e, k);
+}
+
+/* Picks the next free candidate of each pending item, in order, as if one at a time. */
+static tm_code plan(tm_usernames *u, item *items, size_t n, tm_error *err) {
+  for (size_t i = 0; i < n; i++) {
+    item *it = &items[i];
+    if (it->state != ITEM_PENDING) continue;
+    entry *e = it->base;
+    for (;;) {
+      if (e->next == HOLE_EMPTY) {
+        return tm_error_set(err, TM_ERR_RESOURCE, "usernames: every suffix of %s is taken",
+                            e->base);
+      }
+      it->name_len = candidate(e, e->next, it->name);
+      if (!is_taken(&u->cache, it->name, it->name_len)) break;
+      mark_suffix(&u->cache, e, e->next);
+    }
+    mark_name(&u->cache, it->name, it->name_len);
+  }
+  return TM_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reservations (the deferred path) */
+
+/* Reserves each pending item's name with an insert keyed by it (atomic everywhere). A name
+ * already reserved for the same customer is ours (a run that stopped before writing it); one
+ * reserved for another customer is taken: the item stays pending with that name remembered in
+ * rejected (a growing array owned by the caller). Accepted items get `accepted` set. */
+static tm_code reserve(tm_usernames *u, item *items, size_t n, bool *accepted, char **rejected,
+                       size_t *n_rejected, tm_error *err) {
+  bson_t cmd = BSON_INITIALIZER, docs, reply;
+  size_t *index_of = bson_malloc((n ? n : 1) * sizeof *index_of);
+  size_t count = 0;
+  BSON_APPEND_UTF8(&cmd, "insert", TM_USERNAMES_RESERVATIONS);
+  BSON_APPEND_BOOL(&cmd, "ordered", false);
+  bson_append_array_begin(&cmd, "documents", -1, &docs);
+  for (size_t i = 0; i < n; i++) {
+    accepted[i] = false;
+    if (items[i].state != ITEM_PENDING) continue;
+    char key[16];
+    const char *k;
+    bson_uint32_to_string((uint32_t)count, &k, key, sizeof key);
+    bson_t d;
+    bson_append_document_begin(&docs, k, -1, &d);
+    bson_append_utf8(&d, "_id", 3, items[i].name, (int)items[i].name_len);
+    bson_append_value(&d, "customer", -1, &items[i].id);
+    bson_append_document_end(&docs, &d);
+    index_of[count++] = i;
+    accepted[i] = true;
+  }
+  bson_append_array_end(&cmd, &docs);
+  u->used_reservations = true;
+  bson_error_t berr;
+  bool ok = count == 0 || write_command(u, &cmd, &reply, &berr);
+  bson_destroy(&cmd);
+  if (count == 0) {
+    bson_free(index_of);
+    return TM_OK;
+  }
+  /* Duplicates arrive as writeErrors (ok: 1); anything else fails the batch. */
+  bson_iter_t it, errs;
+  size_t n_dups = 0;
+  tm_code code = TM_OK;
+  if (bson_iter_init_find(&it, &reply, "writeErrors") && bson_iter_recurse(&it, &errs)) {
+    while (bson_iter_next(&errs)) {
+      bson_iter_t we;
+      int64_t idx = -1, wcode = 0;
+      const char *msg = "";
+      if (!bson_iter_recurse(&errs, &we)) continue;
+      while (bson_iter_next(&we)) {
+        if (strcmp(bson_iter_key(&we), "index") == 0) idx = bson_iter_as_int64(&we);
+        if (strcmp(bson_iter_key(&we), "code") == 0) wcode = bson_iter_as_int64(&we);
+        if (strcmp(bson_iter_key(&we), "errmsg") == 0 && BSON_ITER_HOLDS_UTF8(&we)) {
+          msg = bson_iter_utf8(&we, NULL);
+        }
+      }
+      if (idx < 0 || (size_t)idx >= count || !is_duplicate_code((uint32_t)wcode)) {
+        code = tm_error_set(err, TM_ERR_INTERNAL, "reserving usernames: %s", msg);
+        break;
+      }
+      accepted[index_of[idx]] = false;
+      n_dups++;
+    }
+  } else if (!ok) {
+    code = tm_store_error(&berr, err, "reserving usernames");
+  }
+  bson_destroy(&reply);
+  bson_free(index_of);
+  if (code != TM_OK || n_dups == 0) return code;
+
+  /* Who holds the names refused? */
+  bson_t find = BSON_INITIALIZER, filter, id_cond, in;
+  BSON_APPEND_UTF8(&find, "find", TM_USERNAMES_RESERVATIONS);
+  bson_append_document_begin(&find, "filter", -1, &filter);
+  bson_append_document_begin(&filter, "_id", 3, &id_cond);
+  bson_append_array_begin(&id_cond, "$in", 3, &in);
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (items[i].state != ITEM_PENDING || accepted[i]) continue;
+    char key[16];
+    const char *k;
+    bson_uint32_to_string((uint32_t)m++, &k, key, sizeof key);
+    bson_append_utf8(&in, k, -1, items[i].name, (int)items[i].name_len);
+  }
+  bson_append_array_end(&id_cond, &in);
+  bson_append_document_end(&filter, &id_cond);
+  bson_append_document_end(&find, &filter);
+  BSON_APPEND_INT32(&find, "batchSize", (int32_t)m + 1);
+  ok = mongoc_collection_read_command_with_opts(u->customers, &find, NULL, NULL, &reply, &berr);
+  bson_destroy(&find);
+  if (!ok) {
+    bson_destroy(&reply);
+    return tm_store_error(&berr, err, "reading username reservations");
+  }
+  bson_iter_t batch;
+  if (bson_iter_init(&it, &reply) && bson_iter_find_descendant(&it, "cursor.firstBatch", &batch) &&
+      bson_iter_recurse(&batch, &batch)) {
+    while (bson_iter_next(&batch)) {
+      bson_iter_t f;
+      const char *name = NULL;
+      uint32_t name_len = 0;
+      const bson_value_t *holder = NULL;
+      if (!bson_iter_recurse(&batch, &f)) continue;
+      while (bson_iter_next(&f)) {
+        if (strcmp(bson_iter_key(&f), "_id") == 0 && BSON_ITER_HOLDS_UTF8(&f)) {
+          name = bson_iter_utf8(&f, &name_len);
+        } else if (strcmp(bson_iter_key(&f), "customer") == 0) {
+          holder = bson_iter_value(&f);
+        }
+      }
+      if (!name || !holder) continue;
+      for (size_t i = 0; i < n; i++) {
+        if (items[i].state == ITEM_PENDING && !accepted[i] && items[i].name_len == name_len &&
+            memcmp(items[i].name, name, name_len) == 0 && values_equal(holder, &items[i].id)) {
+          accepted[i] = true;
+        }
+      }
+    }
+  }
+  bson_destroy(&reply);
+  for (size_t i = 0; i < n; i++) {
+    if (items[i].state != ITEM_PENDING || accepted[i]) continue;
+    rejected[(*n_rejected)++] = bson_strdup(items[i].name);
+    u->conflicts++;
+  }
+  return TM_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Writing */
+
+/* {_id: id, $and: [<username still missing or falsy>]}: a customer a concurrent writer completed
+ * is not overwritten. */
+static void build_write_filter(const tm_usernames *u, const item *it, bson_t *out) {
+  bson_t and_arr;
+  bson_append_value(out, "_id", 3, &it->id);
+  bson_append_array_begin(out, "$and", 4, &and_arr);
+  append_missing(u, &and_arr, "0");
+  bson_append_array_end(out, &and_arr);
+}
+
+typedef struct {
+  bool clean;       /* every statement matched and none failed */
+  bool dup_error;   /* the server said duplicate key (11000) for some statement */
+  bool other_error; /* a failure that is not (or not certainly) a duplicate */
+  bson_error_t berr;
+} write_outcome;
+
+/* Sends one update command for items[idx[0..count)] and tells how it went. */
+static tm_code write_chunk(tm_usernames *u, item *items, const size_t *idx, size_t count,
+                           write_outcome *out, tm_error *err) {
+  bson_t opts = BSON_INITIALIZER, reply;
+  BSON_APPEND_BOOL(&opts, "ordered", false);
+  bson_error_t berr;
+  mongoc_bulk_operation_t *bulk =
+      mongoc_collection_create_bulk_operation_with_opts(u->customers, &opts);
+  bson_destroy(&opts);
+  for (size_t j = 0; j < count; j++) {
+    item *it = &items[idx[j]];
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+    build_write_filter(u, it, &filter);
+    bson_append_document_begin(&update, "$set", 4, &set);
+    bson_append_utf8(&set, u->field->field, -1, it->name, (int)it->name_len);
+    bson_append_document_end(&update, &set);
+    bool ok = mongoc_bulk_operation_update_one_with_opts(bulk, &filter, &update, NULL, &berr);
+    bson_destroy(&filter);
+    bson_destroy(&update);
+    if (!ok) {
+      mongoc_bulk_operation_destroy(bulk);
+      return tm_error_set(err, TM_ERR_INTERNAL, "usernames: building the update: %s", berr.message);
+    }
+  }
+  uint32_t server = mongoc_bulk_operation_execute(bulk, &reply, &berr);
+  mongoc_bulk_operation_destroy(bulk);
+  bson_iter_t it, errs;
+  int64_t matched = 0;
+  size_t n_errors = 0;
+  if (bson_iter_init_find(&it, &reply, "nMatched")) matched = bson_iter_as_int64(&it);
+  if (bson_iter_init_find(&it, &reply, "writeErrors") && bson_iter_recurse(&it, &errs)) {
+    while (bson_iter_next(&errs)) {
+      bson_iter_t we;
+      n_errors++;
+      if (bson_iter_recurse(&errs, &we) && bson_iter_find(&we, "code") &&
+          is_duplicate_code((uint32_t)bson_iter_as_int64(&we))) {
+        out->dup_error = true;
+      } else {
+        out->other_error = true;
+        out->berr = berr;
+      }
+    }
+  }
+  if (bson_iter_init_find(&it, &reply, "writeConcernErrors") && bson_iter_recurse(&it, &errs) &&
+      bson_iter_next(&errs)) {
+    bson_destroy(&reply);
+    return tm_store_error(&berr, err, "writing usernames (write concern)");
+  }
+  bson_destroy(&reply);
+  if (!server && n_errors == 0) {
+    /* A failure of the whole command. Unreachable servers end the batch; others may be
+     * FerretDB's way of reporting a unique violation on update (InternalError, code 1), which
+     * only a re-read can confirm. */
+    if (berr.domain == MONGOC_ERROR_STREAM || berr.domain == MONGOC_ERROR_SERVER_SELECTION ||
+        berr.domain == MONGOC_ERROR_CLIENT) {
+      return tm_store_error(&berr, err, "writing usernames");
+    }
+    out->other_error = true;
+    out->berr = berr;
+    out->clean = false;
+    return TM_OK;
+  }
+  if (n_errors || matched != (int64_t)count) out->clean = false;
+  return TM_OK;
+}
+
+/* Open-addressing index of the batch by _id, for matching re-read documents to items. */
+typedef struct {
+  size_t *slots; /* item index + 1; 0 empty */
+  size_t cap;
+} id_index;
+
+static uint64_t id_hash(const bson_value_t *v) {
+  bson_t k;
+  value_key(v, &k);
+  uint64_t h = hash_bytes(bson_get_data(&k), k.len);
+  bson_destroy(&k);
+  return h;
+}
+
+static void id_index_build(id_index *x, const item *items, size_t n) {
+  x->cap = 16;
+  while (x->cap < n * 2) x->cap *= 2;
+  x->slots = bson_malloc0(x->cap * sizeof *x->slots);
+  for (size_t i = 0; i < n; i++) {
+    size_t s = (size_t)id_hash(&items[i].id) & (x->cap - 1);
+    while (x->slots[s]) s = (s + 1) & (x->cap - 1);
+    x->slots[s] = i + 1;
+  }
+}
+
+static item *id_index_find(const id_index *x, item *items, const bson_value_t *id) {
+  size_t s = (size_t)id_hash(id) & (x->cap - 1);
+  for (; x->slots[s]; s = (s + 1) & (x->cap - 1)) {
+    item *it = &items[x->slots[s] - 1];
+    if (values_equal(&it->id, id)) return it;
+  }
+  return NULL;
+}
+
+/* After an unclean write, reads back the written items (those in `sent`) to see which got our
+ * name (WRITTEN), which a concurrent writer completed or removed (OTHERS), and which are still
+ * without a username (left PENDING, to plan again). */
+static tm_code reread(tm_usernames *u, item *items, size_t n, const bool *sent, tm_error *err) {
+  bson_t filter = BSON_INITIALIZER, cond, in, opts = BSON_INITIALIZER, proj;
+  bson_append_document_begin(&filter, "_id", 3, &cond);
+  bson_append_array_begin(&cond, "$in", 3, &in);
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!sent[i]) continue;
+    char key[16];
+    const char *k;
+    bson_uint32_to_string((uint32_t)m++, &k, key, sizeof key);
+    bson_append_value(&in, k, -1, &items[i].id);
+  }
+  bson_append_array_end(&cond, &in);
+  bson_append_document_end(&filter, &cond);
+  bson_append_document_begin(&opts, "projection", -1, &proj);
+  BSON_APPEND_INT32(&proj, u->field->field, 1);
+  bson_append_document_end(&opts, &proj);
+  BSON_APPEND_INT32(&opts, "batchSize", 10000);
+
+  id_index x;
+  id_index_build(&x, items, n);
+  bool *seen = bson_malloc0((n ? n : 1) * sizeof *seen);
+  mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(u->customers, &filter, &opts, NULL);
+  const bson_t *doc;
+  while (mongoc_cursor_next(cursor, &doc)) {
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, "_id")) continue;
+    item *found = id_index_find(&x, items, bson_iter_value(&it));
+    if (!found || !sent[found - items]) continue;
+    seen[found - items] = true;
+    uint32_t len;
+    if (bson_iter_init_find(&it, doc, u->field->field) && BSON_ITER_HOLDS_UTF8(&it) &&
+        strcmp(bson_iter_utf8(&it, &len), found->name) == 0 && len == found->name_len) {
+      found->state = ITEM_WRITTEN;
+    } else if (!tm_filter_doc_misses(doc, u->field)) {
+      found->state = ITEM_OTHERS;
+    }
+  }
+  bson_error_t berr;
+  tm_code code = TM_OK;
+  if (mongoc_cursor_error(cursor, &berr)) {
+    code = tm_store_error(&berr, err, "re-reading the batch after a write conflict");
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      if (sent[i] && !seen[i]) items[i].state = ITEM_OTHERS; /* deleted meanwhile */
+    }
+  }
+  mongoc_cursor_destroy(cursor);
+  bson_free(seen);
+  bson_free(x.slots);
+  bson_destroy(&opts);
+  bson_destroy(&filter);
+  return code;
+}
+
+/* Writes the planned names of the items marked in `sent`, in update commands of at most
+ * u->max_statements statements; unclean chunks are re-read. *failure receives the outcome. */
+static tm_code write_planned(tm_usernames *u, item *items, size_t n, const bool *sent,
+                             write_outcome *failure, tm_error *err) {
+  size_t *idx = bson_malloc((n ? n : 1) * sizeof *idx);
+  size_t count = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (sent[i]) idx[count++] = i;
+  }
+  size_t chunk = u->max_statements ? u->max_statements : count;
+  bool clean = true;
+  tm_code code = TM_OK;
+  /* FerretDB stops an update command at its first error, so every chunk is sent whatever the
+   * previous ones did: a conflict costs only the statements after it in its own chunk. */
+  for (size_t start = 0; start < count && code == TM_OK; start += chunk) {
+    size_t len = count - start < chunk ? count - start : chunk;
+    write_outcome o = {.clean = true};
+    code = write_chunk(u, items, idx + start, len, &o, err);
+    if (!o.clean) clean = false;
+    if (o.dup_error) failure->dup_error = true;
+    if (o.other_error && !failure->other_error) {
+      failure->other_error = true;
+      failure->berr = o.berr;
+    }
+  }
+  bson_free(idx);
+  if (code != TM_OK) return code;
+  if (clean) {
+    for (size_t i = 0; i < n; i++) {
+      if (sent[i]) items[i].state = ITEM_WRITTEN;
+    }
+    return TM_OK;
+  }
+  failure->clean = false;
+  return reread(u, items, n, sent, err);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The deferred index */
+
+static void try_deferred_index(tm_usernames *u, bool at_end, tm_error *err, tm_code *code) {
+  bson_error_t berr;
+  u->build_tried = true;
+  if (create_index(u, false, &berr)) {
+    u->index = INDEX_PLAIN;
+    log_index(u, at_end ? "built at the end of the run, the falsy usernames replaced"
+                        : "built during the run, as soon as the falsy usernames were replaced");
+    return;
+  }
+  if (!at_end) {
+    tm_log(TM_LOG_INFO, "usernames: by_username still blocked; reservations go on", "migration",
+           TM_LOG_STR(u->m->name), "error", TM_LOG_STR(berr.message), NULL);
+    return;
+  }
+  int64_t left = 0;
+  tm_code c = count_present_falsy(u, &left, err);
+  if (c != TM_OK) {
+    *code = c;
+  } else if (left >= 2) {
+    *code = tm_error_set(err, TM_ERR_CONFLICT,
+                         "cannot build index %s: %" PRId64
+                         " customers hold falsy usernames written after this run passed them; "
+                         "run %s again",
+                         INDEX_NAME, left, u->m->name);
+  } else {
+    *code = index_error(u, &berr, err);
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * apply */
+
+static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *err) {
+  bool *sent = bson_malloc0((n ? n : 1) * sizeof *sent);
+  char **rejected = bson_malloc((n * MAX_ROUNDS + 1) * sizeof *rejected);
+  size_t n_rejected = 0;
+  tm_code code = learn_bases(u, items, n, false, err);
+  for (int round = 0; code == TM_OK; round++) {
+    code = plan(u, items, n, err);
+    if (code != TM_OK || u->dry_run) break;
+    if (u->index == INDEX_DEFERRED) {
+      code = reserve(u, items, n, sent, rejected, &n_rejected, err);
+      if (code != TM_OK) break;
+    } else {
+      for (size_t i = 0; i < n; i++) sent[i] = items[i].state == ITEM_PENDING;
+    }
+    write_outcome outcome = {.clean = true};
+    code = write_planned(u, items, n, sent, &outcome, err);
+    if (code != TM_OK) break;
+    size_t pending = 0;
+    for (size_t i = 0; i < n; i++) pending += items[i].state == ITEM_PENDING;
+    if (pending == 0) break;
+    if (round + 1 >= MAX_ROUNDS) {
+      code = tm_error_set(err, TM_ERR_CONFLICT,
+                          "usernames: %zu customers still conflict after %d rounds of planning; "
+                          "run %s again",
+                          pending, MAX_ROUNDS, u->m->name);
+      break;
+    }
+    /* Re-learn the pending bases from the database, then confirm the failure was a duplicate:
+     * some name that did not get written is now held by another customer. */
+    code = learn_bases(u, items, n, true, err);
+    if (code != TM_OK) break;
+    for (size_t r = 0; r < n_rejected; r++) mark_name(&u->cache, rejected[r], strlen(rejected[r]));
+    bool confirmed = outcome.dup_error;
+    size_t unwritten_sent = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (!sent[i] || items[i].state != ITEM_PENDING) continue;
+      unwritten_sent++;
+      if (entry_holds(items[i].base, items[i].name, items[i].name_len)) confirmed = true;
+    }
+    if (outcome.other_error && !confirmed) {
+      code = tm_store_error(&outcome.berr, err, "writing usernames");
+      break;
+    }
+    u->conflicts += (int64_t)unwritten_sent;
+    tm_log(TM_LOG_DEBUG, "usernames: conflicts; planning again", "migration",
+           TM_LOG_STR(u->m->name), "pending", TM_LOG_INT(pending), "round", TM_LOG_INT(round + 1),
+           NULL);
+  }
+  for (size_t r = 0; r < n_rejected; r++) bson_free(rejected[r]);
+  bson_free(rejected);
+  bson_free(sent);
+  return code;
 }
 
 tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
                            char (*assigned)[TM_USERNAME_MAX + 1], int64_t *updated, tm_error *err) {
-  (void)u;
-  (void)docs;
-  (void)n;
-  (void)assigned;
   *updated = 0;
-  return tm_error_set(err, TM_ERR_INTERNAL, "usernames: not implemented yet");
+  for (size_t i = 0; i < n; i++) assigned[i][0] = '\0';
+  if (n == 0) return TM_OK;
+  u->batches++;
+  item *items = bson_malloc0(n * sizeof *items);
+  tm_code code = TM_OK;
+  for (size_t i = 0; i < n && code == TM_OK; i++) {
+    item *it = &items[i];
+    bson_iter_t iter;
+    it->doc = docs[i];
+    if (!docs[i] || !bson_iter_init_find(&iter, docs[i], "_id")) {
+      code =
+          tm_error_set(err, TM_ERR_INVALID, "usernames: document %zu of the batch has no _id", i);
+      break;
+    }
+    it->id = *bson_iter_value(&iter);
+    if (!tm_filter_doc_misses(docs[i], u->field)) {
+      it->state = ITEM_SKIP;
+      continue;
+    }
+    it->state = ITEM_PENDING;
+    it->present_falsy =
+        bson_iter_init_find(&iter, docs[i], u->field->field) && !BSON_ITER_HOLDS_UNDEFINED(&iter);
+  }
+  if (code == TM_OK) code = apply_rounds(u, items, n, err);
+  if (code == TM_OK) {
+    for (size_t i = 0; i < n; i++) {
+      item *it = &items[i];
+      bool done = u->dry_run ? it->state == ITEM_PENDING : it->state == ITEM_WRITTEN;
+      if (!done) continue;
+      memcpy(assigned[i], it->name, it->name_len + 1);
+      (*updated)++;
+      if (it->present_falsy) u->blockers_replaced++;
+    }
+  }
+  bson_free(items);
+  /* A real run's names are all in the database, so forgetting old bases only costs a query. A
+   * dry run's names exist only here: it keeps every base it has seen. */
+  if (!u->dry_run) {
+    while (u->cache.n > MAX_BASES || u->cache.total_holes > MAX_HOLES) {
+      cache_drop(&u->cache, u->cache.oldest);
+    }
+  }
+  if (code == TM_OK && u->index == INDEX_DEFERRED && !u->build_tried &&
+      u->blockers - u->blockers_replaced <= 1) {
+    try_deferred_index(u, false, err, &code);
+  }
+  return code;
 }
 
 tm_code tm_usernames_end(tm_usernames *u, tm_error *err) {
-  (void)u;
-  return tm_error_set(err, TM_ERR_INTERNAL, "usernames: not implemented yet");
+  tm_code code = TM_OK;
+  if (u->dry_run) return TM_OK;
+  if (u->index == INDEX_DEFERRED) try_deferred_index(u, true, err, &code);
+  if (code == TM_OK && u->used_reservations) {
+    /* Reservations only stood in for the index, which now arbitrates. */
+    bson_t cmd = BSON_INITIALIZER, reply;
+    bson_error_t berr;
+    BSON_APPEND_UTF8(&cmd, "drop", TM_USERNAMES_RESERVATIONS);
+    if (!write_command(u, &cmd, &reply, &berr) && berr.code != 26) {
+      tm_log(TM_LOG_WARN, "usernames: could not drop the reservations", "collection",
+             TM_LOG_STR(TM_USERNAMES_RESERVATIONS), "error", TM_LOG_STR(berr.message), NULL);
+    }
+    bson_destroy(&reply);
+    bson_destroy(&cmd);
+  }
+  tm_log(TM_LOG_INFO, "usernames: run ended", "migration", TM_LOG_STR(u->m->name), "index",
+         TM_LOG_STR(index_path_names[u->index]), "batches", TM_LOG_INT(u->batches), "conflicts",
+         TM_LOG_INT(u->conflicts), "dry_run", TM_LOG_BOOL(u->dry_run), NULL);
+  return code;
 }
 
-void tm_usernames_destroy(tm_usernames *u) { free(u); }
+void tm_usernames_destroy(tm_usernames *u) {
+  if (!u) return;
+  cache_clear(&u->cache);
+  bson_free(u);
+}

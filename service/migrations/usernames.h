@@ -18,20 +18,31 @@
 
 typedef struct tm_usernames tm_usernames;
 
+/* Where names are reserved while a plain by_username index cannot be built yet (servers without
+ * partial indexes, with stored falsy usernames that this run replaces): {_id: name, customer: _id}
+ * in the customers' database. Dropped by tm_usernames_end once the index exists. */
+#define TM_USERNAMES_RESERVATIONS "_migrations_usernames"
+
 /* customers is borrowed (configured by the engine: majority writes, primary reads) and must outlive
- * the result. Checks existing usernames for duplicates (TM_ERR_DATA naming one; nothing written) and,
- * unless dry_run, ensures the by_username unique index or prepares the fallback. A dry run writes
- * nothing at all. */
+ * the result, and so must m (caps is copied). Checks existing usernames for duplicates
+ * (TM_ERR_DATA naming one; nothing written) and, unless dry_run, ensures the by_username unique
+ * index (partial over non-empty strings; plain where the server refuses partial indexes; deferred
+ * behind reservations where stored falsy usernames block the plain one) or accepts an existing one
+ * that is unique on {username: 1} without a collation (any other definition: TM_ERR_DATA). A dry
+ * run writes nothing at all. */
 tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m,
                            const tm_filter_caps *caps, bool dry_run, tm_usernames **out,
                            tm_error *err);
 
 /* Assigns usernames to one batch: docs[i] are customers in ascending _id order, each with at least
- * _id and name. assigned[i] receives the username given to docs[i], or "" when it no longer needed
- * one (a concurrent writer completed it). Unless dry run, writes them, each write filtered on the
+ * _id, name and username (docs are borrowed for the call). assigned[i] receives the username given
+ * to docs[i], or "" when it needed none (its username is not falsy) or no longer needed one (a
+ * concurrent writer completed it). Unless dry run, writes them, each write filtered on _id and the
  * document still missing its username; a write refused as a duplicate is planned again with the
  * next free candidate. *updated receives the number of documents changed (dry run: that would
- * change). Round trips per batch are bounded by a small constant. */
+ * change). Round trips per batch are bounded by a small constant: one query learning the batch's
+ * new bases, the update (on FerretDB one command per 16 statements: see usernames.c), and on
+ * conflicts a re-read and re-learn per round, at most 16 rounds (then TM_ERR_CONFLICT). */
 tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
                            char (*assigned)[TM_USERNAME_MAX + 1], int64_t *updated, tm_error *err);
 
@@ -40,5 +51,9 @@ tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
 tm_code tm_usernames_end(tm_usernames *u, tm_error *err);
 
 void tm_usernames_destroy(tm_usernames *u);
+
+/* Which by_username path this run took, for logs and tests: "none" (dry run), "existing",
+ * "partial", "plain" (created, or built after being deferred) or "deferred" (not built yet). */
+const char *tm_usernames_index_path(const tm_usernames *u);
 
 #endif
