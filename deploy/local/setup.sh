@@ -102,4 +102,10 @@ if [ ! -f "$validate/node_modules/.package-lock.json" ] ||
   (cd "$validate" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
 fi
 # --- end deploy/k8s validator ---
+# --- benchmark harness (tests/bench): migrate-mongo for the smoke test; owner: tests/bench ---
+if command -v npm >/dev/null && [ ! -x "$root/tests/bench/migrate-mongo/node_modules/.bin/migrate-mongo" ]; then
+  log "installing migrate-mongo for the benchmark (npm ci, pinned by its package-lock.json)"
+  (cd "$root/tests/bench/migrate-mongo" && npm ci --no-audit --no-fund --silent)
+fi
+# --- end benchmark harness ---
 log "ready"

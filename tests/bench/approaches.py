@@ -1,0 +1,124 @@
+"""The four ways of running the TWIGZ backfills, each on its own freshly loaded database.
+
+Each runner returns {"migrations": [{"migration", "docs", "seconds", "capped"}], ...extra}: docs is
+the number of documents the approach changed, seconds its own wall time for that migration.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import limit
+import spec
+from proxy import CountingProxy
+from servers import Service
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MIGRATE_MONGO = os.path.join(HERE, "migrate-mongo")
+MONITORING = {"hello", "isMaster", "ismaster", "ping", "OP_QUERY", "buildInfo", "buildinfo",
+              "endSessions"}
+
+
+def run_limit(ctx, db):
+    return {"migrations": limit.run(db)}
+
+
+def run_one_at_a_time(ctx, db):
+    cmd = [sys.executable, os.path.join(HERE, "one_at_a_time.py"), "--uri", ctx.uri,
+           "--database", db.name, "--cap", str(ctx.slow_cap)]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE)
+    if p.returncode != 0:
+        raise RuntimeError(f"one_at_a_time.py failed ({p.returncode}): {p.stderr[-3000:]}")
+    return {"migrations": [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]}
+
+
+def ensure_migrate_mongo():
+    """Installs the pinned migrate-mongo (npm ci) when node_modules is missing; None when ready,
+    else why it cannot run."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        return "node/npm not installed"
+    if not os.path.exists(os.path.join(MIGRATE_MONGO, "node_modules", ".bin", "migrate-mongo")):
+        p = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=MIGRATE_MONGO,
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            return f"npm ci failed: {p.stderr[-500:]}"
+    return None
+
+
+def run_migrate_mongo(ctx, db):
+    with tempfile.NamedTemporaryFile("r", suffix=".jsonl", dir=ctx.workdir) as timings:
+        env = dict(os.environ, BENCH_MONGODB_URI=ctx.uri, BENCH_DATABASE=db.name,
+                   BENCH_TIMINGS=timings.name)
+        p = subprocess.run([os.path.join(MIGRATE_MONGO, "node_modules", ".bin", "migrate-mongo"), "up"],
+                           cwd=MIGRATE_MONGO, env=env, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"migrate-mongo up failed ({p.returncode}): {p.stdout[-2000:]} {p.stderr[-2000:]}")
+        rows = [json.loads(line) for line in timings.read().splitlines() if line.strip()]
+    for r in rows:
+        r["capped"] = False
+    return {"migrations": rows}
+
+
+def _grpcurl_run(ctx, address, name):
+    cmd = [os.path.join(ctx.tools, "grpcurl"), "-plaintext", "-d", json.dumps({"names": [name]}),
+           address, "twigz.migrations.v1.MigrationService/Run"]
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.monotonic() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"Run {name} failed ({p.returncode}): {p.stderr.strip()}")
+    status = json.loads(p.stdout)["migrations"][0]
+    if status.get("state") != "MIGRATION_STATE_SUCCEEDED":
+        raise RuntimeError(f"Run {name} ended {status.get('state')}: {status.get('error')}")
+    return {"migration": name, "docs": int(status.get("updated", 0)), "seconds": seconds,
+            "capped": False}
+
+
+def run_service(ctx, db, count_commands=False):
+    """The real binary, one Run per migration in registry order, each timed around the RPC (a
+    grpcurl process: its ~20 ms start is inside the time). With count_commands the service talks
+    to FerretDB through CountingProxy and the commands each Run sent are recorded instead."""
+    proxy = None
+    uri = ctx.uri
+    if count_commands:
+        proxy = CountingProxy(ctx.ferret.host, ctx.ferret.port)
+        uri = f"mongodb://127.0.0.1:{proxy.port}/"
+    tag = f"{ctx.backend}-{ctx.n}-{'counted' if count_commands else 'timed'}"
+    svc = Service(ctx.binary, ctx.workdir, uri, db.name, tag)
+    try:
+        rows, commands = [], {}
+        for name in spec.NAMES:
+            before = proxy.snapshot() if proxy else None
+            rows.append(_grpcurl_run(ctx, svc.address, name))
+            if proxy:
+                diff = proxy.snapshot() - before
+                work = {k: v for k, v in diff.items() if k not in MONITORING}
+                commands[name] = {"total": sum(work.values()), "by_command": dict(sorted(work.items())),
+                                  "monitoring": sum(v for k, v in diff.items() if k in MONITORING)}
+        memory = svc.memory()
+    finally:
+        svc.stop()
+        if proxy:
+            proxy.close()
+    out = {"migrations": rows, "peak_rss_kb": memory["VmHWM"], "rss_kb": memory["VmRSS"],
+           "log": svc.log_path}
+    if count_commands:
+        out["commands"] = commands
+    return out
+
+
+RUNNERS = {
+    "limit": run_limit,
+    "service": run_service,
+    "one-at-a-time": run_one_at_a_time,
+    "migrate-mongo": run_migrate_mongo,
+}
+LABELS = {
+    "limit": "limit (updateMany / precomputed bulk write)",
+    "service": "twigz-migrations",
+    "one-at-a-time": "one at a time (seed's shape)",
+    "migrate-mongo": "migrate-mongo",
+}

@@ -1,0 +1,266 @@
+"""The migration benchmark: every approach on a freshly loaded database of each size, the same
+server, one run; writes benchmarks.md (and the plot) into --out. run.sh is the usual entry point.
+
+  bench.py --out DIR --binary BUILD/twigz-migrations [--sizes 10000,100000] [--postgres] [--rpc]
+           [--smoke] [--approaches limit,service,one-at-a-time,migrate-mongo] [--slow-cap 120]
+           [--stock-sqlite] [--no-count] [--no-plot] [--workdir DIR]
+"""
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import pymongo
+from bson import json_util
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
+
+import approaches
+import gen
+import report
+from servers import FerretDB, Postgres
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.abspath(os.path.join(HERE, "..", ".."))
+RAW = CodecOptions(document_class=RawBSONDocument)
+ORDER = ["limit", "service", "one-at-a-time", "migrate-mongo"]
+
+
+class Context:
+    """What a runner needs: the server, the binary and tools, the size being measured."""
+
+    def __init__(self, args, ferret, workdir):
+        self.ferret = ferret
+        self.uri = ferret.uri
+        self.backend = ferret.backend
+        self.binary = args.binary
+        self.tools = args.tools
+        self.workdir = workdir
+        self.slow_cap = args.slow_cap
+        self.n = 0
+
+
+def snapshot(db):
+    """Every stores and customers document (raw BSON, _id order) and their index specs."""
+    out = {}
+    for name in ("stores", "customers"):
+        coll = db[name].with_options(codec_options=RAW)
+        docs = [(d["_id"], d.raw) for d in coll.find().sort("_id", 1)]
+        indexes = sorted((i["name"], json.dumps(list(i["key"].items())), bool(i.get("unique")))
+                         for i in db[name].list_indexes())
+        out[name] = {"docs": docs, "indexes": indexes}
+    return out
+
+
+def digest(snap):
+    h = hashlib.sha256()
+    for name in sorted(snap):
+        for _id, raw in snap[name]["docs"]:
+            h.update(raw)
+        h.update(repr(snap[name]["indexes"]).encode())
+    return h.hexdigest()
+
+
+def differences(reference, snap, limit=5):
+    """Up to `limit` human-readable differences between two snapshots."""
+    out = []
+    for name in sorted(reference):
+        if reference[name]["indexes"] != snap[name]["indexes"]:
+            out.append(f"{name} indexes: {snap[name]['indexes']} (reference {reference[name]['indexes']})")
+        ref = dict(reference[name]["docs"])
+        got = dict(snap[name]["docs"])
+        if len(ref) != len(got):
+            out.append(f"{name}: {len(got)} documents (reference {len(ref)})")
+        for _id, raw in snap[name]["docs"]:
+            if ref.get(_id) != raw:
+                want = RawBSONDocument(ref[_id]) if _id in ref else None
+                out.append(f"{name} {_id}: {json_util.dumps(RawBSONDocument(raw))[:300]} "
+                           f"(reference {json_util.dumps(want)[:300] if want else 'absent'})")
+                if len(out) >= limit:
+                    return out
+    return out
+
+
+def machine():
+    info = {"nproc": os.cpu_count(), "python": platform.python_version(),
+            "pymongo": pymongo.version, "kernel": platform.release(),
+            "loadavg_at_start": os.getloadavg()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            models = [l.split(":", 1)[1].strip() for l in f if l.startswith("model name")]
+        info["cpu"] = models[0] if models else platform.processor()
+        with open("/proc/meminfo") as f:
+            kb = int(next(l for l in f if l.startswith("MemTotal")).split()[1])
+        info["memory_gib"] = round(kb / 1024 / 1024, 1)
+    except (OSError, StopIteration):
+        pass
+    for tool, cmd in (("node", ["node", "--version"]), ("git_commit", ["git", "-C", SOURCE, "rev-parse", "--short", "HEAD"])):
+        try:
+            info[tool] = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            pass
+    return info
+
+
+def log(msg):
+    print(f"[{datetime.datetime.now():%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
+
+
+def run_size(args, ctx, client, n, wanted):
+    """Every wanted approach at size n on ctx's server; returns the size's results."""
+    ctx.n = n
+    t0 = time.monotonic()
+    stores, customers = gen.generate(n)
+    log(f"{ctx.backend} N={n}: generated in {time.monotonic() - t0:.1f}s")
+    result = {"backend": ctx.backend, "n": n, "id_index": ctx.backend == "sqlite" and not args.stock_sqlite,
+              "approaches": {}}
+    reference = None
+    runs = [(a, False) for a in wanted]
+    if "service" in wanted and not args.no_count:
+        runs.append(("service", True))
+    for approach, counted in runs:
+        dbname = f"bench_{n}_{approach.replace('-', '_')}{'_counted' if counted else ''}"
+        client.drop_database(dbname)
+        db = client[dbname]
+        t0 = time.monotonic()
+        gen.load(db, stores, customers)
+        if result["id_index"]:
+            ctx.ferret.add_id_index(dbname)
+        load_s = time.monotonic() - t0
+        log(f"{ctx.backend} N={n} {approach}{' (counting commands)' if counted else ''}: loaded in {load_s:.1f}s")
+        if counted:
+            out = approaches.run_service(ctx, db, count_commands=True)
+        else:
+            out = approaches.RUNNERS[approach](ctx, db)
+        out["load_seconds"] = load_s
+        for m in out["migrations"]:
+            rate = m["docs"] / m["seconds"] if m["seconds"] > 0 else 0
+            log(f"  {m['migration']}: {m['docs']} docs in {m['seconds']:.2f}s = {rate:.0f}/s"
+                f"{' (capped)' if m.get('capped') else ''}")
+        capped = any(m.get("capped") for m in out["migrations"])
+        if not capped:
+            snap = snapshot(db)
+            out["digest"] = digest(snap)
+            if reference is None:
+                reference = (approach, snap)
+                out["same_as_reference"] = True
+            else:
+                diffs = differences(reference[1], snap)
+                out["same_as_reference"] = not diffs
+                out["differences"] = diffs
+                if diffs:
+                    log(f"  DIFFERENT from {reference[0]}: {diffs[0]}")
+            out["reference"] = reference[0]
+        if not args.keep:
+            client.drop_database(dbname)
+        if counted:
+            result["approaches"]["service"]["commands"] = out.get("commands", {})
+            result["approaches"]["service"]["counted_run_same"] = out.get("same_as_reference")
+        else:
+            result["approaches"][approach] = out
+    return result
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="twigz-migrations benchmark")
+    ap.add_argument("--out", required=True, help="directory for benchmarks.md and the plot")
+    ap.add_argument("--binary", required=True, help="the twigz-migrations binary")
+    ap.add_argument("--tools", default=os.path.join(SOURCE, ".tools", "bin"))
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--approaches", default=",".join(ORDER))
+    ap.add_argument("--postgres", action="store_true", help="also on FerretDB over PostgreSQL")
+    ap.add_argument("--no-sqlite", action="store_true", help="only PostgreSQL (with --postgres)")
+    ap.add_argument("--stock-sqlite", action="store_true",
+                    help="leave FerretDB's SQLite backend without the _id index its statements use")
+    ap.add_argument("--rpc", action="store_true", help="ghz on Status and List, idle and under load")
+    ap.add_argument("--rpc-size", type=int, default=100000)
+    ap.add_argument("--rpc-seconds", type=float, default=5)
+    ap.add_argument("--slow-cap", type=float, default=120,
+                    help="seconds per migration for the one-at-a-time baseline (0: none)")
+    ap.add_argument("--no-count", action="store_true", help="skip the service's command-counting run")
+    ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--smoke", action="store_true", help="CI mode: no plot, no cap")
+    ap.add_argument("--keep", action="store_true", help="keep the databases after each approach")
+    ap.add_argument("--workdir", help="scratch directory (default: a temporary one, removed)")
+    ap.add_argument("--command", help="the command line to print as the way to reproduce")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.no_plot, args.slow_cap = True, 0
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    wanted = [a for a in ORDER if a in args.approaches.split(",")]
+    os.makedirs(args.out, exist_ok=True)
+    workdir = args.workdir or tempfile.mkdtemp(prefix="tm-bench-")
+    os.makedirs(workdir, exist_ok=True)
+
+    results = {"machine": machine(), "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               "command": args.command or " ".join(sys.argv), "sizes": sizes, "runs": [], "skipped": {},
+               "slow_cap": args.slow_cap}
+    if "migrate-mongo" in wanted:
+        why = approaches.ensure_migrate_mongo()
+        if why:
+            results["skipped"]["migrate-mongo"] = why
+            wanted.remove("migrate-mongo")
+            log(f"migrate-mongo skipped: {why}")
+
+    backends = [] if args.no_sqlite else ["sqlite"]
+    if args.postgres:
+        backends.append("postgresql")
+    started = []
+    try:
+        for backend in backends:
+            pg = None
+            if backend == "postgresql":
+                pg = Postgres(workdir).start()
+                started.append(pg)
+                results["machine"]["postgresql"] = os.path.basename(os.path.dirname(pg.bindir))
+            # A reused --workdir must not carry a previous run's data into this one.
+            shutil.rmtree(os.path.join(workdir, backend), ignore_errors=True)
+            os.makedirs(os.path.join(workdir, backend))
+            ferret = FerretDB(os.path.join(args.tools, "twigz-ferretdb"), os.path.join(workdir, backend),
+                              postgresql_url=pg.url if pg else None)
+            ferret.start()
+            started.append(ferret)
+            ctx = Context(args, ferret, workdir)
+            with pymongo.MongoClient(ferret.uri) as client:
+                for n in sizes:
+                    results["runs"].append(run_size(args, ctx, client, n, wanted))
+                    save(args, workdir, results)
+                if args.rpc and backend == backends[0]:
+                    import rpc
+                    results["rpc"] = rpc.measure(ctx, client, args.rpc_size, args.rpc_seconds, log)
+            ferret.stop()
+            started.remove(ferret)
+            if pg:
+                pg.stop()
+                started.remove(pg)
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+    results["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    save(args, workdir, results)
+    if not args.workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+    mismatched = [(r["backend"], r["n"], a) for r in results["runs"] for a, o in r["approaches"].items()
+                  if o.get("same_as_reference") is False]
+    if mismatched:
+        log(f"final databases differ: {mismatched}")
+        return 1
+    return 0
+
+
+def save(args, workdir, results):
+    with open(os.path.join(workdir, "bench-results.json"), "w") as f:
+        json.dump(results, f, indent=1, default=str)
+    report.write(results, args.out, plot=not args.no_plot)
+    log(f"wrote {os.path.join(args.out, 'benchmarks.md')} (raw: {os.path.join(workdir, 'bench-results.json')})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
