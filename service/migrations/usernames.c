@@ -312,6 +312,7 @@ struct tm_usernames {
   int64_t blockers, blockers_replaced;
   bool build_tried;
   cache cache;
+  size_t max_bases, max_holes;
   uint64_t batches;
   int64_t conflicts;
 };
@@ -744,6 +745,8 @@ tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m
   u->caps = *caps;
   u->dry_run = dry_run;
   u->index = INDEX_NONE;
+  u->max_bases = MAX_BASES;
+  u->max_holes = MAX_HOLES;
   tm_code code;
   code = detect_server(u, err);
   if (code == TM_OK && dry_run) {
@@ -761,6 +764,11 @@ tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m
 }
 
 const char *tm_usernames_index_path(const tm_usernames *u) { return index_path_names[u->index]; }
+
+void tm_usernames_limit_cache(tm_usernames *u, size_t max_bases, size_t max_holes) {
+  u->max_bases = max_bases;
+  u->max_holes = max_holes;
+}
 
 /* ---------------------------------------------------------------------------------------------
  * Learning taken names */
@@ -1275,6 +1283,24 @@ static void try_deferred_index(tm_usernames *u, bool at_end, tm_error *err, tm_c
   }
 }
 
+/* Reserving failed. Another run that built by_username drops the reservations (FerretDB then
+ * fails inserts racing the drop): where the index now exists, it arbitrates and reservations are
+ * no longer needed. Otherwise the failure stands. */
+static tm_code index_took_over(tm_usernames *u, tm_code failure, tm_error *err) {
+  bool exists;
+  tm_error probe;
+  tm_code code = inspect_index(u, &exists, &probe);
+  if (code != TM_OK && code != TM_ERR_DATA) return failure;
+  if (code == TM_ERR_DATA) {
+    *err = probe;
+    return code;
+  }
+  if (!exists) return failure;
+  u->index = INDEX_EXISTING;
+  log_index(u, "built by another run meanwhile; reservations are no longer needed");
+  return TM_OK;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * apply */
 
@@ -1288,8 +1314,10 @@ static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *er
     if (code != TM_OK || u->dry_run) break;
     if (u->index == INDEX_DEFERRED) {
       code = reserve(u, items, n, sent, rejected, &n_rejected, err);
+      if (code != TM_OK && code != TM_ERR_UNAVAILABLE) code = index_took_over(u, code, err);
       if (code != TM_OK) break;
-    } else {
+    }
+    if (u->index != INDEX_DEFERRED) {
       for (size_t i = 0; i < n; i++) sent[i] = items[i].state == ITEM_PENDING;
     }
     write_outcome outcome = {.clean = true};
@@ -1373,7 +1401,7 @@ tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
   /* A real run's names are all in the database, so forgetting old bases only costs a query. A
    * dry run's names exist only here: it keeps every base it has seen. */
   if (!u->dry_run) {
-    while (u->cache.n > MAX_BASES || u->cache.total_holes > MAX_HOLES) {
+    while (u->cache.n > u->max_bases || u->cache.total_holes > u->max_holes) {
       cache_drop(&u->cache, u->cache.oldest);
     }
   }

@@ -56,4 +56,10 @@ void tm_usernames_destroy(tm_usernames *u);
  * "partial", "plain" (created, or built after being deferred) or "deferred" (not built yet). */
 const char *tm_usernames_index_path(const tm_usernames *u);
 
+/* Bounds what a real run remembers between batches (default 8192 bases, 262144 known-taken
+ * suffixes above each base's next free one); a forgotten base is learned again, one query, when
+ * it comes back. A dry run keeps every base it has seen: its names exist nowhere else. For tests
+ * and tuning. */
+void tm_usernames_limit_cache(tm_usernames *u, size_t max_bases, size_t max_holes);
+
 #endif

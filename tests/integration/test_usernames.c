@@ -13,6 +13,7 @@
 #include "../support/testdb.h"
 #include "migrations/filter.h"
 #include "migrations/registry.h"
+#include "migrations/username.h"
 #include "migrations/usernames.h"
 
 static const tm_filter_caps caps = {.type_undefined = false}; /* FerretDB */
@@ -337,6 +338,51 @@ static void assert_johns(conn *c, int64_t n) {
   bson_free(seen);
 }
 
+/* The seed's semantics, naively: every customer in _id order takes the first of base, base1, ...
+ * that nobody holds. Fills want[i] for the i-th pending customer (as read_pending orders them). */
+static void reference(conn *c, char (*want)[TM_USERNAME_MAX + 1], size_t n_want) {
+  size_t n_held = 0, cap = 256, i_pending = 0;
+  char **held = bson_malloc(cap * sizeof *held);
+  bson_t filter = BSON_INITIALIZER;
+  bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}");
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c->customers, &filter, NULL, NULL);
+  const bson_t *doc;
+  while (mongoc_cursor_next(cur, &doc)) {
+    bson_iter_t it;
+    if (tm_filter_doc_misses(doc, &migration()->fields[0])) continue;
+    if (bson_iter_init_find(&it, doc, "username") && BSON_ITER_HOLDS_UTF8(&it)) {
+      if (n_held == cap) held = bson_realloc(held, (cap *= 2) * sizeof *held);
+      held[n_held++] = bson_strdup(bson_iter_utf8(&it, NULL));
+    }
+  }
+  mongoc_cursor_destroy(cur);
+  cur = mongoc_collection_find_with_opts(c->customers, &filter, opts, NULL);
+  while (mongoc_cursor_next(cur, &doc)) {
+    if (!tm_filter_doc_misses(doc, &migration()->fields[0])) continue;
+    bson_iter_t it;
+    char base[TM_USERNAME_BASE_MAX + 1], name[TM_USERNAME_MAX + 1];
+    tm_username_base(bson_iter_init_find(&it, doc, "name") ? bson_iter_value(&it) : NULL, base);
+    for (unsigned k = 0;; k++) {
+      if (k == 0)
+        snprintf(name, sizeof name, "%s", base);
+      else
+        snprintf(name, sizeof name, "%s%u", base, k);
+      bool taken = false;
+      for (size_t j = 0; j < n_held && !taken; j++) taken = strcmp(held[j], name) == 0;
+      if (!taken) break;
+    }
+    if (n_held == cap) held = bson_realloc(held, (cap *= 2) * sizeof *held);
+    held[n_held++] = bson_strdup(name);
+    cr_assert_lt(i_pending, n_want);
+    snprintf(want[i_pending++], TM_USERNAME_MAX + 1, "%s", name);
+  }
+  cr_assert_eq(i_pending, n_want);
+  mongoc_cursor_destroy(cur);
+  bson_destroy(opts);
+  for (size_t j = 0; j < n_held; j++) bson_free(held[j]);
+  bson_free(held);
+}
+
 /* ------------------------------------------------------------------------------------------- */
 
 Test(usernames, names_follow_id_order_not_insertion_order) {
@@ -640,6 +686,10 @@ Test(usernames, dry_run_writes_nothing_and_plans_what_a_real_run_assigns) {
   char *before = snapshot(&c, "customers");
   result dry, real;
   run_ok(&c, true, 3, &dry);
+  char(*want)[TM_USERNAME_MAX + 1] = bson_malloc0((dry.n + 1) * sizeof *want);
+  reference(&c, want, dry.n);
+  for (size_t i = 0; i < dry.n; i++) cr_assert_str_eq(dry.names[i], want[i]);
+  bson_free(want);
   char *after = snapshot(&c, "customers");
   cr_assert_str_eq(before, after, "a dry run changes no customer");
   cr_assert_null(index_spec(&c), "a dry run creates no index");
@@ -707,6 +757,57 @@ Test(usernames, a_document_without_id_is_refused) {
   cr_assert_eq(tm_usernames_apply(u, docs, 1, assigned, &updated, &err), TM_ERR_INVALID);
   bson_destroy(doc);
   tm_usernames_destroy(u);
+  conn_close(&c);
+}
+
+Test(usernames, forgetting_bases_between_batches_changes_no_name) {
+  conn c;
+  fresh(&c);
+  /* Bases whose candidate spaces overlap (al/al1, bo/bo2) and held names among them. */
+  static const char *const names[] = {"Al", "Al 1", "Bo", "bo2", "Al", "AL1", "Bo", "Al"};
+  bson_t *docs[48];
+  for (int i = 0; i < 48; i++) {
+    docs[i] = BCON_NEW("_id", BCON_INT32((i * 29) % 48), "name", BCON_UTF8(names[i % 8]));
+  }
+  mongoc_bulk_operation_t *bulk =
+      mongoc_collection_create_bulk_operation_with_opts(c.customers, NULL);
+  for (int i = 0; i < 48; i++) mongoc_bulk_operation_insert(bulk, docs[i]);
+  bson_t reply;
+  bson_error_t e;
+  cr_assert(mongoc_bulk_operation_execute(bulk, &reply, &e), "%s", e.message);
+  bson_destroy(&reply);
+  mongoc_bulk_operation_destroy(bulk);
+  insert(&c,
+         "[{\"_id\": 100, \"name\": \"x\", \"username\": \"al12\"},"
+         " {\"_id\": 101, \"name\": \"x\", \"username\": \"bo21\"},"
+         " {\"_id\": 102, \"name\": \"x\", \"username\": \"al3\"}]");
+  result dry;
+  run_ok(&c, true, 5, &dry);
+  char(*want)[TM_USERNAME_MAX + 1] = bson_malloc0(dry.n * sizeof *want);
+  reference(&c, want, dry.n);
+
+  doclist l;
+  read_pending(&c, &l);
+  result r;
+  result_init(&r, &l);
+  tm_usernames *u = NULL;
+  tm_error err = {0};
+  cr_assert_eq(tm_usernames_begin(c.customers, migration(), &caps, false, &u, &err), TM_OK, "%s",
+               err.msg);
+  tm_usernames_limit_cache(u, 1, 1);
+  cr_assert_eq(apply_range(u, &l, 0, l.n, 5, &r, &err), TM_OK, "%s", err.msg);
+  cr_assert_eq(tm_usernames_end(u, &err), TM_OK, "%s", err.msg);
+  for (size_t i = 0; i < l.n; i++) {
+    cr_assert_str_eq(want[i], dry.names[i], "dry run, customer %" PRId64, r.ids[i]);
+    cr_assert_str_eq(want[i], r.names[i], "customer %" PRId64, r.ids[i]);
+  }
+  assert_all_unique(&c);
+  bson_free(want);
+  for (int i = 0; i < 48; i++) bson_destroy(docs[i]);
+  tm_usernames_destroy(u);
+  doclist_free(&l);
+  result_free(&r);
+  result_free(&dry);
   conn_close(&c);
 }
 
