@@ -2,7 +2,7 @@
 server, one run; writes benchmarks.md (and the plot) into --out. run.sh is the usual entry point.
 
   bench.py --out DIR --binary BUILD/twigz-migrations [--sizes 10000,100000] [--postgres] [--rpc]
-           [--smoke] [--approaches limit,service,one-at-a-time,migrate-mongo] [--slow-cap 120]
+           [--smoke] [--approaches limit,service,one-at-a-time,migrate-mongo] [--slow-cap 60]
            [--stock-sqlite] [--no-count] [--no-plot] [--workdir DIR]
 """
 import argparse
@@ -182,7 +182,7 @@ def main(argv=None):
     ap.add_argument("--rpc", action="store_true", help="ghz on Status and List, idle and under load")
     ap.add_argument("--rpc-size", type=int, default=100000)
     ap.add_argument("--rpc-seconds", type=float, default=5)
-    ap.add_argument("--slow-cap", type=float, default=120,
+    ap.add_argument("--slow-cap", type=float, default=60,
                     help="seconds per migration for the one-at-a-time baseline (0: none)")
     ap.add_argument("--no-count", action="store_true", help="skip the service's command-counting run")
     ap.add_argument("--no-plot", action="store_true")
