@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../log.h"
 #include "../store/store.h"
@@ -313,6 +314,7 @@ struct tm_usernames {
   bool build_tried;
   cache cache;
   size_t max_bases, max_holes;
+  uint64_t rng;
   uint64_t batches;
   int64_t conflicts;
 };
@@ -747,6 +749,7 @@ tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m
   u->index = INDEX_NONE;
   u->max_bases = MAX_BASES;
   u->max_holes = MAX_HOLES;
+  u->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)u ^ 0x9e3779b97f4a7c15ULL;
   tm_code code;
   code = detect_server(u, err);
   if (code == TM_OK && dry_run) {
@@ -889,24 +892,41 @@ static bool entry_holds(const entry *e, const char *name, size_t len) {
   return k < e->next || holes_has(e, k);
 }
 
-/* Picks the next free candidate of each pending item, in order, as if one at a time. */
-static tm_code plan(tm_usernames *u, item *items, size_t n, tm_error *err) {
+/* Picks the next free candidate of each pending item, in order, as if one at a time, starting
+ * `skip` suffixes above each base's next free one (0 but under sustained contention). */
+static tm_code plan(tm_usernames *u, item *items, size_t n, uint64_t skip, tm_error *err) {
   for (size_t i = 0; i < n; i++) {
     item *it = &items[i];
     if (it->state != ITEM_PENDING) continue;
     entry *e = it->base;
-    for (;;) {
-      if (e->next == HOLE_EMPTY) {
+    uint64_t k = e->next + skip < e->next ? e->next : e->next + skip;
+    for (;; k++) {
+      if (k == HOLE_EMPTY) {
         return tm_error_set(err, TM_ERR_RESOURCE, "usernames: every suffix of %s is taken",
                             e->base);
       }
-      it->name_len = candidate(e, e->next, it->name);
+      if (k < e->next || holes_has(e, k)) continue;
+      it->name_len = candidate(e, k, it->name);
       if (!is_taken(&u->cache, it->name, it->name_len)) break;
-      mark_suffix(&u->cache, e, e->next);
+      mark_suffix(&u->cache, e, k);
     }
     mark_name(&u->cache, it->name, it->name_len);
   }
   return TM_OK;
+}
+
+/* How far above the frontier to plan in a round after conflicts. A concurrent writer taking
+ * names from the same frontier wins it again and again while we re-learn, so from the third
+ * round on the planner jumps a random distance, growing each round, past where the other one is
+ * writing. The gap is filled by whoever learns that base next. */
+static uint64_t contention_skip(tm_usernames *u, int round, size_t pending) {
+  if (round < 2) return 0;
+  uint64_t span = (uint64_t)pending << (round - 2 < 20 ? round - 2 : 20);
+  if (span > (1u << 20) || span == 0) span = 1u << 20;
+  u->rng ^= u->rng << 13; /* xorshift64 */
+  u->rng ^= u->rng >> 7;
+  u->rng ^= u->rng << 17;
+  return 1 + u->rng % span;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1215,15 +1235,20 @@ static tm_code reread(tm_usernames *u, item *items, size_t n, const bool *sent, 
 }
 
 /* Writes the planned names of the items marked in `sent`, in update commands of at most
- * u->max_statements statements; unclean chunks are re-read. *failure receives the outcome. */
+ * u->max_statements statements; unclean chunks are re-read. *failure receives the outcome.
+ *
+ * After a conflict (`contended`), FerretDB gets one statement per command: a concurrent writer
+ * taking names from the same frontier would otherwise abort every chunk at its first statement,
+ * round after round, while one statement per command loses only the names actually taken (what
+ * ordered: false gives on MongoDB). Each statement there costs a table scan anyway. */
 static tm_code write_planned(tm_usernames *u, item *items, size_t n, const bool *sent,
-                             write_outcome *failure, tm_error *err) {
+                             bool contended, write_outcome *failure, tm_error *err) {
   size_t *idx = bson_malloc((n ? n : 1) * sizeof *idx);
   size_t count = 0;
   for (size_t i = 0; i < n; i++) {
     if (sent[i]) idx[count++] = i;
   }
-  size_t chunk = u->max_statements ? u->max_statements : count;
+  size_t chunk = !u->max_statements ? count : contended ? 1 : u->max_statements;
   bool clean = true;
   tm_code code = TM_OK;
   /* FerretDB stops an update command at its first error, so every chunk is sent whatever the
@@ -1310,7 +1335,9 @@ static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *er
   size_t n_rejected = 0;
   tm_code code = learn_bases(u, items, n, false, err);
   for (int round = 0; code == TM_OK; round++) {
-    code = plan(u, items, n, err);
+    size_t to_plan = 0;
+    for (size_t i = 0; i < n; i++) to_plan += items[i].state == ITEM_PENDING;
+    code = plan(u, items, n, contention_skip(u, round, to_plan), err);
     if (code != TM_OK || u->dry_run) break;
     if (u->index == INDEX_DEFERRED) {
       code = reserve(u, items, n, sent, rejected, &n_rejected, err);
@@ -1321,7 +1348,7 @@ static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *er
       for (size_t i = 0; i < n; i++) sent[i] = items[i].state == ITEM_PENDING;
     }
     write_outcome outcome = {.clean = true};
-    code = write_planned(u, items, n, sent, &outcome, err);
+    code = write_planned(u, items, n, sent, round > 0, &outcome, err);
     if (code != TM_OK) break;
     size_t pending = 0;
     for (size_t i = 0; i < n; i++) pending += items[i].state == ITEM_PENDING;
