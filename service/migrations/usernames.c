@@ -8,7 +8,14 @@
  * learned with one query per batch for all of the batch's new bases; assigning a name advances
  * `next`, so the cost is linear in the names assigned, not in the suffixes probed. A name can lie
  * in the candidate space of several bases ("abc11" is abc+11 and abc1+1), so assignments are
- * marked in every cached base they belong to and each candidate is also checked against them. */
+ * marked in every cached base they belong to and each candidate is also checked against them.
+ *
+ * Writes: the batch's names in one update command (ordered: false; FerretDB: chunks, see
+ * FERRET_STATEMENTS), each statement filtered on _id and the username still missing, so the
+ * unique index arbitrates and a customer completed meanwhile is left alone. A batch that does not
+ * come back clean (a refused duplicate, FerretDB's InternalError for one, a statement that matched
+ * nothing) is re-read by _id, the bases of what is still unnamed are learned afresh, and those
+ * customers are planned again: a few round trips per round, at most MAX_ROUNDS rounds. */
 #include "usernames.h"
 
 #include <inttypes.h>
@@ -31,8 +38,8 @@
 /* Rounds of plan-and-write per batch before giving up: each round re-learns from the database,
  * so only a writer racing us on every single round could use them all up. */
 #define MAX_ROUNDS 16
-/* Bounds of the cache (a real run only; see tm_usernames.dry_run). Forgetting a base costs one
- * re-learning query later; the index keeps that correct. */
+/* Bounds of the cache between batches (a real run only; see tm_usernames_apply). Forgetting a
+ * base costs one query learning it again later. */
 #define MAX_BASES 8192
 #define MAX_HOLES 262144
 
@@ -750,8 +757,7 @@ tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m
   u->max_bases = MAX_BASES;
   u->max_holes = MAX_HOLES;
   u->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)u ^ 0x9e3779b97f4a7c15ULL;
-  tm_code code;
-  code = detect_server(u, err);
+  tm_code code = detect_server(u, err);
   if (code == TM_OK && dry_run) {
     /* Reads only: a real run would fail on these duplicates, so the dry run says so too. */
     code = check_duplicates(u, false, err);

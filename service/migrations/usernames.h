@@ -40,9 +40,10 @@ tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m
  * concurrent writer completed it). Unless dry run, writes them, each write filtered on _id and the
  * document still missing its username; a write refused as a duplicate is planned again with the
  * next free candidate. *updated receives the number of documents changed (dry run: that would
- * change). Round trips per batch are bounded by a small constant: one query learning the batch's
- * new bases, the update (on FerretDB one command per 16 statements: see usernames.c), and on
- * conflicts a re-read and re-learn per round, at most 16 rounds (then TM_ERR_CONFLICT). */
+ * change). Round trips per batch do not depend on how many suffixes are taken: one query learning
+ * the batch's new bases and one update command (FerretDB: one per 16 statements, and after a
+ * conflict one per statement: see usernames.c); on conflicts, per round, a re-read, a re-learn
+ * and the update again, at most 16 rounds (then TM_ERR_CONFLICT, retrying helps). */
 tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
                            char (*assigned)[TM_USERNAME_MAX + 1], int64_t *updated, tm_error *err);
 
@@ -56,10 +57,9 @@ void tm_usernames_destroy(tm_usernames *u);
  * "partial", "plain" (created, or built after being deferred) or "deferred" (not built yet). */
 const char *tm_usernames_index_path(const tm_usernames *u);
 
-/* Bounds what a real run remembers between batches (default 8192 bases, 262144 known-taken
- * suffixes above each base's next free one); a forgotten base is learned again, one query, when
- * it comes back. A dry run keeps every base it has seen: its names exist nowhere else. For tests
- * and tuning. */
+/* Bounds what a real run remembers between batches (default: 8192 bases and 262144 known-taken
+ * suffixes in all); a forgotten base is learned again, one query, when it comes back. A dry run
+ * keeps every base it has seen: its names exist nowhere else. For tests and tuning. */
 void tm_usernames_limit_cache(tm_usernames *u, size_t max_bases, size_t max_holes);
 
 #endif
