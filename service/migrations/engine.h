@@ -2,9 +2,16 @@
  * with persisted state, resumable cursors and a lease that keeps each migration in one place across
  * every replica of the service.
  *
- * The rpc layer is the only caller. Every function is thread safe. tm_engine_run never blocks on the
- * database work itself: chains run on threads the engine owns and report through a callback, so a
- * gRPC thread is never held by a long migration. */
+ * The rpc layer is the only caller. Every function is thread safe. tm_engine_run never blocks on
+ * the database work itself: chains run on threads the engine owns and report through a callback, so
+ * a gRPC thread is never held by a long migration.
+ *
+ * A chain (one Run) first claims every asked migration: it takes each one's lease and marks it
+ * RUNNING (a SUCCEEDED one is skipped unless rerun; one held elsewhere is waited for when its turn
+ * comes). Then it runs them one after another in registry order; the first that ends FAILED or
+ * CANCELED stops the chain, and the claims it did not reach are put back as they were (reported
+ * PENDING). Each migration reads one cursor over its filter in _id order, resuming after the saved
+ * cursor, writes each batch in bulk and checkpoints the state document after it. */
 #ifndef TM_ENGINE_H
 #define TM_ENGINE_H
 
@@ -13,15 +20,8 @@
 #include <stdint.h>
 
 #include "../error.h"
+#include "../store/state.h" /* tm_state: PENDING..CANCELED, the proto's MigrationState values */
 #include "../store/store.h"
-
-typedef enum {
-  TM_STATE_PENDING = 1, /* values equal the proto's MigrationState */
-  TM_STATE_RUNNING = 2,
-  TM_STATE_SUCCEEDED = 3,
-  TM_STATE_FAILED = 4,
-  TM_STATE_CANCELED = 5,
-} tm_state;
 
 #define TM_MAX_SAMPLES 10
 
@@ -30,7 +30,7 @@ typedef enum {
 typedef struct {
   const char *name; /* points into the registry */
   tm_state state;
-  char *run_id;
+  char *run_id; /* the run that last claimed it */
   int64_t total, processed, updated;
   bool has_pending; /* pending was asked for and counted */
   int64_t pending;
@@ -38,9 +38,10 @@ typedef struct {
   int64_t started_at_ms, finished_at_ms;
   char *error;
   bool skipped, dry_run;
+  /* Dry run: relaxed extended JSON objects, {"_id": ..., "<field>": <value it would get>, ...}. */
   char *samples[TM_MAX_SAMPLES];
   size_t n_samples;
-  char *owner;
+  char *owner; /* the instance that holds (or last held) it */
 } tm_status;
 
 void tm_status_clear(tm_status *st);
@@ -53,26 +54,27 @@ typedef struct {
 void tm_status_list_clear(tm_status_list *list);
 
 typedef struct {
-  const char *state_collection; /* default "_migrations" */
+  const char *state_collection; /* default "_migrations"; leases live in "<it>_leases" */
   int lease_ms;                 /* default 30000 */
-  int default_batch_size;       /* default 500 */
+  int default_batch_size;       /* default 500 (1..10000) */
   const char *instance_id;      /* this replica's owner name, e.g. "host:pid:random" */
 } tm_engine_options;
 
 typedef struct tm_engine tm_engine;
 
-/* The store is borrowed and must outlive the engine. */
-tm_code tm_engine_new(tm_store *store, const tm_engine_options *opts, tm_engine **out, tm_error *err);
+/* The store is borrowed and must outlive the engine. Does not touch the database. */
+tm_code tm_engine_new(tm_store *store, const tm_engine_options *opts, tm_engine **out,
+                      tm_error *err);
 /* Asks running chains to stop after their current batch (their migrations are saved FAILED,
  * "interrupted", resumable; sync Runs report TM_ERR_UNAVAILABLE) and refuses new Runs; returns at
  * once. Safe from any thread, any number of times. */
 void tm_engine_stop(tm_engine *engine);
-/* Asks running chains to stop after their current batch (their state is saved, resumable), waits
- * for them, and frees the engine. */
+/* Stops as tm_engine_stop does, waits for every chain to end (each done callback has returned by
+ * then), and frees the engine. */
 void tm_engine_destroy(tm_engine *engine);
 
 typedef struct {
-  const char *const *names; /* empty: every migration in registry order */
+  const char *const *names; /* empty: every migration; always run in registry order */
   size_t n_names;
   bool dry_run;
   int32_t batch_size; /* 0: default; else 1..10000 */
@@ -82,29 +84,37 @@ typedef struct {
 
 typedef struct {
   char run_id[40];
-  tm_status_list migrations; /* one per asked migration, in run order */
+  tm_status_list migrations; /* one per asked migration, in run (registry) order */
 } tm_run_result;
 
 /* Called exactly once per accepted Run, on an engine thread: when the chain ends, or for async Runs
- * once every asked migration is started (RUNNING) or settled. On failure before any migration ran
- * (e.g. the database is unreachable) code/err say why and result is NULL. The callee takes nothing:
- * result and err are valid only during the call. */
+ * once every asked migration is claimed (RUNNING), held elsewhere (reported as stored), or settled.
+ * On failure before any migration ran, code/err say why and result is NULL: the database
+ * unreachable at the start is TM_ERR_UNAVAILABLE here (never tm_engine_run's return), and so is a
+ * sync Run cut short by tm_engine_stop (resumable: retry, possibly on another replica). A failure
+ * mid-run is not an error code: that migration is FAILED in the result, with its error. The callee
+ * takes nothing: result and err are valid only during the call. */
 typedef void (*tm_run_done_fn)(void *arg, tm_code code, const tm_error *err,
                                const tm_run_result *result);
 
 /* Validates req (unknown or repeated names, batch size out of range: TM_ERR_INVALID naming the
- * problem and listing the valid names) and starts the chain. Returns TM_OK when done will be
- * called; otherwise done is never called. */
+ * problem and listing the valid names; engine stopping: TM_ERR_UNAVAILABLE) and starts the chain
+ * without touching the database. Returns TM_OK when done will be called; otherwise done is never
+ * called. */
 tm_code tm_engine_run(tm_engine *engine, const tm_run_request *req, tm_run_done_fn done, void *arg,
                       tm_error *err);
 
-/* Blocking. names empty: all, registry order. Unknown name: TM_ERR_INVALID. Database down:
- * TM_ERR_UNAVAILABLE. out is filled on TM_OK and must be cleared by the caller. */
+/* Blocking. names empty: all, registry order; else in the order asked. Unknown or repeated name:
+ * TM_ERR_INVALID. Database down: TM_ERR_UNAVAILABLE. A migration never run is PENDING.
+ * include_pending counts, live, the documents still matching each filter. out is filled on TM_OK
+ * and must be cleared by the caller. */
 tm_code tm_engine_status(tm_engine *engine, const char *const *names, size_t n_names,
                          bool include_pending, tm_status_list *out, tm_error *err);
 
-/* Blocking. Records a cancel request for a RUNNING migration (wherever it runs); not running:
- * TM_ERR_PRECONDITION; unknown: TM_ERR_NOT_FOUND... see engine.c. out is filled on TM_OK. */
+/* Blocking. Records a cancel request for a RUNNING migration (wherever it runs); its holder stops
+ * after the current batch: CANCELED, cursor kept. Not running: TM_ERR_PRECONDITION; unknown name:
+ * TM_ERR_INVALID listing the valid names. out (the status once the request is saved) is filled on
+ * TM_OK and must be cleared by the caller. */
 tm_code tm_engine_cancel(tm_engine *engine, const char *name, tm_status *out, tm_error *err);
 
 #endif

@@ -1,0 +1,180 @@
+/* One batch of a constant backfill: plan per document, bulk write grouped by missing fields. */
+#include "backfill.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../store/store.h"
+#include "json.h"
+
+/* FerretDB holds a pooled connection per statement until its command ends and hangs at 100; stay
+ * well below. */
+#define STATEMENTS_PER_COMMAND 40
+
+struct tm_backfill {
+  const tm_migration *m;
+  tm_filter_caps caps;
+  bson_t defaults;                             /* {"0": <default of fields[0]>, "1": ...} */
+  bson_value_t values[TM_BACKFILL_MAX_FIELDS]; /* point into defaults */
+};
+
+tm_code tm_backfill_new(const tm_migration *m, const tm_filter_caps *caps, tm_backfill **out,
+                        tm_error *err) {
+  if (m->n_fields == 0 || m->n_fields > TM_BACKFILL_MAX_FIELDS) {
+    return tm_error_set(err, TM_ERR_INTERNAL, "%s: %zu fields (1..%d supported)", m->name,
+                        m->n_fields, TM_BACKFILL_MAX_FIELDS);
+  }
+  /* Each default_json is a JSON value: wrap them into one document to parse them. */
+  size_t cap = 2;
+  for (size_t i = 0; i < m->n_fields; i++) {
+    if (!m->fields[i].default_json) {
+      return tm_error_set(err, TM_ERR_INTERNAL, "%s: field %s has no constant default", m->name,
+                          m->fields[i].field);
+    }
+    cap += strlen(m->fields[i].default_json) + 16;
+  }
+  char *json = malloc(cap);
+  size_t len = 0;
+  json[len++] = '{';
+  for (size_t i = 0; i < m->n_fields; i++) {
+    len += (size_t)snprintf(json + len, cap - len, "%s\"%zu\":%s", i ? "," : "", i,
+                            m->fields[i].default_json);
+  }
+  snprintf(json + len, cap - len, "}");
+  tm_backfill *b = calloc(1, sizeof *b);
+  b->m = m;
+  b->caps = *caps;
+  bson_error_t berr;
+  bool ok = bson_init_from_json(&b->defaults, json, -1, &berr);
+  free(json);
+  if (!ok) {
+    free(b);
+    return tm_error_set(err, TM_ERR_INTERNAL, "%s: a default is not valid JSON: %s", m->name,
+                        berr.message);
+  }
+  bson_iter_t it;
+  for (size_t i = 0; i < m->n_fields; i++) {
+    char key[24];
+    snprintf(key, sizeof key, "%zu", i);
+    if (!bson_iter_init_find(&it, &b->defaults, key)) {
+      tm_backfill_destroy(b);
+      return tm_error_set(err, TM_ERR_INTERNAL, "%s: default %zu missing", m->name, i);
+    }
+    b->values[i] = *bson_iter_value(&it);
+  }
+  *out = b;
+  return TM_OK;
+}
+
+void tm_backfill_destroy(tm_backfill *b) {
+  if (!b) return;
+  bson_destroy(&b->defaults);
+  free(b);
+}
+
+uint32_t tm_backfill_plan(const tm_backfill *b, const bson_t *doc, uint32_t covered) {
+  uint32_t mask = 0;
+  for (size_t i = 0; i < b->m->n_fields; i++) {
+    if (!(covered & (1u << i)) && tm_filter_doc_misses(doc, &b->m->fields[i])) mask |= 1u << i;
+  }
+  return mask;
+}
+
+static void append_set(const tm_backfill *b, bson_t *out, uint32_t mask) {
+  for (size_t i = 0; i < b->m->n_fields; i++) {
+    if (mask & (1u << i)) BSON_APPEND_VALUE(out, b->m->fields[i].field, &b->values[i]);
+  }
+}
+
+/* One statement: documents docs[i] with masks[i] == mask. */
+static bool add_statement(const tm_backfill *b, mongoc_bulk_operation_t *bulk,
+                          const bson_t *const *docs, const uint32_t *masks, size_t n, uint32_t mask,
+                          bson_error_t *berr) {
+  bson_t filter = BSON_INITIALIZER, id, in, and_array, update = BSON_INITIALIZER, set;
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id);
+  BSON_APPEND_ARRAY_BEGIN(&id, "$in", &in);
+  uint32_t k = 0;
+  bson_iter_t it;
+  for (size_t i = 0; i < n; i++) {
+    if (masks[i] != mask || !bson_iter_init_find(&it, docs[i], "_id")) continue;
+    char key[16];
+    const char *kp;
+    bson_uint32_to_string(k++, &kp, key, sizeof key);
+    bson_append_value(&in, kp, -1, bson_iter_value(&it));
+  }
+  bson_append_array_end(&id, &in);
+  bson_append_document_end(&filter, &id);
+  BSON_APPEND_ARRAY_BEGIN(&filter, "$and", &and_array);
+  k = 0;
+  for (size_t f = 0; f < b->m->n_fields; f++) {
+    if (!(mask & (1u << f))) continue;
+    char key[16];
+    const char *kp;
+    bson_uint32_to_string(k++, &kp, key, sizeof key);
+    tm_filter_append_field(&and_array, kp, &b->m->fields[f], &b->caps);
+  }
+  bson_append_array_end(&filter, &and_array);
+  BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+  append_set(b, &set, mask);
+  bson_append_document_end(&update, &set);
+  bool ok = mongoc_bulk_operation_update_many_with_opts(bulk, &filter, &update, NULL, berr);
+  bson_destroy(&filter);
+  bson_destroy(&update);
+  return ok;
+}
+
+static tm_code execute(mongoc_bulk_operation_t *bulk, int64_t *updated, tm_error *err) {
+  bson_t reply;
+  bson_error_t berr;
+  uint32_t ok = mongoc_bulk_operation_execute(bulk, &reply, &berr);
+  bson_iter_t it;
+  if (ok && bson_iter_init_find(&it, &reply, "nModified") && BSON_ITER_HOLDS_NUMBER(&it)) {
+    *updated += bson_iter_as_int64(&it);
+  }
+  bson_destroy(&reply);
+  return ok ? TM_OK : tm_store_error(&berr, err, "writing a batch");
+}
+
+tm_code tm_backfill_write(const tm_backfill *b, mongoc_collection_t *coll,
+                          const bson_t *const *docs, const uint32_t *masks, size_t n,
+                          int64_t *updated, tm_error *err) {
+  *updated = 0;
+  /* The distinct masks, in first-seen order (at most 2^16 - 1, usually 1 to 3). */
+  uint32_t *distinct = malloc((n ? n : 1) * sizeof *distinct);
+  size_t n_distinct = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!masks[i]) continue;
+    size_t j = 0;
+    while (j < n_distinct && distinct[j] != masks[i]) j++;
+    if (j == n_distinct) distinct[n_distinct++] = masks[i];
+  }
+  tm_code code = TM_OK;
+  for (size_t start = 0; start < n_distinct && code == TM_OK; start += STATEMENTS_PER_COMMAND) {
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&opts, "ordered", true);
+    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
+    bson_destroy(&opts);
+    bson_error_t berr;
+    for (size_t j = start; j < n_distinct && j < start + STATEMENTS_PER_COMMAND; j++) {
+      if (!add_statement(b, bulk, docs, masks, n, distinct[j], &berr)) {
+        code = tm_store_error(&berr, err, "planning a batch");
+        break;
+      }
+    }
+    if (code == TM_OK) code = execute(bulk, updated, err);
+    mongoc_bulk_operation_destroy(bulk);
+  }
+  free(distinct);
+  return code;
+}
+
+char *tm_backfill_sample(const tm_backfill *b, const bson_t *doc, uint32_t mask) {
+  bson_t sample = BSON_INITIALIZER;
+  bson_iter_t it;
+  if (bson_iter_init_find(&it, doc, "_id")) BSON_APPEND_VALUE(&sample, "_id", bson_iter_value(&it));
+  append_set(b, &sample, mask);
+  char *json = tm_json_relaxed_doc(&sample);
+  bson_destroy(&sample);
+  return json;
+}

@@ -1,0 +1,43 @@
+/* Constant backfills (derive == TM_DERIVE_NONE): which of a migration's fields each document still
+ * misses, and one bulk write per batch that sets exactly those.
+ *
+ * Documents are grouped by the set of fields they miss: one updateMany statement per distinct set,
+ * {_id: {$in: [...]}, $and: [<each field of the set still missing>]} -> {$set: those fields}, all
+ * in one update command. A document a concurrent writer completed in between no longer matches and
+ * is left alone; nothing but the missing fields is ever written. Why grouped: FerretDB runs every
+ * statement as its own full scan and hangs on commands of 100 or more statements, so one statement
+ * per document would cost a scan per document; grouping costs at most 2^fields - 1 statements per
+ * batch (3 for ensureStoreFields) and serves real MongoDB equally well through the _id index. */
+#ifndef TM_BACKFILL_H
+#define TM_BACKFILL_H
+
+#include <mongoc/mongoc.h>
+#include <stdint.h>
+
+#include "../error.h"
+#include "filter.h"
+#include "registry.h"
+
+#define TM_BACKFILL_MAX_FIELDS 16
+
+typedef struct tm_backfill tm_backfill;
+
+/* Parses m's defaults. caps is copied. TM_ERR_INTERNAL when a default is not valid JSON or m has
+ * more than TM_BACKFILL_MAX_FIELDS fields (a registry bug). */
+tm_code tm_backfill_new(const tm_migration *m, const tm_filter_caps *caps, tm_backfill **out,
+                        tm_error *err);
+void tm_backfill_destroy(tm_backfill *b);
+
+/* The fields doc misses, as a mask over m->fields (bit i: fields[i]). Bits in covered count as
+ * present: a dry run uses them for fields an earlier migration of the same run would have set. */
+uint32_t tm_backfill_plan(const tm_backfill *b, const bson_t *doc, uint32_t covered);
+
+/* Sets masks[i]'s fields on docs[i] (mask 0: nothing) in bulk; *updated receives nModified. */
+tm_code tm_backfill_write(const tm_backfill *b, mongoc_collection_t *coll,
+                          const bson_t *const *docs, const uint32_t *masks, size_t n,
+                          int64_t *updated, tm_error *err);
+
+/* Relaxed extended JSON of {_id, <field>: <default>, ...} for doc and mask; malloc'd. */
+char *tm_backfill_sample(const tm_backfill *b, const bson_t *doc, uint32_t mask);
+
+#endif

@@ -1,0 +1,647 @@
+/* A Run's thread: claim every asked migration, run them in order, report once.
+ *
+ * Claim phase: for each migration, a SUCCEEDED one is skipped (unless rerun); otherwise the chain
+ * takes its lease (lease.h) and marks it RUNNING, keeping the replaced state in `prev`; one whose
+ * lease is live elsewhere is left to wait for when its turn comes. Holding every claim before the
+ * first migration runs means no other replica starts a later migration of this chain meanwhile,
+ * and an async Run can answer with all of them RUNNING. The heartbeat keeps the claims alive.
+ *
+ * Run phase, in registry order: a claimed migration runs (runner.h); a busy one is waited for by
+ * polling its state and lease every POLL_MS: when its holder ends it, its outcome is this Run's
+ * outcome too; when the holder dies (lease expired) or was shut down (interrupted), this chain
+ * takes it over from the saved cursor. The first FAILED or CANCELED stops the chain: the claims
+ * not reached are put back as they were and reported PENDING.
+ *
+ * Waiting cannot deadlock: a chain only waits on a migration whose holder either runs it or holds
+ * it queued behind an earlier migration, and chains claim and run in the same (registry) order. */
+#include "chain.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../log.h"
+#include "../store/clock.h"
+#include "../store/lease.h"
+#include "../store/state.h"
+#include "heartbeat.h"
+#include "json.h"
+#include "report.h"
+#include "runner.h"
+
+#define POLL_MS 300
+
+struct tm_chain_rec {
+  pthread_t thread;
+  bool finished; /* under e->mu */
+  tm_chain_rec *next;
+};
+
+typedef enum { ITEM_SKIPPED, ITEM_CLAIMED, ITEM_BUSY, ITEM_SETTLED } item_kind;
+
+typedef struct {
+  const tm_migration *m;
+  item_kind kind;
+  tm_lease lease;     /* ITEM_CLAIMED */
+  int hb_slot;        /* ITEM_CLAIMED */
+  tm_state_doc base;  /* ITEM_CLAIMED: the state the claim replaced */
+  int64_t waited_gen; /* ITEM_BUSY: the holder's lease generation */
+  tm_status st;       /* what this Run reports for it */
+} item;
+
+typedef struct {
+  tm_engine *e;
+  tm_chain_rec *rec;
+  char run_id[40];
+  bool dry_run, rerun, async;
+  int batch_size;
+  tm_run_done_fn done;
+  void *arg;
+  bool reported;
+  item *items;
+  size_t n;
+  mongoc_client_t *client;
+  mongoc_collection_t *states, *leases;
+  tm_heartbeat *hb;
+} chain;
+
+/* --- reporting --- */
+
+static void report(chain *c, tm_code code, const tm_error *err) {
+  if (c->reported) return;
+  c->reported = true;
+  if (code != TM_OK) {
+    tm_log(TM_LOG_WARN, "run ended without results", "run_id", TM_LOG_STR(c->run_id), "code",
+           TM_LOG_STR(tm_code_name(code)), "error", TM_LOG_STR(err->msg), NULL);
+    c->done(c->arg, code, err, NULL);
+    return;
+  }
+  /* The result borrows the items' statuses: valid during the call only, as engine.h says. */
+  tm_run_result result;
+  memset(&result, 0, sizeof result);
+  snprintf(result.run_id, sizeof result.run_id, "%s", c->run_id);
+  result.migrations.items = calloc(c->n ? c->n : 1, sizeof *result.migrations.items);
+  result.migrations.n = c->n;
+  for (size_t i = 0; i < c->n; i++) result.migrations.items[i] = c->items[i].st;
+  c->done(c->arg, TM_OK, NULL, &result);
+  free(result.migrations.items);
+}
+
+static void set_status(item *it, const tm_state_doc *doc, bool skipped) {
+  tm_status_clear(&it->st);
+  tm_report_from_state(it->m, doc, &it->st);
+  it->st.skipped = skipped;
+}
+
+static void set_pending(item *it) {
+  tm_status_clear(&it->st);
+  tm_report_pending(it->m, &it->st);
+}
+
+static void set_claimed_status(chain *c, item *it, int64_t now) {
+  set_pending(it);
+  it->st.state = TM_STATE_RUNNING;
+  it->st.run_id = strdup(c->run_id);
+  it->st.owner = strdup(c->e->instance_id);
+  it->st.started_at_ms = now;
+  if (it->base.has_cursor && it->base.state != TM_STATE_SUCCEEDED) {
+    it->st.cursor = tm_json_canonical_value(&it->base.cursor);
+  }
+}
+
+/* --- claims --- */
+
+/* The state a claim replaces: a dead chain's unstarted claim counts as its prev, and a RUNNING
+ * state whose holder is gone (we hold the lease now) as FAILED, resumable. */
+static void effective_base(const tm_state_doc *s, tm_state_doc *base) {
+  if (s->prev) {
+    tm_state_doc_parse(s->prev, base);
+  } else {
+    tm_state_doc_copy(s, base);
+    base->prev = NULL;
+  }
+  if (base->exists && base->state == TM_STATE_RUNNING) {
+    char msg[TM_LEASE_OWNER_MAX + 64];
+    snprintf(msg, sizeof msg, "interrupted: the lease of %s expired",
+             base->owner ? base->owner : "a previous holder");
+    base->state = TM_STATE_FAILED;
+    free(base->error);
+    base->error = strdup(msg);
+  }
+}
+
+static void release(chain *c, item *it) {
+  tm_lease lease = it->lease;
+  if (it->hb_slot >= 0) tm_heartbeat_remove(c->hb, it->hb_slot, &lease);
+  it->hb_slot = -1;
+  tm_error err;
+  if (tm_lease_release(c->leases, &lease, &err) != TM_OK) {
+    tm_log(TM_LOG_WARN, "could not release a lease; it will expire", "migration",
+           TM_LOG_STR(it->m->name), "error", TM_LOG_STR(err.msg), NULL);
+  }
+}
+
+/* Claims it->m: sets it->kind (and status) to SKIPPED, CLAIMED or BUSY. */
+static tm_code claim(chain *c, item *it, tm_error *err) {
+  const char *name = it->m->name;
+  tm_state_doc s;
+  tm_code code = tm_state_read(c->states, name, &s, err);
+  if (code != TM_OK) return code;
+  if (s.exists && s.state == TM_STATE_SUCCEEDED && !s.prev && !c->rerun) {
+    it->kind = ITEM_SKIPPED;
+    set_status(it, &s, true);
+    tm_state_doc_clear(&s);
+    return TM_OK;
+  }
+  tm_lease_info holder;
+  code = tm_lease_take(c->leases, name, c->e->instance_id, c->run_id, c->e->lease_ms, &it->lease,
+                       &holder, err);
+  if (code == TM_ERR_CONFLICT) {
+    it->kind = ITEM_BUSY;
+    it->waited_gen = holder.gen;
+    set_status(it, &s, false);
+    tm_state_doc_clear(&s);
+    return TM_OK;
+  }
+  tm_state_doc_clear(&s);
+  if (code != TM_OK) return code;
+  it->hb_slot = tm_heartbeat_add(c->hb, &it->lease);
+  if (it->hb_slot < 0) {
+    release(c, it);
+    return tm_error_set(err, TM_ERR_RESOURCE, "too many migrations in one run");
+  }
+
+  /* We hold the lease: read again, the state may have moved since. */
+  code = tm_state_read(c->states, name, &s, err);
+  if (code != TM_OK) {
+    release(c, it);
+    return code;
+  }
+  tm_state_doc base;
+  effective_base(&s, &base);
+  if (base.state == TM_STATE_SUCCEEDED && !c->rerun) {
+    if (s.prev) code = tm_state_restore(c->states, name, s.lease_gen, &base, err);
+    release(c, it);
+    it->kind = ITEM_SKIPPED;
+    set_status(it, &base, true);
+    tm_state_doc_clear(&s);
+    tm_state_doc_clear(&base);
+    return code;
+  }
+  int64_t now = tm_clock_wall_ms();
+  tm_state_claim cl = {
+      .run_id = c->run_id,
+      .owner = c->e->instance_id,
+      .lease_gen = it->lease.gen,
+      .lease_expires_at_ms = it->lease.expires_at_ms,
+      .now_ms = now,
+      .reset_cursor = base.state == TM_STATE_SUCCEEDED,
+  };
+  code = tm_state_claim_write(c->states, name, &cl, &base, err);
+  tm_state_doc_clear(&s);
+  if (code != TM_OK) {
+    tm_state_doc_clear(&base);
+    release(c, it);
+    return code;
+  }
+  it->kind = ITEM_CLAIMED;
+  it->base = base;
+  set_claimed_status(c, it, now);
+  tm_log(TM_LOG_INFO, "migration claimed", "migration", TM_LOG_STR(name), "run_id",
+         TM_LOG_STR(c->run_id), "lease_gen", TM_LOG_INT(it->lease.gen), "from_state",
+         TM_LOG_STR(tm_state_name(base.exists ? base.state : TM_STATE_PENDING)), NULL);
+  return TM_OK;
+}
+
+/* Puts a claim that never started back as it was; reported PENDING. */
+static void unclaim(chain *c, item *it) {
+  tm_error err;
+  if (tm_state_restore(c->states, it->m->name, it->lease.gen, &it->base, &err) != TM_OK) {
+    tm_log(TM_LOG_WARN, "could not put back an unstarted claim; a later run takes it over",
+           "migration", TM_LOG_STR(it->m->name), "error", TM_LOG_STR(err.msg), NULL);
+  }
+  release(c, it);
+  tm_state_doc_clear(&it->base);
+  it->kind = ITEM_SETTLED;
+  set_pending(it);
+}
+
+/* --- running a claimed migration --- */
+
+static tm_state state_of_outcome(tm_run_outcome o) {
+  switch (o) {
+  case TM_RUN_SUCCEEDED: return TM_STATE_SUCCEEDED;
+  case TM_RUN_CANCELED: return TM_STATE_CANCELED;
+  default: return TM_STATE_FAILED;
+  }
+}
+
+/* Writes the outcome (unless the lease is lost) and releases the lease. */
+static void finish(chain *c, item *it, tm_state state, const char *error, bool interrupted,
+                   bool lost, int64_t processed, int64_t updated) {
+  tm_error err;
+  if (!lost && tm_state_finish(c->states, it->m->name, it->lease.gen, state, error, interrupted,
+                               processed, updated, tm_clock_wall_ms(), &err) != TM_OK) {
+    tm_log(TM_LOG_ERROR,
+           "could not save the outcome; the lease will expire and a later run "
+           "resumes",
+           "migration", TM_LOG_STR(it->m->name), "error", TM_LOG_STR(err.msg), NULL);
+  }
+  if (lost) {
+    tm_heartbeat_remove(c->hb, it->hb_slot, NULL);
+    it->hb_slot = -1;
+  } else {
+    release(c, it);
+  }
+}
+
+static tm_state run_claimed(chain *c, item *it, bool *interrupted) {
+  const char *name = it->m->name;
+  tm_state_doc s;
+  tm_error err = {0};
+  int64_t started = tm_clock_wall_ms();
+  tm_code code = tm_state_read(c->states, name, &s, &err);
+  tm_runner_result r;
+  memset(&r, 0, sizeof r);
+  tm_heartbeat_view view;
+  tm_heartbeat_view_of(c->hb, it->hb_slot, &view);
+  tm_state state;
+
+  if (code == TM_OK && tm_engine_stopping(c->e)) {
+    tm_state_doc_clear(&s);
+    *interrupted = true;
+    unclaim(c, it);
+    return TM_STATE_PENDING;
+  }
+  if (code != TM_OK) {
+    r.outcome = TM_RUN_FAILED;
+    r.err = err;
+  } else if (s.lease_gen != it->lease.gen || view.lost) {
+    r.outcome = TM_RUN_LOST;
+    tm_error_set(&r.err, TM_ERR_CONFLICT, "lease lost to another holder before the start");
+  } else if (s.cancel_requested || view.cancel) {
+    r.outcome = TM_RUN_CANCELED;
+  } else {
+    tm_runner_params p = {
+        .engine = c->e,
+        .client = c->client,
+        .m = it->m,
+        .batch_size = c->batch_size,
+        .resume_after = s.has_cursor ? &s.cursor : NULL,
+        .states = c->states,
+        .hb = c->hb,
+        .hb_slot = it->hb_slot,
+        .lease_gen = it->lease.gen,
+    };
+    tm_runner_run(&p, &r, NULL);
+  }
+  state = state_of_outcome(r.outcome);
+  bool was_interrupted = r.outcome == TM_RUN_INTERRUPTED;
+  const char *error = state == TM_STATE_FAILED ? r.err.msg : NULL;
+  finish(c, it, state, error, was_interrupted, r.outcome == TM_RUN_LOST, r.processed, r.updated);
+  if (was_interrupted) *interrupted = true;
+
+  tm_log(state == TM_STATE_SUCCEEDED ? TM_LOG_INFO : TM_LOG_WARN, "migration ended", "migration",
+         TM_LOG_STR(name), "run_id", TM_LOG_STR(c->run_id), "state",
+         TM_LOG_STR(tm_state_name(state)), "total", TM_LOG_INT(r.total), "processed",
+         TM_LOG_INT(r.processed), "updated", TM_LOG_INT(r.updated), "duration_ms",
+         TM_LOG_INT(tm_clock_wall_ms() - started), "error", TM_LOG_STR(error ? error : ""), NULL);
+
+  set_pending(it);
+  it->st.state = state;
+  it->st.run_id = strdup(c->run_id);
+  it->st.owner = strdup(c->e->instance_id);
+  it->st.total = r.total;
+  it->st.processed = r.processed;
+  it->st.updated = r.updated;
+  it->st.started_at_ms = started;
+  it->st.finished_at_ms = tm_clock_wall_ms();
+  if (error) it->st.error = strdup(error);
+  if (r.has_cursor) {
+    it->st.cursor = tm_json_canonical_value(&r.cursor);
+  } else if (code == TM_OK && s.has_cursor) {
+    it->st.cursor = tm_json_canonical_value(&s.cursor);
+  }
+  tm_runner_result_clear(&r);
+  if (code == TM_OK) tm_state_doc_clear(&s);
+  tm_state_doc_clear(&it->base);
+  it->kind = ITEM_SETTLED;
+  return state;
+}
+
+/* --- waiting for a migration held elsewhere --- */
+
+static bool is_terminal(tm_state s) {
+  return s == TM_STATE_SUCCEEDED || s == TM_STATE_FAILED || s == TM_STATE_CANCELED;
+}
+
+static tm_state wait_busy(chain *c, item *it, bool *interrupted) {
+  const char *name = it->m->name;
+  int64_t first_error = 0, last_log = tm_clock_mono_ms();
+  for (;;) {
+    if (tm_engine_stopping(c->e)) {
+      *interrupted = true;
+      set_pending(it);
+      return TM_STATE_PENDING;
+    }
+    tm_error err = {0};
+    tm_state_doc s;
+    tm_lease_info latest;
+    tm_code code = tm_state_read(c->states, name, &s, &err);
+    if (code == TM_OK) {
+      if (s.exists && is_terminal(s.state) && !s.interrupted && !s.prev &&
+          s.lease_gen >= it->waited_gen) {
+        /* The run we waited for ended: its outcome is ours. */
+        set_status(it, &s, false);
+        tm_state_doc_clear(&s);
+        it->kind = ITEM_SETTLED;
+        return it->st.state;
+      }
+      tm_state_doc_clear(&s);
+      code = tm_lease_latest(c->leases, name, &latest, &err);
+    }
+    if (code == TM_OK && !tm_lease_live(&latest, tm_clock_wall_ms())) {
+      code = claim(c, it, &err);
+      if (code == TM_OK && it->kind == ITEM_CLAIMED) {
+        tm_log(TM_LOG_INFO, "took over a migration whose holder is gone", "migration",
+               TM_LOG_STR(name), "run_id", TM_LOG_STR(c->run_id), NULL);
+        return run_claimed(c, it, interrupted);
+      }
+      if (code == TM_OK && it->kind == ITEM_SKIPPED) {
+        it->kind = ITEM_SETTLED;
+        return TM_STATE_SUCCEEDED;
+      }
+    } else if (code == TM_OK && latest.gen > it->waited_gen) {
+      it->waited_gen = latest.gen;
+    }
+    if (code != TM_OK) {
+      int64_t now = tm_clock_mono_ms();
+      if (!first_error) first_error = now;
+      if (now - first_error > 2 * (int64_t)c->e->lease_ms) {
+        set_pending(it);
+        it->st.state = TM_STATE_FAILED;
+        char msg[TM_ERROR_MSG_MAX + 64];
+        snprintf(msg, sizeof msg, "while waiting for its holder: %s", err.msg);
+        it->st.error = strdup(msg);
+        it->kind = ITEM_SETTLED;
+        return TM_STATE_FAILED;
+      }
+    } else {
+      first_error = 0;
+    }
+    if (tm_clock_mono_ms() - last_log > 10000) {
+      last_log = tm_clock_mono_ms();
+      tm_log(TM_LOG_INFO, "waiting for a migration held elsewhere", "migration", TM_LOG_STR(name),
+             "run_id", TM_LOG_STR(c->run_id), "holder", TM_LOG_STR(latest.owner), NULL);
+    }
+    tm_engine_nap(c->e, POLL_MS);
+  }
+}
+
+/* --- dry runs --- */
+
+/* Fields of m that an earlier migration of this dry run, on the same collection, would set. */
+static uint32_t covered_fields(chain *c, size_t upto) {
+  const tm_migration *m = c->items[upto].m;
+  uint32_t covered = 0;
+  for (size_t j = 0; j < upto; j++) {
+    const item *prev = &c->items[j];
+    if (prev->st.skipped || prev->st.state != TM_STATE_SUCCEEDED) continue;
+    if (strcmp(prev->m->collection, m->collection) != 0) continue;
+    for (size_t f = 0; f < m->n_fields; f++) {
+      for (size_t g = 0; g < prev->m->n_fields; g++) {
+        if (strcmp(m->fields[f].field, prev->m->fields[g].field) == 0) covered |= 1u << f;
+      }
+    }
+  }
+  return covered;
+}
+
+static void run_dry(chain *c) {
+  bool stop = false;
+  for (size_t i = 0; i < c->n; i++) {
+    item *it = &c->items[i];
+    if (stop) {
+      set_pending(it);
+      it->st.dry_run = true;
+      continue;
+    }
+    if (tm_engine_stopping(c->e)) {
+      tm_error err;
+      tm_error_set(&err, TM_ERR_UNAVAILABLE, "interrupted: service shutting down");
+      report(c, TM_ERR_UNAVAILABLE, &err);
+      return;
+    }
+    tm_state_doc s, base;
+    tm_error err = {0};
+    tm_code code = tm_state_read(c->states, it->m->name, &s, &err);
+    if (code != TM_OK && i == 0) {
+      report(c, code, &err);
+      return;
+    }
+    if (code != TM_OK) {
+      set_pending(it);
+      it->st.state = TM_STATE_FAILED;
+      it->st.error = strdup(err.msg);
+      it->st.dry_run = true;
+      stop = true;
+      continue;
+    }
+    effective_base(&s, &base);
+    tm_state_doc_clear(&s);
+    if (base.exists && base.state == TM_STATE_SUCCEEDED && !c->rerun) {
+      set_status(it, &base, true);
+      it->st.dry_run = true;
+      tm_state_doc_clear(&base);
+      continue;
+    }
+    set_pending(it);
+    tm_runner_params p = {
+        .engine = c->e,
+        .client = c->client,
+        .m = it->m,
+        .batch_size = c->batch_size,
+        .dry_run = true,
+        .resume_after = base.has_cursor && base.state != TM_STATE_SUCCEEDED ? &base.cursor : NULL,
+        .covered = covered_fields(c, i),
+    };
+    tm_runner_result r;
+    int64_t started = tm_clock_wall_ms();
+    tm_runner_run(&p, &r, &it->st);
+    tm_state_doc_clear(&base);
+    if (r.outcome == TM_RUN_INTERRUPTED) {
+      tm_runner_result_clear(&r);
+      report(c, TM_ERR_UNAVAILABLE, &r.err);
+      return;
+    }
+    it->st.state = r.outcome == TM_RUN_SUCCEEDED ? TM_STATE_SUCCEEDED : TM_STATE_FAILED;
+    it->st.dry_run = true;
+    it->st.run_id = strdup(c->run_id);
+    it->st.total = r.total;
+    it->st.processed = r.processed;
+    it->st.updated = r.updated;
+    it->st.started_at_ms = started;
+    it->st.finished_at_ms = tm_clock_wall_ms();
+    if (it->st.state == TM_STATE_FAILED) {
+      it->st.error = strdup(r.err.msg);
+      stop = true;
+    }
+    tm_runner_result_clear(&r);
+  }
+  report(c, TM_OK, NULL);
+}
+
+/* --- the thread --- */
+
+static void run_chain(chain *c) {
+  tm_error err = {0};
+  tm_code code =
+      tm_heartbeat_start(c->e->store, c->e->lease_collection, c->e->lease_ms, &c->hb, &err);
+  for (size_t i = 0; i < c->n && code == TM_OK; i++) {
+    if (tm_engine_stopping(c->e)) {
+      code = tm_error_set(&err, TM_ERR_UNAVAILABLE, "service shutting down");
+    } else {
+      code = claim(c, &c->items[i], &err);
+    }
+  }
+  if (code != TM_OK) {
+    for (size_t i = 0; i < c->n; i++) {
+      if (c->items[i].kind == ITEM_CLAIMED) unclaim(c, &c->items[i]);
+    }
+    report(c, code, &err);
+    return;
+  }
+  if (c->async) report(c, TM_OK, NULL);
+
+  bool stop = false, interrupted = false;
+  for (size_t i = 0; i < c->n; i++) {
+    item *it = &c->items[i];
+    if (stop) {
+      if (it->kind == ITEM_CLAIMED) {
+        unclaim(c, it);
+      } else {
+        set_pending(it);
+      }
+      continue;
+    }
+    tm_state state = TM_STATE_SUCCEEDED;
+    if (it->kind == ITEM_CLAIMED) {
+      state = run_claimed(c, it, &interrupted);
+    } else if (it->kind == ITEM_BUSY) {
+      state = wait_busy(c, it, &interrupted);
+    }
+    if (interrupted || state == TM_STATE_FAILED || state == TM_STATE_CANCELED) stop = true;
+  }
+  if (interrupted) {
+    tm_error_set(&err, TM_ERR_UNAVAILABLE,
+                 "interrupted: service shutting down; run again (on any replica) to resume");
+    report(c, TM_ERR_UNAVAILABLE, &err);
+  } else {
+    report(c, TM_OK, NULL);
+  }
+}
+
+static void *chain_main(void *arg) {
+  chain *c = arg;
+  tm_engine *e = c->e;
+  c->client = tm_store_pop(e->store);
+  c->states = tm_engine_collection(e, c->client, e->state_collection);
+  c->leases = tm_engine_collection(e, c->client, e->lease_collection);
+  if (c->dry_run) {
+    run_dry(c);
+  } else {
+    run_chain(c);
+  }
+  tm_heartbeat_stop(c->hb);
+  mongoc_collection_destroy(c->states);
+  mongoc_collection_destroy(c->leases);
+  tm_store_push(e->store, c->client);
+  for (size_t i = 0; i < c->n; i++) {
+    tm_status_clear(&c->items[i].st);
+    tm_state_doc_clear(&c->items[i].base);
+  }
+  free(c->items);
+  tm_chain_rec *rec = c->rec;
+  free(c);
+
+  pthread_mutex_lock(&e->mu);
+  rec->finished = true;
+  pthread_cond_broadcast(&e->cond);
+  pthread_mutex_unlock(&e->mu);
+  return NULL;
+}
+
+tm_code tm_chain_start(tm_engine *e, const tm_migration *const *ms, size_t n,
+                       const tm_run_request *req, int batch_size, tm_run_done_fn done, void *arg,
+                       tm_error *err) {
+  chain *c = calloc(1, sizeof *c);
+  c->e = e;
+  c->dry_run = req->dry_run;
+  c->rerun = req->rerun;
+  c->async = req->async && !req->dry_run; /* a dry run's answer is its plan: always at the end */
+  c->batch_size = batch_size;
+  c->done = done;
+  c->arg = arg;
+  c->n = n;
+  c->items = calloc(n ? n : 1, sizeof *c->items);
+  for (size_t i = 0; i < n; i++) {
+    c->items[i].m = ms[i];
+    c->items[i].hb_slot = -1;
+    tm_report_pending(ms[i], &c->items[i].st);
+  }
+  bson_oid_t oid;
+  bson_oid_init(&oid, NULL);
+  bson_oid_to_string(&oid, c->run_id);
+
+  char run_id[sizeof c->run_id];
+  memcpy(run_id, c->run_id, sizeof run_id); /* c belongs to the thread once it starts */
+  tm_chain_rec *rec = calloc(1, sizeof *rec);
+  c->rec = rec;
+  pthread_mutex_lock(&e->mu);
+  if (e->stopping) {
+    pthread_mutex_unlock(&e->mu);
+    free(rec);
+    free(c->items);
+    free(c);
+    return tm_error_set(err, TM_ERR_UNAVAILABLE, "service shutting down");
+  }
+  /* Created under the lock so that destroy, which takes it to set stopping, sees every chain. */
+  int rc = pthread_create(&rec->thread, NULL, chain_main, c);
+  if (rc == 0) {
+    rec->next = e->chains;
+    e->chains = rec;
+  }
+  pthread_mutex_unlock(&e->mu);
+  if (rc != 0) {
+    free(rec);
+    free(c->items);
+    free(c);
+    return tm_error_set(err, TM_ERR_RESOURCE, "cannot start a thread for the run");
+  }
+  tm_log(TM_LOG_INFO, "run accepted", "run_id", TM_LOG_STR(run_id), "migrations", TM_LOG_INT(n),
+         "dry_run", TM_LOG_BOOL(req->dry_run), "async", TM_LOG_BOOL(req->async), "rerun",
+         TM_LOG_BOOL(req->rerun), "batch_size", TM_LOG_INT(batch_size), NULL);
+  return TM_OK;
+}
+
+void tm_chain_reap(tm_engine *e, bool all) {
+  pthread_mutex_lock(&e->mu);
+  tm_chain_rec *take = NULL, **link = &e->chains;
+  while (*link) {
+    tm_chain_rec *rec = *link;
+    if (all || rec->finished) {
+      *link = rec->next;
+      rec->next = take;
+      take = rec;
+    } else {
+      link = &rec->next;
+    }
+  }
+  pthread_mutex_unlock(&e->mu);
+  while (take) {
+    tm_chain_rec *next = take->next;
+    pthread_join(take->thread, NULL);
+    free(take);
+    take = next;
+  }
+}

@@ -1,0 +1,19 @@
+/* A chain: the thread that carries out one Run (claims, waits, runs, reports). */
+#ifndef TM_CHAIN_H
+#define TM_CHAIN_H
+
+#include "engine_impl.h"
+#include "registry.h"
+
+/* Starts a thread for the migrations ms[0..n) (registry order, validated). Takes nothing from
+ * req but its flags; done is called exactly once, on that thread, when TM_OK is returned. The
+ * thread is recorded in e->chains for tm_engine_destroy to join. */
+tm_code tm_chain_start(tm_engine *e, const tm_migration *const *ms, size_t n,
+                       const tm_run_request *req, int batch_size, tm_run_done_fn done, void *arg,
+                       tm_error *err);
+
+/* Joins chain threads that have ended; with all set, waits for every one. Call with e->mu
+ * unlocked. */
+void tm_chain_reap(tm_engine *e, bool all);
+
+#endif

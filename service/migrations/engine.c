@@ -1,0 +1,298 @@
+/* The engine object, request validation, Status and Cancel; Runs are carried out by chain.c. */
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../log.h"
+#include "../store/caps.h"
+#include "../store/lease.h"
+#include "../store/state.h"
+#include "chain.h"
+#include "engine_impl.h"
+#include "filter.h"
+#include "json.h"
+#include "registry.h"
+#include "report.h"
+
+#define MAX_BATCH 10000
+/* Caller input is quoted in messages at most this long (a name may be a megabyte). */
+#define QUOTE_MAX 64
+
+/* --- helpers shared with chain.c and runner.c --- */
+
+bool tm_engine_stopping(tm_engine *e) {
+  pthread_mutex_lock(&e->mu);
+  bool stopping = e->stopping;
+  pthread_mutex_unlock(&e->mu);
+  return stopping;
+}
+
+bool tm_engine_nap(tm_engine *e, int ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  ts.tv_sec += ms / 1000;
+  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&e->mu);
+  while (!e->stopping && pthread_cond_timedwait(&e->cond, &e->mu, &ts) == 0) {
+  }
+  bool go_on = !e->stopping;
+  pthread_mutex_unlock(&e->mu);
+  return go_on;
+}
+
+mongoc_collection_t *tm_engine_collection(tm_engine *e, mongoc_client_t *client, const char *name) {
+  mongoc_collection_t *coll =
+      mongoc_client_get_collection(client, tm_store_database(e->store), name);
+  /* Majority writes survive a failover; primary reads see them. Retryable writes are the driver's
+   * default (retryWrites=true) wherever the server offers them. */
+  mongoc_write_concern_t *wc = mongoc_write_concern_new();
+  mongoc_write_concern_set_wmajority(wc, 20000);
+  mongoc_collection_set_write_concern(coll, wc);
+  mongoc_write_concern_destroy(wc);
+  mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
+  mongoc_collection_set_read_prefs(coll, primary);
+  mongoc_read_prefs_destroy(primary);
+  return coll;
+}
+
+/* --- lifecycle --- */
+
+tm_code tm_engine_new(tm_store *store, const tm_engine_options *opts, tm_engine **out,
+                      tm_error *err) {
+  const char *states = opts && opts->state_collection && *opts->state_collection
+                           ? opts->state_collection
+                           : "_migrations";
+  int batch = opts && opts->default_batch_size ? opts->default_batch_size : 500;
+  if (batch < 1 || batch > MAX_BATCH) {
+    return tm_error_set(err, TM_ERR_INVALID, "batch size must be 1..%d, got %d", MAX_BATCH, batch);
+  }
+  int lease_ms = opts && opts->lease_ms ? opts->lease_ms : 30000;
+  if (lease_ms < 100) {
+    return tm_error_set(err, TM_ERR_INVALID, "lease time must be at least 100 ms, got %d",
+                        lease_ms);
+  }
+  if (strlen(states) > 100 || strchr(states, '$') || states[0] == '.') {
+    return tm_error_set(err, TM_ERR_INVALID, "state collection name not usable: %s", states);
+  }
+  tm_engine *e = calloc(1, sizeof *e);
+  e->store = store;
+  e->state_collection = strdup(states);
+  size_t len = strlen(states) + sizeof "_leases";
+  e->lease_collection = malloc(len);
+  snprintf(e->lease_collection, len, "%s_leases", states);
+  if (opts && opts->instance_id && *opts->instance_id) {
+    e->instance_id = strndup(opts->instance_id, TM_LEASE_OWNER_MAX - 1);
+  } else {
+    bson_oid_t oid;
+    char hex[25];
+    bson_oid_init(&oid, NULL);
+    bson_oid_to_string(&oid, hex);
+    e->instance_id = strdup(hex);
+  }
+  e->lease_ms = lease_ms;
+  e->default_batch_size = batch;
+  tm_caps_init(&e->caps);
+  pthread_mutex_init(&e->mu, NULL);
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&e->cond, &attr);
+  pthread_condattr_destroy(&attr);
+  *out = e;
+  return TM_OK;
+}
+
+void tm_engine_stop(tm_engine *engine) {
+  if (!engine) return;
+  pthread_mutex_lock(&engine->mu);
+  bool first = !engine->stopping;
+  engine->stopping = true;
+  pthread_cond_broadcast(&engine->cond);
+  pthread_mutex_unlock(&engine->mu);
+  if (first) tm_log(TM_LOG_INFO, "engine stopping: runs stop after their current batch", NULL);
+}
+
+void tm_engine_destroy(tm_engine *engine) {
+  if (!engine) return;
+  tm_engine_stop(engine);
+  tm_chain_reap(engine, true);
+  pthread_cond_destroy(&engine->cond);
+  pthread_mutex_destroy(&engine->mu);
+  free(engine->state_collection);
+  free(engine->lease_collection);
+  free(engine->instance_id);
+  free(engine);
+}
+
+/* --- validation --- */
+
+static tm_code invalid_name(tm_error *err, const char *name, const char *problem) {
+  char quoted[QUOTE_MAX * 4 + 8], names[512];
+  tm_json_quote_for_message(name, QUOTE_MAX, quoted, sizeof quoted);
+  tm_registry_names(names, sizeof names);
+  return tm_error_set(err, TM_ERR_INVALID, "%s migration \"%s\"; valid names: %s", problem, quoted,
+                      names);
+}
+
+/* Resolves names into out[] (n_names entries, or every migration when none are named) and checks
+ * for unknown and repeated ones; *n_out receives the count. out has tm_registry_count() slots. */
+static tm_code resolve(const char *const *names, size_t n_names, const tm_migration **out,
+                       size_t *n_out, tm_error *err) {
+  size_t count = tm_registry_count();
+  if (n_names == 0) {
+    for (size_t i = 0; i < count; i++) out[i] = tm_registry_at(i);
+    *n_out = count;
+    return TM_OK;
+  }
+  bool *seen = calloc(count, sizeof *seen);
+  tm_code code = TM_OK;
+  size_t n = 0;
+  for (size_t i = 0; i < n_names && code == TM_OK; i++) {
+    const char *name = names[i] ? names[i] : "";
+    const tm_migration *m = tm_registry_find(name);
+    size_t index = 0;
+    while (m && tm_registry_at(index) != m) index++;
+    if (!m) {
+      code = invalid_name(err, name, "unknown");
+    } else if (seen[index]) {
+      code = invalid_name(err, name, "repeated");
+    } else {
+      seen[index] = true;
+      out[n++] = m;
+    }
+  }
+  free(seen);
+  *n_out = n;
+  return code;
+}
+
+/* --- Run --- */
+
+tm_code tm_engine_run(tm_engine *engine, const tm_run_request *req, tm_run_done_fn done, void *arg,
+                      tm_error *err) {
+  if (req->batch_size < 0 || req->batch_size > MAX_BATCH) {
+    return tm_error_set(err, TM_ERR_INVALID,
+                        "batch_size must be 0 (the default, %d) or 1..%d, got %d",
+                        engine->default_batch_size, MAX_BATCH, (int)req->batch_size);
+  }
+  size_t count = tm_registry_count(), n = 0;
+  const tm_migration **asked = calloc(count, sizeof *asked);
+  tm_code code = resolve(req->names, req->n_names, asked, &n, err);
+  if (code == TM_OK) {
+    /* Run order is registry order, whatever order the names came in. */
+    const tm_migration **ordered = calloc(count, sizeof *ordered);
+    size_t k = 0;
+    for (size_t i = 0; i < count; i++) {
+      for (size_t j = 0; j < n; j++) {
+        if (asked[j] == tm_registry_at(i)) ordered[k++] = asked[j];
+      }
+    }
+    tm_chain_reap(engine, false);
+    int batch = req->batch_size ? req->batch_size : engine->default_batch_size;
+    code = tm_chain_start(engine, ordered, k, req, batch, done, arg, err);
+    free(ordered);
+  }
+  free(asked);
+  return code;
+}
+
+/* --- Status --- */
+
+static tm_code count_pending(tm_engine *e, mongoc_client_t *client, const tm_migration *m,
+                             int64_t *pending, tm_error *err) {
+  mongoc_collection_t *coll = tm_engine_collection(e, client, m->collection);
+  tm_filter_caps caps = {0};
+  tm_code code = tm_caps_probe(&e->caps, coll, &caps.type_undefined, err);
+  if (code == TM_OK) {
+    bson_t filter = BSON_INITIALIZER;
+    tm_filter_build(m, &caps, &filter);
+    bson_error_t berr;
+    *pending = mongoc_collection_count_documents(coll, &filter, NULL, NULL, NULL, &berr);
+    if (*pending < 0) {
+      *pending = 0;
+      code = tm_store_error(&berr, err, "counting pending documents");
+    }
+    bson_destroy(&filter);
+  }
+  mongoc_collection_destroy(coll);
+  return code;
+}
+
+tm_code tm_engine_status(tm_engine *engine, const char *const *names, size_t n_names,
+                         bool include_pending, tm_status_list *out, tm_error *err) {
+  memset(out, 0, sizeof *out);
+  size_t count = tm_registry_count(), n = 0;
+  const tm_migration **asked = calloc(count, sizeof *asked);
+  tm_code code = resolve(names, n_names, asked, &n, err);
+  if (code != TM_OK) {
+    free(asked);
+    return code;
+  }
+  out->items = calloc(n ? n : 1, sizeof *out->items);
+  mongoc_client_t *client = tm_store_pop(engine->store);
+  mongoc_collection_t *states = tm_engine_collection(engine, client, engine->state_collection);
+  for (size_t i = 0; i < n && code == TM_OK; i++) {
+    tm_state_doc doc;
+    code = tm_state_read(states, asked[i]->name, &doc, err);
+    if (code != TM_OK) break;
+    tm_report_from_state(asked[i], &doc, &out->items[i]);
+    out->n = i + 1;
+    tm_state_doc_clear(&doc);
+    if (include_pending) {
+      code = count_pending(engine, client, asked[i], &out->items[i].pending, err);
+      out->items[i].has_pending = code == TM_OK;
+    }
+  }
+  mongoc_collection_destroy(states);
+  tm_store_push(engine->store, client);
+  free(asked);
+  if (code != TM_OK) tm_status_list_clear(out);
+  return code;
+}
+
+/* --- Cancel --- */
+
+tm_code tm_engine_cancel(tm_engine *engine, const char *name, tm_status *out, tm_error *err) {
+  memset(out, 0, sizeof *out);
+  const tm_migration *m = tm_registry_find(name ? name : "");
+  if (!m) return invalid_name(err, name ? name : "", "unknown");
+  mongoc_client_t *client = tm_store_pop(engine->store);
+  mongoc_collection_t *states = tm_engine_collection(engine, client, engine->state_collection);
+  mongoc_collection_t *leases = tm_engine_collection(engine, client, engine->lease_collection);
+  tm_state_doc doc;
+  tm_code code = tm_state_read(states, m->name, &doc, err);
+  bool recorded = false;
+  if (code == TM_OK && doc.state == TM_STATE_RUNNING) {
+    code = tm_state_request_cancel(states, m->name, &recorded, err);
+    /* The marker reaches the holder even if a concurrent checkpoint overwrites the flag (FerretDB
+     * writes whole documents, without a lock). */
+    if (code == TM_OK && recorded)
+      code = tm_lease_request_cancel(leases, m->name, doc.lease_gen, err);
+  }
+  if (code == TM_OK && !recorded) {
+    code = tm_error_set(err, TM_ERR_PRECONDITION, "%s is not running (state %s)", m->name,
+                        tm_state_name(doc.state));
+  }
+  if (code == TM_OK) {
+    tm_state_doc_clear(&doc);
+    code = tm_state_read(states, m->name, &doc, err);
+  }
+  if (code == TM_OK) {
+    tm_report_from_state(m, &doc, out);
+    tm_log(TM_LOG_INFO, "cancel requested", "migration", TM_LOG_STR(m->name), "owner",
+           TM_LOG_STR(doc.owner ? doc.owner : ""), "run_id",
+           TM_LOG_STR(doc.run_id ? doc.run_id : ""), NULL);
+  }
+  tm_state_doc_clear(&doc);
+  mongoc_collection_destroy(leases);
+  mongoc_collection_destroy(states);
+  tm_store_push(engine->store, client);
+  return code;
+}

@@ -1,0 +1,39 @@
+/* What the engine's parts share: the engine object and its helpers. Internal to engine.c, chain.c
+ * and runner.c; the rpc layer sees only engine.h. */
+#ifndef TM_ENGINE_IMPL_H
+#define TM_ENGINE_IMPL_H
+
+#include <mongoc/mongoc.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "../store/caps.h"
+#include "engine.h"
+
+typedef struct tm_chain_rec tm_chain_rec;
+
+struct tm_engine {
+  tm_store *store;        /* borrowed */
+  char *state_collection; /* "_migrations" */
+  char *lease_collection; /* "_migrations_leases" */
+  char *instance_id;
+  int lease_ms;
+  int default_batch_size;
+  tm_caps caps;
+  pthread_mutex_t mu;  /* guards what follows */
+  pthread_cond_t cond; /* CLOCK_MONOTONIC; broadcast on stop and when a chain ends */
+  bool stopping;
+  tm_chain_rec *chains; /* every chain thread not yet joined */
+};
+
+/* Whether tm_engine_stop was called. */
+bool tm_engine_stopping(tm_engine *e);
+
+/* Sleeps ms unless the engine stops first; returns false when it is stopping. */
+bool tm_engine_nap(tm_engine *e, int ms);
+
+/* A handle on collection name with majority writes and primary reads; destroy with
+ * mongoc_collection_destroy before the client goes back to the pool. */
+mongoc_collection_t *tm_engine_collection(tm_engine *e, mongoc_client_t *client, const char *name);
+
+#endif

@@ -1,0 +1,47 @@
+/* The heartbeat: a thread per chain that keeps the chain's leases alive while it works.
+ *
+ * A batch can take longer than a lease on a slow server (FerretDB updates each document with a
+ * statement that scans the whole table), so renewing only between batches could let a lease
+ * expire under a live holder. The heartbeat renews every held lease every lease_ms/3, apart from
+ * the batch work, and records what renewals learn: the lease was lost (a newer generation exists)
+ * or a Cancel was asked for. The chain consults it before each write and at each batch boundary;
+ * the monotonic fence in each lease stops the chain should renewals fail for too long. */
+#ifndef TM_HEARTBEAT_H
+#define TM_HEARTBEAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../error.h"
+#include "../store/lease.h"
+#include "../store/store.h"
+
+#define TM_HEARTBEAT_SLOTS 32
+
+typedef struct tm_heartbeat tm_heartbeat;
+
+/* Starts the thread; it pops its own client from store's pool. */
+tm_code tm_heartbeat_start(tm_store *store, const char *lease_collection, int lease_ms,
+                           tm_heartbeat **out, tm_error *err);
+/* Stops and joins the thread, frees hb. Leases still in it are neither renewed nor released. */
+void tm_heartbeat_stop(tm_heartbeat *hb);
+
+/* Starts renewing lease; returns its slot, or -1 when all TM_HEARTBEAT_SLOTS are in use. */
+int tm_heartbeat_add(tm_heartbeat *hb, const tm_lease *lease);
+/* Stops renewing slot's lease and copies it, as last renewed, into out (may be NULL). Call before
+ * releasing the lease, so no renewal races the release. */
+void tm_heartbeat_remove(tm_heartbeat *hb, int slot, tm_lease *out);
+
+typedef struct {
+  tm_lease lease; /* as last renewed */
+  bool lost;      /* a newer generation took over, or ours is gone */
+  bool cancel;    /* a Cancel marker exists for this generation */
+} tm_heartbeat_view;
+
+void tm_heartbeat_view_of(tm_heartbeat *hb, int slot, tm_heartbeat_view *out);
+
+/* Whether the chain may write under slot's lease now: not lost, and fresh by the monotonic fence.
+ */
+bool tm_heartbeat_may_write(tm_heartbeat *hb, int slot);
+
+#endif

@@ -1,0 +1,56 @@
+/* tm_status: construction from state documents and release. */
+#include "report.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+void tm_status_clear(tm_status *st) {
+  if (!st) return;
+  free(st->run_id);
+  free(st->cursor);
+  free(st->error);
+  free(st->owner);
+  for (size_t i = 0; i < st->n_samples; i++) free(st->samples[i]);
+  memset(st, 0, sizeof *st);
+}
+
+void tm_status_list_clear(tm_status_list *list) {
+  if (!list) return;
+  for (size_t i = 0; i < list->n; i++) tm_status_clear(&list->items[i]);
+  free(list->items);
+  list->items = NULL;
+  list->n = 0;
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+void tm_report_pending(const tm_migration *m, tm_status *st) {
+  memset(st, 0, sizeof *st);
+  st->name = m->name;
+  st->state = TM_STATE_PENDING;
+}
+
+void tm_report_from_state(const tm_migration *m, const tm_state_doc *doc, tm_status *st) {
+  tm_report_pending(m, st);
+  if (!doc->exists) return;
+  st->state = doc->state;
+  st->run_id = dup_or_null(doc->run_id);
+  st->owner = dup_or_null(doc->owner);
+  st->error = dup_or_null(doc->error);
+  st->total = doc->total;
+  st->processed = doc->processed;
+  st->updated = doc->updated;
+  st->started_at_ms = doc->started_at_ms;
+  st->finished_at_ms = doc->finished_at_ms;
+  if (doc->has_cursor) st->cursor = tm_json_canonical_value(&doc->cursor);
+}
+
+void tm_report_add_sample(tm_status *st, char *json) {
+  if (st->n_samples < TM_MAX_SAMPLES) {
+    st->samples[st->n_samples++] = json;
+  } else {
+    free(json);
+  }
+}

@@ -1,0 +1,338 @@
+/* One migration's pass: count, cursor, batches, checkpoints; or the dry run of the same. */
+#include "runner.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../log.h"
+#include "../store/clock.h"
+#include "../store/state.h"
+#include "../store/store.h"
+#include "backfill.h"
+#include "filter.h"
+#include "json.h"
+#include "report.h"
+#include "usernames.h"
+
+/* MongoDB orders values of different types by type bracket, and {$gt: v} only matches v's own
+ * bracket, so resuming after v must also take every later bracket (a collection may mix _id types).
+ * Aliases FerretDB 1.24 accepts; MinKey and MaxKey have none there and are no sensible _id. */
+static const char *const later_aliases[] = {
+    "null",     "number", "string", "object",    "array", "binData",
+    "objectId", "bool",   "date",   "timestamp", "regex",
+};
+
+/* The position of t's bracket in later_aliases (MinKey: -1, before all); -2 when unknown. */
+static int bracket_of(bson_type_t t) {
+  switch (t) {
+  case BSON_TYPE_MINKEY: return -1;
+  case BSON_TYPE_NULL:
+  case BSON_TYPE_UNDEFINED: return 0;
+  case BSON_TYPE_DOUBLE:
+  case BSON_TYPE_INT32:
+  case BSON_TYPE_INT64:
+  case BSON_TYPE_DECIMAL128: return 1;
+  case BSON_TYPE_UTF8:
+  case BSON_TYPE_SYMBOL: return 2;
+  case BSON_TYPE_DOCUMENT: return 3;
+  case BSON_TYPE_ARRAY: return 4;
+  case BSON_TYPE_BINARY: return 5;
+  case BSON_TYPE_OID: return 6;
+  case BSON_TYPE_BOOL: return 7;
+  case BSON_TYPE_DATE_TIME: return 8;
+  case BSON_TYPE_TIMESTAMP: return 9;
+  case BSON_TYPE_REGEX: return 10;
+  case BSON_TYPE_MAXKEY: return 11;
+  default: return -2;
+  }
+}
+
+/* {$or: [{_id: {$gt: after}}, {_id: {$type: [later brackets]}}]} into out. */
+static void append_resume(bson_t *out, const bson_value_t *after, int bracket) {
+  bson_t or_array, branch, cond, types;
+  BSON_APPEND_ARRAY_BEGIN(out, "$or", &or_array);
+  BSON_APPEND_DOCUMENT_BEGIN(&or_array, "0", &branch);
+  BSON_APPEND_DOCUMENT_BEGIN(&branch, "_id", &cond);
+  BSON_APPEND_VALUE(&cond, "$gt", after);
+  bson_append_document_end(&branch, &cond);
+  bson_append_document_end(&or_array, &branch);
+  int n_aliases = (int)(sizeof later_aliases / sizeof later_aliases[0]);
+  if (bracket + 1 < n_aliases) {
+    BSON_APPEND_DOCUMENT_BEGIN(&or_array, "1", &branch);
+    BSON_APPEND_DOCUMENT_BEGIN(&branch, "_id", &cond);
+    BSON_APPEND_ARRAY_BEGIN(&cond, "$type", &types);
+    uint32_t k = 0;
+    for (int b = bracket + 1; b < n_aliases; b++) {
+      char key[16];
+      const char *kp;
+      bson_uint32_to_string(k++, &kp, key, sizeof key);
+      bson_append_utf8(&types, kp, -1, later_aliases[b], -1);
+    }
+    bson_append_array_end(&cond, &types);
+    bson_append_document_end(&branch, &cond);
+    bson_append_document_end(&or_array, &branch);
+  }
+  bson_append_array_end(out, &or_array);
+}
+
+/* The cursor's query: the migration's filter, and past the resume point when there is one. */
+static void build_query(const tm_migration *m, const tm_filter_caps *caps,
+                        const bson_value_t *after, bson_t *out) {
+  int bracket = after ? bracket_of(after->value_type) : -2;
+  if (after && bracket == -2) {
+    tm_log(TM_LOG_WARN,
+           "saved cursor of an unorderable type; starting over (the filter skips "
+           "what is done)",
+           "migration", TM_LOG_STR(m->name), NULL);
+  }
+  bson_t filter = BSON_INITIALIZER;
+  tm_filter_build(m, caps, &filter);
+  if (!after || bracket == -2) {
+    bson_concat(out, &filter);
+    bson_destroy(&filter);
+    return;
+  }
+  bson_t and_array, resume;
+  BSON_APPEND_ARRAY_BEGIN(out, "$and", &and_array);
+  BSON_APPEND_DOCUMENT(&and_array, "0", &filter);
+  BSON_APPEND_DOCUMENT_BEGIN(&and_array, "1", &resume);
+  append_resume(&resume, after, bracket);
+  bson_append_document_end(&and_array, &resume);
+  bson_append_array_end(out, &and_array);
+  bson_destroy(&filter);
+}
+
+/* What the cursor projects: _id and what planning reads. */
+static void build_projection(const tm_migration *m, bson_t *out) {
+  BSON_APPEND_INT32(out, "_id", 1);
+  for (size_t i = 0; i < m->n_fields; i++) {
+    BSON_APPEND_INT32(out, m->fields[i].field, 1);
+    if (m->fields[i].derived_from) BSON_APPEND_INT32(out, m->fields[i].derived_from, 1);
+  }
+}
+
+void tm_runner_result_clear(tm_runner_result *r) {
+  if (r->has_cursor) bson_value_destroy(&r->cursor);
+  r->has_cursor = false;
+}
+
+/* The per-kind work on one batch. */
+typedef struct {
+  tm_backfill *backfill;   /* constants */
+  tm_usernames *usernames; /* usernames */
+  uint32_t *masks;
+  char (*assigned)[TM_USERNAME_MAX + 1];
+} batch_worker;
+
+static tm_code worker_begin(const tm_runner_params *p, mongoc_collection_t *coll,
+                            const tm_filter_caps *caps, batch_worker *w, tm_error *err) {
+  memset(w, 0, sizeof *w);
+  size_t n = (size_t)p->batch_size;
+  if (p->m->derive == TM_DERIVE_USERNAME) {
+    w->assigned = calloc(n, sizeof *w->assigned);
+    return tm_usernames_begin(coll, p->m, caps, p->dry_run, &w->usernames, err);
+  }
+  w->masks = calloc(n, sizeof *w->masks);
+  return tm_backfill_new(p->m, caps, &w->backfill, err);
+}
+
+static void worker_destroy(batch_worker *w) {
+  tm_backfill_destroy(w->backfill);
+  if (w->usernames) tm_usernames_destroy(w->usernames);
+  free(w->masks);
+  free(w->assigned);
+}
+
+static void add_username_sample(tm_status *samples, const bson_t *doc, const char *username) {
+  bson_t sample = BSON_INITIALIZER;
+  bson_iter_t it;
+  if (bson_iter_init_find(&it, doc, "_id")) BSON_APPEND_VALUE(&sample, "_id", bson_iter_value(&it));
+  BSON_APPEND_UTF8(&sample, "username", username);
+  tm_report_add_sample(samples, tm_json_relaxed_doc(&sample));
+  bson_destroy(&sample);
+}
+
+/* Plans (and unless dry run writes) one batch; *updated: documents changed (or that would be). */
+static tm_code worker_apply(const tm_runner_params *p, batch_worker *w, mongoc_collection_t *coll,
+                            const bson_t *const *docs, size_t n, int64_t *updated,
+                            tm_status *samples, tm_error *err) {
+  *updated = 0;
+  if (w->usernames) {
+    tm_code code = tm_usernames_apply(w->usernames, docs, n, w->assigned, updated, err);
+    if (code != TM_OK || !p->dry_run || !samples) return code;
+    for (size_t i = 0; i < n && samples->n_samples < TM_MAX_SAMPLES; i++) {
+      if (w->assigned[i][0]) add_username_sample(samples, docs[i], w->assigned[i]);
+    }
+    return TM_OK;
+  }
+  for (size_t i = 0; i < n; i++) w->masks[i] = tm_backfill_plan(w->backfill, docs[i], p->covered);
+  if (!p->dry_run) return tm_backfill_write(w->backfill, coll, docs, w->masks, n, updated, err);
+  for (size_t i = 0; i < n; i++) {
+    if (!w->masks[i]) continue;
+    (*updated)++;
+    if (samples && samples->n_samples < TM_MAX_SAMPLES) {
+      tm_report_add_sample(samples, tm_backfill_sample(w->backfill, docs[i], w->masks[i]));
+    }
+  }
+  return TM_OK;
+}
+
+static void set_cursor(tm_runner_result *r, const bson_t *doc) {
+  bson_iter_t it;
+  if (!bson_iter_init_find(&it, doc, "_id")) return;
+  tm_runner_result_clear(r);
+  bson_value_copy(bson_iter_value(&it), &r->cursor);
+  r->has_cursor = true;
+}
+
+static mongoc_cursor_t *open_cursor(const tm_runner_params *p, mongoc_collection_t *coll,
+                                    const bson_t *query) {
+  bson_t opts = BSON_INITIALIZER, projection, sort;
+  BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &projection);
+  build_projection(p->m, &projection);
+  bson_append_document_end(&opts, &projection);
+  BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+  BSON_APPEND_INT32(&sort, "_id", 1);
+  bson_append_document_end(&opts, &sort);
+  BSON_APPEND_INT32(&opts, "batchSize", p->batch_size);
+  mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, query, &opts, NULL);
+  bson_destroy(&opts);
+  return cursor;
+}
+
+/* Real run: may the next batch be written? Sets the outcome when not. */
+static bool may_write(const tm_runner_params *p, tm_runner_result *r) {
+  if (p->dry_run || tm_heartbeat_may_write(p->hb, p->hb_slot)) return true;
+  r->outcome = TM_RUN_LOST;
+  tm_error_set(&r->err, TM_ERR_CONFLICT,
+               "lease lost: another holder took over, or renewals failed for too long");
+  return false;
+}
+
+/* After a batch: save progress, hear a Cancel, notice a stop. Returns false to end the run. */
+static bool checkpoint(const tm_runner_params *p, tm_runner_result *r) {
+  if (!p->dry_run) {
+    tm_heartbeat_view view;
+    tm_heartbeat_view_of(p->hb, p->hb_slot, &view);
+    bool cancel = false;
+    tm_code code =
+        tm_state_checkpoint(p->states, p->m->name, p->lease_gen, r->has_cursor ? &r->cursor : NULL,
+                            r->processed, r->updated, view.lease.expires_at_ms, &cancel, &r->err);
+    if (code == TM_ERR_CONFLICT) {
+      r->outcome = TM_RUN_LOST;
+      return false;
+    }
+    if (code != TM_OK) {
+      r->outcome = TM_RUN_FAILED;
+      return false;
+    }
+    if (cancel || view.cancel) {
+      r->outcome = TM_RUN_CANCELED;
+      return false;
+    }
+  }
+  if (tm_engine_stopping(p->engine)) {
+    r->outcome = TM_RUN_INTERRUPTED;
+    tm_error_set(&r->err, TM_ERR_UNAVAILABLE, "interrupted: service shutting down");
+    return false;
+  }
+  return true;
+}
+
+/* Reads up to p->batch_size documents into docs (copies); returns how many; r set on error.
+ * *exhausted becomes true at the end of the cursor, which must not be advanced again. */
+static size_t read_batch(const tm_runner_params *p, mongoc_cursor_t *cursor, bson_t **docs,
+                         tm_runner_result *r, bool *exhausted, bool *failed) {
+  size_t n = 0;
+  const bson_t *doc;
+  while (!*exhausted && n < (size_t)p->batch_size) {
+    if (mongoc_cursor_next(cursor, &doc)) {
+      docs[n++] = bson_copy(doc);
+    } else {
+      *exhausted = true;
+    }
+  }
+  bson_error_t berr;
+  *failed = mongoc_cursor_error(cursor, &berr);
+  if (*failed) {
+    r->outcome = TM_RUN_FAILED;
+    tm_store_error(&berr, &r->err, "reading documents");
+  }
+  return n;
+}
+
+static void run_batches(const tm_runner_params *p, mongoc_collection_t *coll, const bson_t *query,
+                        batch_worker *w, tm_runner_result *r, tm_status *samples) {
+  mongoc_cursor_t *cursor = open_cursor(p, coll, query);
+  bson_t **docs = calloc((size_t)p->batch_size, sizeof *docs);
+  bool exhausted = false;
+  for (;;) {
+    bool failed;
+    size_t n = read_batch(p, cursor, docs, r, &exhausted, &failed);
+    bool go_on = !failed && n > 0;
+    if (go_on && !may_write(p, r)) go_on = false;
+    if (go_on) {
+      int64_t updated = 0;
+      tm_code code =
+          worker_apply(p, w, coll, (const bson_t *const *)docs, n, &updated, samples, &r->err);
+      if (code != TM_OK) {
+        r->outcome = TM_RUN_FAILED;
+        go_on = false;
+      } else {
+        r->processed += (int64_t)n;
+        r->updated += updated;
+        set_cursor(r, docs[n - 1]);
+        go_on = checkpoint(p, r);
+      }
+    }
+    for (size_t i = 0; i < n; i++) bson_destroy(docs[i]);
+    if (!go_on) break;
+  }
+  free(docs);
+  mongoc_cursor_destroy(cursor);
+}
+
+void tm_runner_run(const tm_runner_params *p, tm_runner_result *r, tm_status *samples) {
+  memset(r, 0, sizeof *r);
+  r->outcome = TM_RUN_SUCCEEDED;
+  mongoc_collection_t *coll = tm_engine_collection(p->engine, p->client, p->m->collection);
+  tm_filter_caps caps = {0};
+  bson_t query = BSON_INITIALIZER;
+  batch_worker w = {0};
+  bool have_worker = false;
+  tm_code code = tm_caps_probe(&p->engine->caps, coll, &caps.type_undefined, &r->err);
+  if (code == TM_OK) {
+    build_query(p->m, &caps, p->resume_after, &query);
+    bson_error_t berr;
+    mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
+    r->total = mongoc_collection_count_documents(coll, &query, NULL, primary, NULL, &berr);
+    mongoc_read_prefs_destroy(primary);
+    if (r->total < 0) {
+      r->total = 0;
+      code = tm_store_error(&berr, &r->err, "counting documents");
+    }
+  }
+  if (code == TM_OK && !p->dry_run) {
+    code =
+        tm_state_start(p->states, p->m->name, p->lease_gen, r->total, tm_clock_wall_ms(), &r->err);
+    if (code == TM_ERR_CONFLICT) r->outcome = TM_RUN_LOST;
+  }
+  if (code == TM_OK) {
+    code = worker_begin(p, coll, &caps, &w, &r->err);
+    have_worker = true;
+  }
+  if (code == TM_OK) {
+    tm_log(TM_LOG_INFO, p->dry_run ? "dry run started" : "migration started", "migration",
+           TM_LOG_STR(p->m->name), "total", TM_LOG_INT(r->total), "resume",
+           TM_LOG_BOOL(p->resume_after != NULL), "batch_size", TM_LOG_INT(p->batch_size),
+           "filter_undefined_clause", TM_LOG_BOOL(caps.type_undefined), NULL);
+    run_batches(p, coll, &query, &w, r, samples);
+    if (r->outcome == TM_RUN_SUCCEEDED && w.usernames) {
+      code = tm_usernames_end(w.usernames, &r->err);
+    }
+  }
+  if (code != TM_OK && r->outcome == TM_RUN_SUCCEEDED) r->outcome = TM_RUN_FAILED;
+  if (have_worker) worker_destroy(&w);
+  bson_destroy(&query);
+  mongoc_collection_destroy(coll);
+}

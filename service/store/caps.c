@@ -1,0 +1,65 @@
+/* Capability probes: try the construct on real documents, remember the answer. */
+#include "caps.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include "../log.h"
+#include "store.h"
+
+void tm_caps_init(tm_caps *caps) { atomic_store(&caps->type_undefined, 0); }
+
+/* FerretDB 1.24: {code: 2, errmsg: "Unknown type name alias: undefined"}. */
+static bool is_undefined_refusal(const bson_error_t *berr) {
+  return berr->code == 2 && strstr(berr->message, "undefined") != NULL;
+}
+
+static void remember(tm_caps *caps, int answer) {
+  int unknown = 0;
+  if (atomic_compare_exchange_strong(&caps->type_undefined, &unknown, answer)) {
+    tm_log(TM_LOG_INFO, "server capability learnt", "capability", TM_LOG_STR("$type undefined"),
+           "accepted", TM_LOG_BOOL(answer > 0), "filter_path",
+           TM_LOG_STR(answer > 0 ? "absent or undefined" : "absent only (undefined is refused)"),
+           NULL);
+  }
+}
+
+tm_code tm_caps_probe(tm_caps *caps, mongoc_collection_t *coll, bool *type_undefined,
+                      tm_error *err) {
+  int known = atomic_load(&caps->type_undefined);
+  if (known != 0) {
+    *type_undefined = known > 0;
+    return TM_OK;
+  }
+  bson_t filter = BSON_INITIALIZER, nor, clause, id;
+  bson_append_array_begin(&filter, "$nor", -1, &nor);
+  bson_append_document_begin(&nor, "0", -1, &clause);
+  bson_append_document_begin(&clause, "_id", -1, &id);
+  BSON_APPEND_UTF8(&id, "$type", "undefined");
+  bson_append_document_end(&clause, &id);
+  bson_append_document_end(&nor, &clause);
+  bson_append_array_end(&filter, &nor);
+  bson_t opts = BSON_INITIALIZER, projection;
+  BSON_APPEND_INT64(&opts, "limit", 1);
+  BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &projection);
+  BSON_APPEND_INT32(&projection, "_id", 1);
+  bson_append_document_end(&opts, &projection);
+
+  mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+  const bson_t *doc;
+  bool found = mongoc_cursor_next(cursor, &doc);
+  bson_error_t berr;
+  bool failed = mongoc_cursor_error(cursor, &berr);
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(&filter);
+  bson_destroy(&opts);
+
+  if (failed) {
+    if (!is_undefined_refusal(&berr)) return tm_store_error(&berr, err, "probing the server");
+    remember(caps, -1);
+  } else if (found) {
+    remember(caps, 1);
+  }
+  *type_undefined = atomic_load(&caps->type_undefined) > 0;
+  return TM_OK;
+}
