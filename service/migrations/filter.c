@@ -47,8 +47,10 @@ void tm_filter_append_field(bson_t *out, const char *key, const tm_field *field,
     append_or_clause(&or_array, &i, field->field, NULL, &v);
     v = (bson_value_t){.value_type = BSON_TYPE_INT32, .value.v_int32 = 0};
     append_or_clause(&or_array, &i, field->field, NULL, &v);
-    v = (bson_value_t){.value_type = BSON_TYPE_DOUBLE, .value.v_double = NAN};
-    append_or_clause(&or_array, &i, field->field, NULL, &v);
+    if (caps->type_undefined) {
+      v = (bson_value_t){.value_type = BSON_TYPE_DOUBLE, .value.v_double = NAN};
+      append_or_clause(&or_array, &i, field->field, NULL, &v);
+    }
   }
   bson_append_array_end(&doc, &or_array);
   bson_append_document_end(out, &doc);

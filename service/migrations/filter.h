@@ -11,9 +11,10 @@
 
 #include "registry.h"
 
-/* What the server can express. Real MongoDB can match the deprecated BSON undefined type; FerretDB
- * refuses `$type: "undefined"` (and cannot store undefined at all), so there the clause is dropped.
- */
+/* What the server can express. Real MongoDB can match the deprecated BSON undefined type and NaN;
+ * FerretDB refuses `$type: "undefined"`, drops the connection on any message holding a NaN, and
+ * can store neither, so there both clauses are left out: the one probe (undefined) tells the two
+ * kinds of server apart. */
 typedef struct {
   bool type_undefined;
 } tm_filter_caps;
