@@ -14,6 +14,7 @@
 #include "engine_impl.h"
 #include "filter.h"
 #include "json.h"
+#include "query.h"
 #include "registry.h"
 #include "report.h"
 
@@ -208,11 +209,11 @@ tm_code tm_engine_run(tm_engine *engine, const tm_run_request *req, tm_run_done_
 static tm_code count_pending(tm_engine *e, mongoc_client_t *client, const tm_migration *m,
                              int64_t *pending, tm_error *err) {
   mongoc_collection_t *coll = tm_engine_collection(e, client, m->collection);
-  tm_filter_caps caps = {0};
-  tm_code code = tm_caps_probe(&e->caps, coll, &caps.type_undefined, err);
+  tm_caps_known caps;
+  tm_code code = tm_caps_probe(&e->caps, coll, &caps, err);
   if (code == TM_OK) {
     bson_t filter = BSON_INITIALIZER;
-    tm_filter_build(m, &caps, &filter);
+    tm_query_build(m, &caps, NULL, &filter);
     bson_error_t berr;
     *pending = mongoc_collection_count_documents(coll, &filter, NULL, NULL, NULL, &berr);
     if (*pending < 0) {

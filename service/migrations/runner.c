@@ -11,96 +11,9 @@
 #include "backfill.h"
 #include "filter.h"
 #include "json.h"
+#include "query.h"
 #include "report.h"
 #include "usernames.h"
-
-/* MongoDB orders values of different types by type bracket, and {$gt: v} only matches v's own
- * bracket, so resuming after v must also take every later bracket (a collection may mix _id types).
- * Aliases FerretDB 1.24 accepts; MinKey and MaxKey have none there and are no sensible _id. */
-static const char *const later_aliases[] = {
-    "null",     "number", "string", "object",    "array", "binData",
-    "objectId", "bool",   "date",   "timestamp", "regex",
-};
-
-/* The position of t's bracket in later_aliases (MinKey: -1, before all); -2 when unknown. */
-static int bracket_of(bson_type_t t) {
-  switch (t) {
-  case BSON_TYPE_MINKEY: return -1;
-  case BSON_TYPE_NULL:
-  case BSON_TYPE_UNDEFINED: return 0;
-  case BSON_TYPE_DOUBLE:
-  case BSON_TYPE_INT32:
-  case BSON_TYPE_INT64:
-  case BSON_TYPE_DECIMAL128: return 1;
-  case BSON_TYPE_UTF8:
-  case BSON_TYPE_SYMBOL: return 2;
-  case BSON_TYPE_DOCUMENT: return 3;
-  case BSON_TYPE_ARRAY: return 4;
-  case BSON_TYPE_BINARY: return 5;
-  case BSON_TYPE_OID: return 6;
-  case BSON_TYPE_BOOL: return 7;
-  case BSON_TYPE_DATE_TIME: return 8;
-  case BSON_TYPE_TIMESTAMP: return 9;
-  case BSON_TYPE_REGEX: return 10;
-  case BSON_TYPE_MAXKEY: return 11;
-  default: return -2;
-  }
-}
-
-/* {$or: [{_id: {$gt: after}}, {_id: {$type: [later brackets]}}]} into out. */
-static void append_resume(bson_t *out, const bson_value_t *after, int bracket) {
-  bson_t or_array, branch, cond, types;
-  BSON_APPEND_ARRAY_BEGIN(out, "$or", &or_array);
-  BSON_APPEND_DOCUMENT_BEGIN(&or_array, "0", &branch);
-  BSON_APPEND_DOCUMENT_BEGIN(&branch, "_id", &cond);
-  BSON_APPEND_VALUE(&cond, "$gt", after);
-  bson_append_document_end(&branch, &cond);
-  bson_append_document_end(&or_array, &branch);
-  int n_aliases = (int)(sizeof later_aliases / sizeof later_aliases[0]);
-  if (bracket + 1 < n_aliases) {
-    BSON_APPEND_DOCUMENT_BEGIN(&or_array, "1", &branch);
-    BSON_APPEND_DOCUMENT_BEGIN(&branch, "_id", &cond);
-    BSON_APPEND_ARRAY_BEGIN(&cond, "$type", &types);
-    uint32_t k = 0;
-    for (int b = bracket + 1; b < n_aliases; b++) {
-      char key[16];
-      const char *kp;
-      bson_uint32_to_string(k++, &kp, key, sizeof key);
-      bson_append_utf8(&types, kp, -1, later_aliases[b], -1);
-    }
-    bson_append_array_end(&cond, &types);
-    bson_append_document_end(&branch, &cond);
-    bson_append_document_end(&or_array, &branch);
-  }
-  bson_append_array_end(out, &or_array);
-}
-
-/* The cursor's query: the migration's filter, and past the resume point when there is one. */
-static void build_query(const tm_migration *m, const tm_filter_caps *caps,
-                        const bson_value_t *after, bson_t *out) {
-  int bracket = after ? bracket_of(after->value_type) : -2;
-  if (after && bracket == -2) {
-    tm_log(TM_LOG_WARN,
-           "saved cursor of an unorderable type; starting over (the filter skips "
-           "what is done)",
-           "migration", TM_LOG_STR(m->name), NULL);
-  }
-  bson_t filter = BSON_INITIALIZER;
-  tm_filter_build(m, caps, &filter);
-  if (!after || bracket == -2) {
-    bson_concat(out, &filter);
-    bson_destroy(&filter);
-    return;
-  }
-  bson_t and_array, resume;
-  BSON_APPEND_ARRAY_BEGIN(out, "$and", &and_array);
-  BSON_APPEND_DOCUMENT(&and_array, "0", &filter);
-  BSON_APPEND_DOCUMENT_BEGIN(&and_array, "1", &resume);
-  append_resume(&resume, after, bracket);
-  bson_append_document_end(&and_array, &resume);
-  bson_append_array_end(out, &and_array);
-  bson_destroy(&filter);
-}
 
 /* What the cursor projects: _id and what planning reads. */
 static void build_projection(const tm_migration *m, bson_t *out) {
@@ -296,13 +209,15 @@ void tm_runner_run(const tm_runner_params *p, tm_runner_result *r, tm_status *sa
   memset(r, 0, sizeof *r);
   r->outcome = TM_RUN_SUCCEEDED;
   mongoc_collection_t *coll = tm_engine_collection(p->engine, p->client, p->m->collection);
+  tm_caps_known known = {0};
   tm_filter_caps caps = {0};
   bson_t query = BSON_INITIALIZER;
   batch_worker w = {0};
   bool have_worker = false;
-  tm_code code = tm_caps_probe(&p->engine->caps, coll, &caps.type_undefined, &r->err);
+  tm_code code = tm_caps_probe(&p->engine->caps, coll, &known, &r->err);
+  caps.type_undefined = known.type_undefined;
   if (code == TM_OK) {
-    build_query(p->m, &caps, p->resume_after, &query);
+    tm_query_build(p->m, &known, p->resume_after, &query);
     bson_error_t berr;
     mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
     r->total = mongoc_collection_count_documents(coll, &query, NULL, primary, NULL, &berr);

@@ -12,6 +12,7 @@
 
 #include "../support/testdb.h"
 #include "migrations/engine.h"
+#include "migrations/registry.h"
 #include "store/store.h"
 
 /* --- engines --- */
