@@ -99,12 +99,13 @@ def run_service(ctx, db, count_commands=False):
                 commands[name] = {"total": sum(work.values()), "by_command": dict(sorted(work.items())),
                                   "monitoring": sum(v for k, v in diff.items() if k in MONITORING)}
         memory = svc.memory()
+        cpu = svc.cpu()
     finally:
         svc.stop()
         if proxy:
             proxy.close()
     out = {"migrations": rows, "peak_rss_kb": memory["VmHWM"], "rss_kb": memory["VmRSS"],
-           "log": svc.log_path}
+           "service_cpu_seconds": cpu, "log": svc.log_path}
     if count_commands:
         out["commands"] = commands
     return out

@@ -31,7 +31,7 @@ def fmt_rate(row):
     r = rate(row)
     if r is None:
         return "-"
-    text = f"{r:,.0f}"
+    text = f"{r:,.0f}" if r >= 10 else f"{r:.2g}"
     return text + "\\*" if row.get("capped") else text
 
 
@@ -80,6 +80,15 @@ def size_section(run):
     notes = []
     if "service" in ap and "peak_rss_kb" in ap["service"]:
         notes.append(f"service peak RSS (VmHWM) {ap['service']['peak_rss_kb'] / 1024:,.1f} MiB")
+    cpu = []
+    for a in present:
+        if "ferretdb_cpu_seconds" in ap[a]:
+            text = f"{a}: {ap[a]['wall_seconds']:.1f} s wall, FerretDB {ap[a]['ferretdb_cpu_seconds']:.1f} s CPU"
+            if "service_cpu_seconds" in ap[a]:
+                text += f", service {ap[a]['service_cpu_seconds']:.1f} s CPU"
+            cpu.append(text)
+    if cpu:
+        notes.append("where the time went (whole approach, CPU of 2 cores): " + "; ".join(cpu))
     loads = [f"{a} {ap[a]['load_seconds']:.1f}s" for a in present if "load_seconds" in ap[a]]
     if loads:
         notes.append("load before each approach (not timed): " + ", ".join(loads))

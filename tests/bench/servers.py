@@ -144,6 +144,13 @@ class FerretDB:
         self.proc = None
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time a process has used so far (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def read_status(pid):
     """{"VmRSS": kB, "VmHWM": kB} from /proc/PID/status."""
     out = {}
@@ -182,6 +189,9 @@ class Service:
 
     def memory(self):
         return read_status(self.proc.pid)
+
+    def cpu(self):
+        return cpu_seconds(self.proc.pid)
 
     def stop(self):
         if self.proc.poll() is None:
