@@ -209,8 +209,8 @@ tm_code tm_engine_run(tm_engine *engine, const tm_run_request *req, tm_run_done_
 static tm_code count_pending(tm_engine *e, mongoc_client_t *client, const tm_migration *m,
                              int64_t *pending, tm_error *err) {
   mongoc_collection_t *coll = tm_engine_collection(e, client, m->collection);
-  tm_caps_known caps;
-  tm_code code = tm_caps_probe(&e->caps, coll, &caps, err);
+  tm_filter_caps caps = {0};
+  tm_code code = tm_caps_probe(&e->caps, coll, &caps.type_undefined, err);
   if (code == TM_OK) {
     bson_t filter = BSON_INITIALIZER;
     tm_query_build(m, &caps, NULL, &filter);

@@ -1,11 +1,9 @@
-/* Migration filters as sent: capability adjustments and the resume clause. */
+/* Migration filters as sent: the registry filter, past the resume point when resuming. */
 #include "query.h"
 
-#include <math.h>
 #include <string.h>
 
 #include "../log.h"
-#include "filter.h"
 
 /* MongoDB orders values of different types by type bracket, and {$gt: v} only matches v's own
  * bracket, so resuming after v must also take every later bracket (a collection may mix _id types).
@@ -76,58 +74,7 @@ static void append_resume(bson_t *out, const bson_value_t *after, int bracket) {
   bson_append_array_end(out, &or_array);
 }
 
-static bool holds_nan(const bson_iter_t *it) {
-  if (BSON_ITER_HOLDS_DOUBLE(it)) return isnan(bson_iter_double(it));
-  bson_iter_t child;
-  if (!BSON_ITER_HOLDS_DOCUMENT(it) && !BSON_ITER_HOLDS_ARRAY(it)) return false;
-  if (!bson_iter_recurse(it, &child)) return false;
-  while (bson_iter_next(&child)) {
-    if (holds_nan(&child)) return true;
-  }
-  return false;
-}
-
-/* Copies the elements of `it` (positioned before the first) into out; alternatives (array
- * elements) that mention NaN are dropped and the rest renumbered. A dropped alternative matched
- * only a NaN, which a server that refuses NaN cannot store either. */
-static void copy_without_nan(bson_iter_t *it, bson_t *out, bool is_array) {
-  uint32_t index = 0;
-  while (bson_iter_next(it)) {
-    if (is_array && holds_nan(it)) continue;
-    char key[16];
-    const char *kp = bson_iter_key(it);
-    if (is_array) bson_uint32_to_string(index++, &kp, key, sizeof key);
-    bson_iter_t child;
-    bson_t sub;
-    if (BSON_ITER_HOLDS_DOCUMENT(it) && bson_iter_recurse(it, &child)) {
-      bson_append_document_begin(out, kp, -1, &sub);
-      copy_without_nan(&child, &sub, false);
-      bson_append_document_end(out, &sub);
-    } else if (BSON_ITER_HOLDS_ARRAY(it) && bson_iter_recurse(it, &child)) {
-      bson_append_array_begin(out, kp, -1, &sub);
-      copy_without_nan(&child, &sub, true);
-      bson_append_array_end(out, &sub);
-    } else {
-      bson_append_value(out, kp, -1, bson_iter_value(it));
-    }
-  }
-}
-
-/* The registry filter for m, adapted to caps, into out. */
-static void build_filter(const tm_migration *m, const tm_caps_known *caps, bson_t *out) {
-  tm_filter_caps fcaps = {.type_undefined = caps->type_undefined};
-  if (caps->nan) {
-    tm_filter_build(m, &fcaps, out);
-    return;
-  }
-  bson_t raw = BSON_INITIALIZER;
-  tm_filter_build(m, &fcaps, &raw);
-  bson_iter_t it;
-  if (bson_iter_init(&it, &raw)) copy_without_nan(&it, out, false);
-  bson_destroy(&raw);
-}
-
-void tm_query_build(const tm_migration *m, const tm_caps_known *caps, const bson_value_t *after,
+void tm_query_build(const tm_migration *m, const tm_filter_caps *caps, const bson_value_t *after,
                     bson_t *out) {
   int bracket = after ? bracket_of(after->value_type) : UNORDERABLE;
   if (after && bracket == UNORDERABLE) {
@@ -136,11 +83,11 @@ void tm_query_build(const tm_migration *m, const tm_caps_known *caps, const bson
            "migration", TM_LOG_STR(m->name), NULL);
   }
   if (!after || bracket == UNORDERABLE) {
-    build_filter(m, caps, out);
+    tm_filter_build(m, caps, out);
     return;
   }
   bson_t filter = BSON_INITIALIZER, and_array, resume;
-  build_filter(m, caps, &filter);
+  tm_filter_build(m, caps, &filter);
   BSON_APPEND_ARRAY_BEGIN(out, "$and", &and_array);
   BSON_APPEND_DOCUMENT(&and_array, "0", &filter);
   BSON_APPEND_DOCUMENT_BEGIN(&and_array, "1", &resume);

@@ -209,15 +209,13 @@ void tm_runner_run(const tm_runner_params *p, tm_runner_result *r, tm_status *sa
   memset(r, 0, sizeof *r);
   r->outcome = TM_RUN_SUCCEEDED;
   mongoc_collection_t *coll = tm_engine_collection(p->engine, p->client, p->m->collection);
-  tm_caps_known known = {0};
   tm_filter_caps caps = {0};
   bson_t query = BSON_INITIALIZER;
   batch_worker w = {0};
   bool have_worker = false;
-  tm_code code = tm_caps_probe(&p->engine->caps, coll, &known, &r->err);
-  caps.type_undefined = known.type_undefined;
+  tm_code code = tm_caps_probe(&p->engine->caps, coll, &caps.type_undefined, &r->err);
   if (code == TM_OK) {
-    tm_query_build(p->m, &known, p->resume_after, &query);
+    tm_query_build(p->m, &caps, p->resume_after, &query);
     bson_error_t berr;
     mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
     r->total = mongoc_collection_count_documents(coll, &query, NULL, primary, NULL, &berr);

@@ -1,17 +1,13 @@
 /* Capability probes: try the construct on real documents, remember the answer. */
 #include "caps.h"
 
-#include <math.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #include "../log.h"
 #include "store.h"
 
-void tm_caps_init(tm_caps *caps) {
-  atomic_store(&caps->type_undefined, 0);
-  atomic_store(&caps->nan, 0);
-}
+void tm_caps_init(tm_caps *caps) { atomic_store(&caps->type_undefined, 0); }
 
 /* FerretDB 1.24: {code: 2, errmsg: "Unknown type name alias: undefined"}. */
 static bool is_undefined_refusal(const bson_error_t *berr) {
@@ -53,44 +49,18 @@ static tm_code probe_undefined(tm_caps *caps, mongoc_collection_t *coll, tm_erro
 
   if (failed) {
     if (!is_undefined_refusal(&berr)) return tm_store_error(&berr, err, "probing the server");
-    remember(&caps->type_undefined, -1, "$type undefined", "absent only (undefined is refused)");
+    remember(&caps->type_undefined, -1, "$type undefined",
+             "absent only (undefined and NaN are refused)");
   } else if (found) {
-    remember(&caps->type_undefined, 1, "$type undefined", "absent or undefined");
+    remember(&caps->type_undefined, 1, "$type undefined",
+             "absent or undefined (and NaN for falsy)");
   }
   return TM_OK;
 }
 
-static tm_code probe_nan(tm_caps *caps, mongoc_collection_t *coll, tm_error *err) {
-  if (atomic_load(&caps->nan) != 0) return TM_OK;
-  bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
-  BSON_APPEND_DOUBLE(&filter, "_id", NAN);
-  BSON_APPEND_INT64(&opts, "limit", 1);
-  mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
-  const bson_t *doc;
-  mongoc_cursor_next(cursor, &doc);
-  bson_error_t berr;
-  bool failed = mongoc_cursor_error(cursor, &berr);
-  mongoc_cursor_destroy(cursor);
-  bson_destroy(&filter);
-  bson_destroy(&opts);
-  if (!failed) {
-    remember(&caps->nan, 1, "NaN in queries", "falsy values include NaN");
-    return TM_OK;
-  }
-  /* Refused outright, or the connection dropped: tell a refusal from an outage by a ping. */
-  bson_t ping = BSON_INITIALIZER;
-  BSON_APPEND_INT32(&ping, "ping", 1);
-  bool up = mongoc_collection_command_simple(coll, &ping, NULL, NULL, &berr);
-  bson_destroy(&ping);
-  if (!up) return tm_store_error(&berr, err, "probing the server");
-  remember(&caps->nan, -1, "NaN in queries", "falsy values without NaN (the server refuses it)");
-  return TM_OK;
-}
-
-tm_code tm_caps_probe(tm_caps *caps, mongoc_collection_t *coll, tm_caps_known *out, tm_error *err) {
-  tm_code code = probe_nan(caps, coll, err);
-  if (code == TM_OK) code = probe_undefined(caps, coll, err);
-  out->type_undefined = atomic_load(&caps->type_undefined) > 0;
-  out->nan = atomic_load(&caps->nan) > 0;
+tm_code tm_caps_probe(tm_caps *caps, mongoc_collection_t *coll, bool *type_undefined,
+                      tm_error *err) {
+  tm_code code = probe_undefined(caps, coll, err);
+  *type_undefined = atomic_load(&caps->type_undefined) > 0;
   return code;
 }

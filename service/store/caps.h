@@ -1,8 +1,7 @@
 /* What the server accepts, learnt by trying.
  *
- * NaN: FerretDB drops the connection on any message that holds a NaN, while MongoDB matches NaN
- * like any number (JavaScript counts NaN as falsy, so the username filter asks for it). The probe
- * sends {_id: NaN} once; a dropped connection followed by a ping that works means "refused".
+ * The same answer decides the NaN clause of falsy filters (filter.h): FerretDB also drops the
+ * connection on any message holding a NaN, so NaN is never sent to probe it.
  *
  * Real MongoDB matches the deprecated BSON undefined type with `$type: "undefined"`; FerretDB
  * refuses the alias (BadValue, code 2), and only when a document actually reaches that clause: an
@@ -20,20 +19,14 @@
 
 typedef struct {
   _Atomic int type_undefined; /* 0 unknown, 1 accepted, -1 refused */
-  _Atomic int nan;            /* likewise */
 } tm_caps;
-
-/* What a query may hold, as far as known (unknown counts as refused). */
-typedef struct {
-  bool type_undefined;
-  bool nan;
-} tm_caps_known;
 
 void tm_caps_init(tm_caps *caps);
 
-/* Learns what is not known yet by querying coll. An empty coll teaches nothing about undefined:
- * that answer stays unknown and reads false (an empty collection needs no filter that could be
- * refused). Logs each answer once, with the filter path it selects. */
-tm_code tm_caps_probe(tm_caps *caps, mongoc_collection_t *coll, tm_caps_known *out, tm_error *err);
+/* Sets *type_undefined, querying coll unless the answer is known. An empty coll teaches nothing:
+ * the answer stays unknown and reads false (an empty collection needs no filter that could be
+ * refused). Logs the answer once, with the filter path it selects. */
+tm_code tm_caps_probe(tm_caps *caps, mongoc_collection_t *coll, bool *type_undefined,
+                      tm_error *err);
 
 #endif
