@@ -31,6 +31,8 @@ typedef struct {
   const char *name; /* points into the registry */
   tm_state state;
   char *run_id; /* the run that last claimed it */
+  /* total: documents matching the filter when the run started (after the saved cursor when it
+   * resumed); processed: examined by the run; updated: changed (dry run: would change). */
   int64_t total, processed, updated;
   bool has_pending; /* pending was asked for and counted */
   int64_t pending;
@@ -79,7 +81,7 @@ typedef struct {
   bool dry_run;
   int32_t batch_size; /* 0: default; else 1..10000 */
   bool rerun;
-  bool async;
+  bool async; /* ignored by a dry run, whose answer is its plan: it answers when done */
 } tm_run_request;
 
 typedef struct {
