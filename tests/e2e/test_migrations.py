@@ -136,10 +136,10 @@ def test_cancel_of_a_migration_not_running_is_failed_precondition(db, start_serv
 def test_batch_sizes_one_and_ten_thousand_give_the_same_result(ferret, start_service):
     client = ferret.client()
     results = []
+    stores, customers = seed.stores(60), seed.customers(80)
     for size in (1, 10000):
         db = client[f"e2e_batch_{size}"]
         client.drop_database(db.name)
-        stores, customers = seed.stores(60), seed.customers(80)
         seed.load(db, stores, customers)
         svc = start_service(database=db.name)
         resp = call(svc.address, "Run", {"batchSize": size})
@@ -176,8 +176,9 @@ def big_customers(n):
 
 
 def test_two_services_run_at_once_one_holder_no_duplicates(db, start_service):
-    customers = big_customers(3000)
-    seed.load(db, seed.stores(1000), customers)
+    customers = big_customers(600)
+    stores = seed.stores(300)
+    seed.load(db, stores, customers)
     a = start_service(database=db.name)
     b = start_service(database=db.name)
     procs = [subprocess.Popen([os.path.join(os.environ.get("TM_TOOLS_BIN", ""), "grpcurl"), "-plaintext",
@@ -188,31 +189,33 @@ def test_two_services_run_at_once_one_holder_no_duplicates(db, start_service):
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err
         assert all(m["state"] == "MIGRATION_STATE_SUCCEEDED" for m in json.loads(out)["migrations"]), out
-    expect_database_equals_reference(db, seed.stores(1000), customers)
+    expect_database_equals_reference(db, stores, customers)
     runs = [json.loads(out)["runId"] for out, _ in outs]
     assert len(set(runs)) == 2
 
 
 def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_result(db, start_service):
-    customers = big_customers(6000)
+    customers = big_customers(1500)
     seed.load(db, [], customers)
     svc = start_service("--lease-seconds", "2", database=db.name)
-    call(svc.address, "Run", {"names": ["addUsernamesToCustomers"], "async": True, "batchSize": 50})
-    wait_until(lambda: db.customers.count_documents({"username": {"$exists": True}}) > 100, 60,
+    call(svc.address, "Run", {"names": ["addUsernamesToCustomers"], "async": True, "batchSize": 20})
+    wait_until(lambda: db.customers.count_documents({"username": {"$exists": True}}) > 40, 120,
                interval=0.02, what="progress")
     svc.stop(signal.SIGKILL)
     restarted = start_service("--lease-seconds", "2", database=db.name)
-    resp = call(restarted.address, "Run", {"names": ["addUsernamesToCustomers"], "batchSize": 50})
+    resp = call(restarted.address, "Run", {"names": ["addUsernamesToCustomers"], "batchSize": 100}, timeout=600)
     assert resp["migrations"][0]["state"] == "MIGRATION_STATE_SUCCEEDED", resp
     _, want = reference.migrate([], customers)
+    for doc in want:
+        del doc["isPrivate"]  # only the username migration ran
     assert reference.snapshot(db.customers) == reference.normalised(want)
 
 
 def test_cancel_then_resume(db, start_service):
-    customers = big_customers(5000)
+    customers = big_customers(1500)
     seed.load(db, [], customers)
     svc = start_service(database=db.name)
-    call(svc.address, "Run", {"names": ["addPrivacyToCustomers"], "async": True, "batchSize": 20})
+    call(svc.address, "Run", {"names": ["addPrivacyToCustomers"], "async": True, "batchSize": 10})
     wait_until(lambda: db.customers.count_documents({"isPrivate": True}) > 0, 60, interval=0.02, what="progress")
     resp = call(svc.address, "Cancel", {"name": "addPrivacyToCustomers"})
     assert resp["migration"]["name"] == "addPrivacyToCustomers"
@@ -221,7 +224,7 @@ def test_cancel_then_resume(db, start_service):
     status = call(svc.address, "Status", {"names": ["addPrivacyToCustomers"]})["migrations"][0]
     assert status["cursor"]
     assert db.customers.count_documents({"isPrivate": {"$exists": False}}) > 0
-    resp = call(svc.address, "Run", {"names": ["addPrivacyToCustomers"]})
+    resp = call(svc.address, "Run", {"names": ["addPrivacyToCustomers"]}, timeout=600)
     assert resp["migrations"][0]["state"] == "MIGRATION_STATE_SUCCEEDED"
     assert db.customers.count_documents({"isPrivate": {"$exists": False}}) == 0
 
@@ -244,11 +247,13 @@ def test_one_shot_mode_runs_and_exits_with_the_right_codes(db, ferret):
     expect_database_equals_reference(db, stores, customers)
     p = subprocess.run([BINARY, "run", "noSuchMigration"], env=env, capture_output=True, text=True, timeout=60)
     assert p.returncode == 64, p.stderr
-    db.customers.insert_many([{"name": "A", "username": "twin"}, {"name": "B", "username": "twin"},
-                              {"name": "C"}])
-    p = subprocess.run([BINARY, "run", "addUsernamesToCustomers", "--rerun"], env=env, capture_output=True,
-                       text=True, timeout=120)
+    twins = db.client[db.name + "_twins"]
+    db.client.drop_database(twins.name)
+    seed.load(twins, [], [{"name": "A", "username": "twin"}, {"name": "B", "username": "twin"}, {"name": "C"}])
+    p = subprocess.run([BINARY, "run", "addUsernamesToCustomers"], env={**env, "MONGODB_DATABASE": twins.name},
+                       capture_output=True, text=True, timeout=120)
     assert p.returncode == 65, (p.stdout, p.stderr)
+    assert "FAILED" in p.stdout and "twin" in p.stdout
     p = subprocess.run([BINARY, "run"], env={**env, "MONGODB_URI": "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500"},
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 75, p.stderr
