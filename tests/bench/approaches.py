@@ -3,12 +3,14 @@
 Each runner returns {"migrations": [{"migration", "docs", "seconds", "capped"}], ...extra}: docs is
 the number of documents the approach changed, seconds its own wall time for that migration.
 """
+import datetime
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import limit
@@ -62,25 +64,57 @@ def run_migrate_mongo(ctx, db):
     return {"migrations": rows}
 
 
-def _grpcurl_run(ctx, address, name):
-    cmd = [os.path.join(ctx.tools, "grpcurl"), "-plaintext", "-d", json.dumps({"names": [name]}),
-           address, "twigz.migrations.v1.MigrationService/Run"]
-    t0 = time.monotonic()
+def _grpcurl(ctx, address, method, data):
+    cmd = [os.path.join(ctx.tools, "grpcurl"), "-plaintext", "-d", json.dumps(data), address,
+           f"twigz.migrations.v1.MigrationService/{method}"]
     p = subprocess.run(cmd, capture_output=True, text=True)
-    seconds = time.monotonic() - t0
     if p.returncode != 0:
-        raise RuntimeError(f"Run {name} failed ({p.returncode}): {p.stderr.strip()}")
-    status = json.loads(p.stdout)["migrations"][0]
-    if status.get("state") != "MIGRATION_STATE_SUCCEEDED":
-        raise RuntimeError(f"Run {name} ended {status.get('state')}: {status.get('error')}")
-    return {"migration": name, "docs": int(status.get("updated", 0)), "seconds": seconds,
-            "capped": False}
+        raise RuntimeError(f"{method} {data} failed ({p.returncode}): {p.stderr.strip()}")
+    return json.loads(p.stdout)
+
+
+def _epoch(timestamp):
+    return datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
+def _service_migrate(ctx, address, name, cap):
+    """One migration through a synchronous Run; a timer Cancels it once it has run cap seconds.
+
+    Seconds run from the Run call to the migration's own finishedAt (same machine clock). No
+    Status polling: its reads would count as the service's database commands."""
+    canceled = threading.Event()
+
+    def cancel():
+        canceled.set()
+        try:
+            _grpcurl(ctx, address, "Cancel", {"name": name})
+        except RuntimeError:
+            pass  # it ended in between
+
+    timer = threading.Timer(cap, cancel) if cap else None
+    start = time.time()
+    if timer:
+        timer.start()
+    try:
+        status = _grpcurl(ctx, address, "Run", {"names": [name]})["migrations"][0]
+    finally:
+        if timer:
+            timer.cancel()
+    state = status.get("state")
+    capped = canceled.is_set() and state == "MIGRATION_STATE_CANCELED"
+    if state != "MIGRATION_STATE_SUCCEEDED" and not capped:
+        raise RuntimeError(f"Run {name} ended {state}: {status.get('error')}")
+    end = _epoch(status["finishedAt"]) if status.get("finishedAt") else time.time()
+    return {"migration": name, "docs": int(status.get("updated", 0)), "seconds": end - start,
+            "capped": capped}
 
 
 def run_service(ctx, db, count_commands=False):
-    """The real binary, one Run per migration in registry order, each timed around the RPC (a
-    grpcurl process: its ~20 ms start is inside the time). With count_commands the service talks
-    to FerretDB through CountingProxy and the commands each Run sent are recorded instead."""
+    """The real binary, one Run per migration in registry order, timed from the RPC (a grpcurl
+    process: its ~20 ms start is inside the time) to the migration's finishedAt; a migration still
+    running after the cap is canceled (ctx.service_cap, or ctx.count_cap when counting). With
+    count_commands the service talks to FerretDB through CountingProxy and the commands each Run
+    sent are recorded."""
     proxy = None
     uri = ctx.uri
     if count_commands:
@@ -92,11 +126,13 @@ def run_service(ctx, db, count_commands=False):
         rows, commands = [], {}
         for name in spec.NAMES:
             before = proxy.snapshot() if proxy else None
-            rows.append(_grpcurl_run(ctx, svc.address, name))
+            cap = ctx.count_cap if count_commands else ctx.service_cap
+            rows.append(_service_migrate(ctx, svc.address, name, cap))
             if proxy:
                 diff = proxy.snapshot() - before
                 work = {k: v for k, v in diff.items() if k not in MONITORING}
                 commands[name] = {"total": sum(work.values()), "by_command": dict(sorted(work.items())),
+                                  "docs": rows[-1]["docs"], "capped": rows[-1]["capped"],
                                   "monitoring": sum(v for k, v in diff.items() if k in MONITORING)}
         memory = svc.memory()
         cpu = svc.cpu()

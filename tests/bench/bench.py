@@ -44,6 +44,8 @@ class Context:
         self.tools = args.tools
         self.workdir = workdir
         self.slow_cap = args.slow_cap
+        self.service_cap = args.service_cap
+        self.count_cap = args.count_cap
         self.n = 0
 
 
@@ -188,6 +190,11 @@ def main(argv=None):
     ap.add_argument("--rpc-seconds", type=float, default=5)
     ap.add_argument("--slow-cap", type=float, default=60,
                     help="seconds per migration for the one-at-a-time baseline (0: none)")
+    ap.add_argument("--service-cap", type=float, default=0,
+                    help="seconds before a service migration is canceled (0: none); its rate is then "
+                         "over the documents done")
+    ap.add_argument("--count-cap", type=float, default=0,
+                    help="the same for the command-counting run (commands are then per document done)")
     ap.add_argument("--no-count", action="store_true", help="skip the service's command-counting run")
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="CI mode: no plot, no cap")
@@ -196,7 +203,7 @@ def main(argv=None):
     ap.add_argument("--command", help="the command line to print as the way to reproduce")
     args = ap.parse_args(argv)
     if args.smoke:
-        args.no_plot, args.slow_cap = True, 0
+        args.no_plot, args.slow_cap, args.service_cap, args.count_cap = True, 0, 0, 0
     sizes = [int(s) for s in args.sizes.split(",") if s]
     wanted = [a for a in ORDER if a in args.approaches.split(",")]
     os.makedirs(args.out, exist_ok=True)
@@ -205,7 +212,7 @@ def main(argv=None):
 
     results = {"machine": machine(), "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                "command": args.command or " ".join(sys.argv), "sizes": sizes, "runs": [], "skipped": {},
-               "slow_cap": args.slow_cap}
+               "slow_cap": args.slow_cap, "service_cap": args.service_cap, "count_cap": args.count_cap}
     if "migrate-mongo" in wanted:
         why = approaches.ensure_migrate_mongo()
         if why:

@@ -70,7 +70,10 @@ def size_section(run):
             if name in counts:
                 c = counts[name]
                 top = ", ".join(f"{k} {v}" for k, v in sorted(c["by_command"].items(), key=lambda kv: -kv[1])[:4])
-                cells.append(f"{c['total']:,} ({top})")
+                text = f"{c['total']:,} ({top})"
+                if c.get("capped"):
+                    text += f" for the first {c['docs']:,} documents (canceled at the cap)"
+                cells.append(text)
             elif name == "all four":
                 cells.append(f"{sum(c['total'] for c in counts.values()):,}")
             else:
@@ -251,7 +254,10 @@ def write(results, out_dir, plot=True):
               "with gaps, documents that already have some fields). Documents/second is the documents the "
               "migration changed over its wall time.", "",
               f"- **{LABELS['service']}**: the real binary; one `Run` per migration through gRPC (grpcurl), timed "
-              "around the call. Peak RSS is VmHWM at the end; database commands come from a second run "
+              "from the call to the migration's finishedAt"
+              + (f"; a migration still running after {results['service_cap']:g} s is canceled and its rate is over the "
+                 "documents done" if results.get("service_cap") else "")
+              + ". Peak RSS is VmHWM at the end; database commands come from a second run "
               "through a counting proxy (tests/bench/proxy.py, every OP_MSG the service sent, heartbeats left out).",
               f"- **{LABELS['one-at-a-time']}**: tests/bench/one_at_a_time.py: find one missing document, update it, "
               "repeat; usernames probe base, base1, base2, ... with one find each. "
