@@ -154,6 +154,7 @@ int tm_ctl_cmd_run(tm_ctl_conn *conn, const tm_ctl_options *opts) {
     run = attempt(&ctx, &req);
     if (tm_ctl_call_status(run) == GRPC_STATUS_OK || !tm_ctl_retry_again(&ctx.retry, run)) break;
     tm_ctl_call_free(run);
+    tm_ctl_conn_refresh(conn);
   }
 
   if (tm_ctl_call_status(run) != GRPC_STATUS_OK) {

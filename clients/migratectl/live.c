@@ -15,6 +15,9 @@
  * change of pace, long enough to smooth over batch boundaries. */
 #define RATE_SAMPLES 16
 #define MIN_BAR_WIDTH 10
+/* RUNNING but not started: the engine claims every migration of a chain when the chain starts, and
+ * the later ones wait for their turn. Shown apart so that only real work looks like progress. */
+#define PHASE_QUEUED 1000
 #define MAX_BAR_WIDTH 30
 
 typedef struct {
@@ -22,8 +25,8 @@ typedef struct {
   bool has_base; /* the baseline's state still holds */
   int base_state;
   char *base_run_id;
-  bool reported; /* state and run_id below were printed */
-  int state;
+  bool reported; /* phase and run_id below were printed */
+  int phase;     /* the state, or PHASE_QUEUED */
   char *run_id;
   bool live; /* has a progress line */
   int64_t total, processed, updated;
@@ -131,6 +134,11 @@ static void put_clipped(tm_ctl_live *l, const char *line) {
  * width leaves, and goes when too little is left. */
 static void draw_progress(tm_ctl_live *l, const entry *e) {
   char rate[32], eta[40], counts[64], line[512];
+  if (e->phase == PHASE_QUEUED) {
+    snprintf(line, sizeof line, "%-*s  queued", l->name_width, e->name);
+    put_clipped(l, line);
+    return;
+  }
   rate_and_eta(e, rate, sizeof rate, eta, sizeof eta);
   if (e->total <= 0) {
     snprintf(line, sizeof line, "%-*s  RUNNING  %" PRId64 " processed  %s", l->name_width, e->name,
@@ -236,19 +244,20 @@ void tm_ctl_live_update(tm_ctl_live *l, const tm_ctl_pb_status_response *resp, i
         same(m->run_id, e->base_run_id))
       continue;
     e->has_base = false;
+    int phase = running && !tm_ctl_status_started(m) ? PHASE_QUEUED : (int)m->state;
     bool new_run = !e->reported || !same(e->run_id, m->run_id);
-    bool changed = new_run || e->state != (int)m->state;
+    bool changed = new_run || e->phase != phase;
     e->total = m->total;
     e->processed = m->processed;
     e->updated = m->updated;
     if (changed) {
       if (new_run || running) e->n_samples = e->next_sample = 0;
       e->reported = true;
-      e->state = m->state;
+      e->phase = phase;
       free(e->run_id);
       e->run_id = dup_str(m->run_id);
       if (l->mode == TM_CTL_LIVE_PLAIN) {
-        emit(l, m, false);
+        if (phase != PHASE_QUEUED) emit(l, m, false); /* the line comes when it starts */
       } else {
         e->live = running;
         if (!running) emit(l, m, false);
@@ -286,7 +295,7 @@ void tm_ctl_live_finish(tm_ctl_live *l, tm_ctl_pb_status *const *statuses, size_
     const tm_ctl_pb_status *m = statuses[i];
     entry *e = find(l, m->name, false);
     if (e) e->live = false;
-    bool said = e && e->reported && e->state == (int)m->state && same(e->run_id, m->run_id);
+    bool said = e && e->reported && e->phase == (int)m->state && same(e->run_id, m->run_id);
     if (said && m->n_samples == 0) continue;
     emit(l, m, true);
   }

@@ -27,6 +27,10 @@ void tm_ctl_format_seconds(char *buf, size_t size, double s) {
     snprintf(buf, size, "%dh%02dm", (int)(s / 3600), ((int)s % 3600) / 60);
 }
 
+bool tm_ctl_status_started(const tm_ctl_pb_status *m) {
+  return m->total > 0 || m->processed > 0 || (m->cursor && m->cursor[0]);
+}
+
 static double ts_seconds(const Google__Protobuf__Timestamp *t) {
   return (double)t->seconds + (double)t->nanos / 1e9;
 }
@@ -58,6 +62,11 @@ void tm_ctl_describe_status(char *buf, size_t size, const tm_ctl_pb_status *m) {
   switch ((int)m->state) {
   case TM_CTL_PENDING: snprintf(buf, size, "PENDING  not run yet"); break;
   case TM_CTL_RUNNING:
+    if (!tm_ctl_status_started(m)) {
+      snprintf(buf, size, "RUNNING  queued, not started yet%s%s",
+               m->owner && m->owner[0] ? " on " : "", m->owner ? m->owner : "");
+      break;
+    }
     snprintf(buf, size, "RUNNING  processed %" PRId64 "/%" PRId64 ", updated %" PRId64 "%s%s",
              m->processed, m->total, m->updated, m->owner && m->owner[0] ? " on " : "",
              m->owner ? m->owner : "");

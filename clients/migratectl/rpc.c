@@ -14,15 +14,17 @@
 #include "exit_codes.h"
 #include "twigz/migrations/v1/migration_service.pb-c.h"
 
-/* Our own retry loop decides when to give up; the channel's reconnect backoff (1 s growing to
- * 120 s by default) must not make a recovered service wait minutes for our next attempt. */
+/* Our own retry loop paces the attempts; the channel's reconnect backoff (1 s growing to 120 s by
+ * default) must not make a recovered service wait minutes for our next attempt. */
 #define RECONNECT_INITIAL_MS 200
-#define RECONNECT_MAX_MS 5000
+#define RECONNECT_MAX_MS 2000
 #define RETRY_BASE_MS 200
-#define RETRY_CAP_MS 10000
+#define RETRY_CAP_MIN_MS 1000
+#define RETRY_CAP_MAX_MS 10000
 #define LAST_ATTEMPT_MS 250
 
 struct tm_ctl_conn {
+  tm_ctl_conn_options opts; /* strings borrowed from the caller */
   grpc_channel *channel;
   grpc_completion_queue *cq;
   char *bearer;       /* "Bearer <token>" or NULL; never printed */
@@ -65,19 +67,13 @@ static grpc_arg string_arg(const char *key, const char *value) {
   return a;
 }
 
-tm_ctl_conn *tm_ctl_conn_open(const tm_ctl_conn_options *opts) {
-  tm_ctl_conn *conn = calloc(1, sizeof *conn);
-  if (!conn) abort();
-  if (opts->token) {
-    size_t n = strlen(opts->token) + sizeof "Bearer ";
-    conn->bearer = malloc(n);
-    if (!conn->bearer) abort();
-    snprintf(conn->bearer, n, "Bearer %s", opts->token);
-  }
-  grpc_arg args[4];
+static grpc_channel *make_channel(const tm_ctl_conn_options *opts) {
+  grpc_arg args[5];
   size_t n_args = 0;
   args[n_args++] = int_arg(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, RECONNECT_INITIAL_MS);
   args[n_args++] = int_arg(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, RECONNECT_MAX_MS);
+  /* A channel made afresh after failures must not inherit a shared subchannel still backing off. */
+  args[n_args++] = int_arg(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args[n_args++] = string_arg(GRPC_ARG_PRIMARY_USER_AGENT_STRING, "migratectl/" TM_VERSION);
   if (opts->tls_server_name)
     args[n_args++] = string_arg(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, opts->tls_server_name);
@@ -90,10 +86,31 @@ tm_ctl_conn *tm_ctl_conn_open(const tm_ctl_conn_options *opts) {
   } else {
     creds = grpc_insecure_credentials_create();
   }
-  conn->channel = grpc_channel_create(opts->target, creds, &channel_args);
+  grpc_channel *channel = grpc_channel_create(opts->target, creds, &channel_args);
   grpc_channel_credentials_release(creds);
+  return channel;
+}
+
+tm_ctl_conn *tm_ctl_conn_open(const tm_ctl_conn_options *opts) {
+  tm_ctl_conn *conn = calloc(1, sizeof *conn);
+  if (!conn) abort();
+  conn->opts = *opts;
+  if (opts->token) {
+    size_t n = strlen(opts->token) + sizeof "Bearer ";
+    conn->bearer = malloc(n);
+    if (!conn->bearer) abort();
+    snprintf(conn->bearer, n, "Bearer %s", opts->token);
+  }
+  conn->channel = make_channel(opts);
   conn->cq = grpc_completion_queue_create_for_next(NULL);
   return conn;
+}
+
+void tm_ctl_conn_refresh(tm_ctl_conn *conn) {
+  if (grpc_channel_check_connectivity_state(conn->channel, 0) != GRPC_CHANNEL_TRANSIENT_FAILURE)
+    return;
+  grpc_channel_destroy(conn->channel);
+  conn->channel = make_channel(&conn->opts);
 }
 
 static void push_ready(tm_ctl_conn *conn, tm_ctl_call *call) {
@@ -299,7 +316,11 @@ void tm_ctl_retry_init(tm_ctl_retry *r, double timeout_s, bool verbose) {
   r->timeout_s = timeout_s;
   r->attempts = 0;
   r->verbose = verbose;
-  tm_ctl_backoff_init(&r->backoff, RETRY_BASE_MS, RETRY_CAP_MS);
+  /* A short budget deserves frequent attempts: the cap leaves room for about 20 of them. */
+  int64_t cap = (int64_t)(timeout_s * 1000.0) / 20;
+  if (cap < RETRY_CAP_MIN_MS) cap = RETRY_CAP_MIN_MS;
+  if (cap > RETRY_CAP_MAX_MS) cap = RETRY_CAP_MAX_MS;
+  tm_ctl_backoff_init(&r->backoff, RETRY_BASE_MS, cap);
 }
 
 static bool retriable(grpc_status_code code) {
@@ -336,6 +357,7 @@ tm_ctl_call *tm_ctl_unary(tm_ctl_conn *conn, tm_ctl_retry *r, const char *method
     }
     if (!tm_ctl_retry_again(r, call)) return call;
     tm_ctl_call_free(call);
+    tm_ctl_conn_refresh(conn);
   }
 }
 

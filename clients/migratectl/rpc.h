@@ -24,9 +24,13 @@ typedef struct {
 
 typedef struct tm_ctl_conn tm_ctl_conn;
 
-/* Borrows nothing from opts after it returns. Never fails: a bad target shows up as the status of
- * the first call. */
+/* opts' strings are borrowed and must outlive the connection. Never fails: a bad target shows up as
+ * the status of the first call. */
 tm_ctl_conn *tm_ctl_conn_open(const tm_ctl_conn_options *opts);
+/* Before a retry, with no call in flight: replaces a channel that is backing off after failing to
+ * connect, so that the retry really tries (gRPC core would fail it at once until its own reconnect
+ * timer fires, which after a few failures lags far behind a service that came back). */
+void tm_ctl_conn_refresh(tm_ctl_conn *conn);
 /* Cancels and drains any call still in flight; call objects must have been freed before. */
 void tm_ctl_conn_close(tm_ctl_conn *conn);
 
@@ -65,7 +69,8 @@ void tm_ctl_retry_init(tm_ctl_retry *r, double timeout_s, bool verbose);
  * backoff. */
 bool tm_ctl_retry_again(tm_ctl_retry *r, const tm_ctl_call *call);
 
-/* One unary call, retried per r; returns the last attempt (done). Caller frees. */
+/* One unary call, retried per r; returns the last attempt (done). No other call may be in flight.
+ * Caller frees. */
 tm_ctl_call *tm_ctl_unary(tm_ctl_conn *conn, tm_ctl_retry *r, const char *method,
                           const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc);
 
