@@ -114,10 +114,13 @@ void tm_engine_stop(tm_engine *engine) {
   if (!engine) return;
   pthread_mutex_lock(&engine->mu);
   bool first = !engine->stopping;
+  bool busy = engine->chains != NULL; /* nothing to say when no run was ever started */
   engine->stopping = true;
   pthread_cond_broadcast(&engine->cond);
   pthread_mutex_unlock(&engine->mu);
-  if (first) tm_log(TM_LOG_INFO, "engine stopping: runs stop after their current batch", NULL);
+  if (first && busy) {
+    tm_log(TM_LOG_INFO, "engine stopping: runs stop after their current batch", NULL);
+  }
 }
 
 void tm_engine_destroy(tm_engine *engine) {

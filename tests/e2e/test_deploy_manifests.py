@@ -146,7 +146,7 @@ MUTATIONS = [
     ("readiness-probe-on-the-whole-server", "base/deployment.yaml",
      "service: twigz.migrations.v1.MigrationService", 'service: ""', "probes"),
     ("liveness-probe-not-grpc", "base/deployment.yaml",
-     'livenessProbe:\n            grpc:\n              port: 50051\n              service: ""',
+     'livenessProbe:\n            grpc:\n              port: 50051\n              service: liveness',
      "livenessProbe:\n            tcpSocket:\n              port: 50051", "probes"),
     ("startup-probe-removed", "base/deployment.yaml", "startupProbe:", "x-startupProbe:", "probes"),
     ("runs-as-root-allowed", "base/deployment.yaml", "runAsNonRoot: true", "runAsNonRoot: false", "non-root"),
