@@ -273,7 +273,8 @@ Test(engine_runs, cancel_stops_at_a_batch_boundary_keeps_the_cursor_and_a_run_re
   tm_status st;
   tm_error err;
   cr_assert_eq(tm_engine_cancel(e, "addPrivacyToCustomers", &st, &err), TM_OK, "%s", err.msg);
-  cr_assert_eq(st.state, TM_STATE_RUNNING);
+  /* The holder may have stopped already by the time the answer reads the state back. */
+  cr_assert(st.state == TM_STATE_RUNNING || st.state == TM_STATE_CANCELED, "%d", st.state);
   tm_status_clear(&st);
   cr_assert_eq(wait_for_end(e, "addPrivacyToCustomers"), TM_STATE_CANCELED);
   tm_status saved = status_now(e, "addPrivacyToCustomers");
