@@ -160,11 +160,6 @@ int tm_ctl_cmd_run(tm_ctl_conn *conn, const tm_ctl_options *opts) {
   if (tm_ctl_call_status(run) != GRPC_STATUS_OK) {
     if (ctx.live) tm_ctl_live_finish(ctx.live, NULL, 0);
     code = tm_ctl_report_failure(run, &ctx.retry);
-    if (tm_ctl_call_status(run) == GRPC_STATUS_DEADLINE_EXCEEDED)
-      fputs(
-          "migratectl: the migrations go on on the server: \"migratectl status --watch\" follows "
-          "them\n",
-          stderr);
   } else {
     const tm_ctl_pb_run_response *resp = (const void *)tm_ctl_call_response(run);
     if (opts->json) {

@@ -371,7 +371,10 @@ int tm_ctl_report_failure(const tm_ctl_call *call, const tm_ctl_retry *r) {
             (double)(tm_ctl_now_ms() - r->started_ms) / 1000.0, r->attempts,
             r->attempts == 1 ? "" : "s", r->timeout_s);
   else if (code == GRPC_STATUS_DEADLINE_EXCEEDED && r)
-    fprintf(stderr, " (--timeout %g s ran out)", r->timeout_s);
+    fprintf(stderr, " (--timeout %g s ran out%s)", r->timeout_s,
+            strcmp(tm_ctl_call_method(call), "Run") == 0
+                ? "; the migrations go on on the server: migratectl status --watch follows them"
+                : "");
   else if (code == GRPC_STATUS_UNAUTHENTICATED)
     fputs(" (check --token-file or TWIGZ_AUTH_TOKEN)", stderr);
   fputc('\n', stderr);

@@ -211,7 +211,7 @@ def test_a_batch_size_out_of_range_is_invalid_argument_and_exit_64(start_service
     assert "INVALID_ARGUMENT" in line and "20000" in line
 
 
-def test_a_wrong_or_missing_token_exits_77_and_the_right_one_works(workdir, start_service):
+def test_a_wrong_or_missing_token_exits_77(workdir, start_service):
     token = os.path.join(workdir, "mctl-token")
     with open(token, "w") as f:
         f.write("s3cret-mctl\n")
@@ -224,6 +224,13 @@ def test_a_wrong_or_missing_token_exits_77_and_the_right_one_works(workdir, star
         assert p.returncode == 77, (args, env, p.stderr)
         line = one_line(p.stderr)
         assert "UNAUTHENTICATED" in line and "not-the-token" not in line
+
+
+def test_the_right_token_from_a_file_or_the_environment_is_accepted(workdir, start_service):
+    token = os.path.join(workdir, "mctl-good-token")
+    with open(token, "w") as f:
+        f.write("  s3cret-mctl\n")  # surrounding whitespace is not part of it
+    svc = service(start_service, "mctl_auth_ok", "--auth-token-file", token)
     assert ctl("--addr", svc.address, "--token-file", token, "list").returncode == 0
     assert ctl("--addr", svc.address, "status", env={"TWIGZ_AUTH_TOKEN": "s3cret-mctl"}).returncode == 0
 
@@ -258,10 +265,15 @@ def make_certificates(d):
     return {n: os.path.join(d, n) for n in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")}
 
 
-def test_tls_and_mutual_tls(workdir, start_service):
+@pytest.fixture(scope="module")
+def certs(workdir):
     d = os.path.join(workdir, "mctl-certs")
     os.makedirs(d, exist_ok=True)
-    c = make_certificates(d)
+    return make_certificates(d)
+
+
+def test_tls_with_the_servers_ca(start_service, certs):
+    c = certs
     svc = service(start_service, "mctl_tls", "--tls-cert", c["server.pem"], "--tls-key", c["server.key"])
     p = ctl("--addr", svc.address, "--tls-ca", c["ca.pem"], "list", "--json")
     assert p.returncode == 0, p.stderr
@@ -269,16 +281,25 @@ def test_tls_and_mutual_tls(workdir, start_service):
     # Plaintext against TLS never succeeds: retried, then 75 when the budget is spent.
     assert ctl("--addr", svc.address, "--timeout", "1", "list").returncode == 75
 
-    mtls = service(start_service, "mctl_mtls", "--tls-cert", c["server.pem"], "--tls-key", c["server.key"],
-                   "--tls-client-ca", c["ca.pem"])
-    p = ctl("--addr", mtls.address, "--tls-ca", c["ca.pem"], "--tls-cert", c["client.pem"],
+
+def test_mutual_tls_needs_the_client_certificate(start_service, certs):
+    c = certs
+    svc = service(start_service, "mctl_mtls", "--tls-cert", c["server.pem"], "--tls-key", c["server.key"],
+                  "--tls-client-ca", c["ca.pem"])
+    p = ctl("--addr", svc.address, "--tls-ca", c["ca.pem"], "--tls-cert", c["client.pem"],
             "--tls-key", c["client.key"], "status")
     assert p.returncode == 0, p.stderr
-    p = ctl("--addr", mtls.address, "--tls-ca", c["ca.pem"], "--timeout", "1", "list")
+    p = ctl("--addr", svc.address, "--tls-ca", c["ca.pem"], "--timeout", "1", "list")
     assert p.returncode != 0, "a client without a certificate must be refused under mutual TLS"
+
+
+def test_a_file_that_is_not_the_pem_expected_is_a_usage_error(certs):
     # A key where a certificate belongs is said at once, not retried as a failed handshake.
-    p = ctl("--addr", mtls.address, "--tls-ca", c["client.key"], "list")
+    p = ctl("--addr", "127.0.0.1:1", "--tls-ca", certs["client.key"], "list")
     assert p.returncode == 64 and "--tls-ca" in one_line(p.stderr)
+    p = ctl("--addr", "127.0.0.1:1", "--tls-ca", certs["ca.pem"], "--tls-cert", certs["client.pem"],
+            "--tls-key", certs["client.pem"], "list")
+    assert p.returncode == 64 and "--tls-key" in one_line(p.stderr)
 
 
 # --- runs: these need the engine ---
@@ -301,7 +322,11 @@ def test_run_of_everything_on_seeded_data_exits_0_with_a_plain_line_per_change(s
     assert db.stores.count_documents({"status": {"$exists": False}}) == 0
     assert db.customers.count_documents({"username": {"$exists": False}}) == 0
 
-    # Again: nothing to do, each migration skipped; --json gives the RunResponse.
+
+def test_a_second_run_skips_every_migration_and_json_says_so(start_service, ferret):
+    svc = service(start_service, "mctl_run_twice")
+    seed(ferret, "mctl_run_twice", stores=5, customers=5)
+    assert ctl("--addr", svc.address, "run").returncode == 0
     p = ctl("--addr", svc.address, "--json", "run")
     assert p.returncode == 0, p.stderr
     resp = json.loads(p.stdout)
@@ -371,10 +396,35 @@ def test_cancel_of_a_running_migration_makes_run_exit_65(start_service, ferret):
     out, err = run.communicate(timeout=60)
     assert run.returncode == 65, out + err
     assert re.search(r"addStatusToStores +CANCELED", out), out
-    # Nothing runs any more: cancel is refused (FAILED_PRECONDITION, 65), and an unknown name is 64.
+
+
+def test_cancel_of_a_migration_that_is_not_running_is_failed_precondition_and_exit_65(start_service):
+    svc = service(start_service, "mctl_cancel_idle")
     p = ctl("--addr", svc.address, "cancel", "addStatusToStores")
-    assert p.returncode == 65 and "FAILED_PRECONDITION" in one_line(p.stderr)
-    assert ctl("--addr", svc.address, "cancel", "noSuchMigration").returncode == 64
+    assert p.returncode == 65, p.stderr
+    line = one_line(p.stderr)
+    assert "FAILED_PRECONDITION" in line and "not running" in line
+
+
+def test_cancel_of_an_unknown_migration_exits_64(start_service):
+    svc = service(start_service, "mctl_cancel_unknown")
+    p = ctl("--addr", svc.address, "cancel", "noSuchMigration")
+    assert p.returncode == 64, p.stderr
+    assert "noSuchMigration" in one_line(p.stderr)
+
+
+def test_a_run_still_going_when_the_timeout_runs_out_exits_75(start_service, ferret):
+    svc = service(start_service, "mctl_deadline")
+    seed(ferret, "mctl_deadline", stores=SLOW_STORES)
+    p = ctl("--addr", svc.address, "--timeout", "1.5", "run", "addStatusToStores", *slow_run_args())
+    assert p.returncode == 75, p.stdout + p.stderr
+    line = one_line(p.stderr)
+    assert "DEADLINE_EXCEEDED" in line and "status --watch" in line
+    # The service goes on: the migration ends without the client.
+    def settled():
+        p = ctl("--addr", svc.address, "--json", "status", "addStatusToStores")
+        return json.loads(p.stdout)["migrations"][0]["state"] == "MIGRATION_STATE_SUCCEEDED"
+    wait_until(settled, 60, interval=0.5, what="addStatusToStores SUCCEEDED")
 
 
 def test_run_on_a_terminal_shows_a_live_progress_line(start_service, ferret):
