@@ -96,7 +96,10 @@ def _service_migrate(ctx, address, name, cap):
     if timer:
         timer.start()
     try:
-        status = _grpcurl(ctx, address, "Run", {"names": [name]})["migrations"][0]
+        request = {"names": [name]}
+        if ctx.service_batch_size:
+            request["batchSize"] = ctx.service_batch_size
+        status = _grpcurl(ctx, address, "Run", request)["migrations"][0]
     finally:
         if timer:
             timer.cancel()

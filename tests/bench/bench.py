@@ -46,6 +46,7 @@ class Context:
         self.slow_cap = args.slow_cap
         self.service_cap = args.service_cap
         self.count_cap = args.count_cap
+        self.service_batch_size = args.service_batch_size
         self.n = 0
 
 
@@ -115,14 +116,16 @@ def log(msg):
     print(f"[{datetime.datetime.now():%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
 
 
-def run_size(args, ctx, client, n, wanted):
-    """Every wanted approach at size n on ctx's server; returns the size's results."""
+def run_size(args, ctx, client, n, wanted, saved):
+    """Every wanted approach at size n on ctx's server, into saved's "runs" (written out after
+    each approach, so a stopped run keeps what it measured)."""
     ctx.n = n
     t0 = time.monotonic()
     stores, customers = gen.generate(n)
     log(f"{ctx.backend} N={n}: generated in {time.monotonic() - t0:.1f}s")
     result = {"backend": ctx.backend, "n": n, "id_index": ctx.backend == "sqlite" and not args.stock_sqlite,
               "approaches": {}}
+    saved["runs"].append(result)
     reference = None
     runs = [(a, False) for a in wanted]
     if "service" in wanted and not args.no_count:
@@ -171,13 +174,15 @@ def run_size(args, ctx, client, n, wanted):
             result["approaches"]["service"]["counted_run_same"] = out.get("same_as_reference")
         else:
             result["approaches"][approach] = out
-    return result
+        save(args, ctx.workdir, saved)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="twigz-migrations benchmark")
     ap.add_argument("--out", required=True, help="directory for benchmarks.md and the plot")
-    ap.add_argument("--binary", required=True, help="the twigz-migrations binary")
+    ap.add_argument("--binary", help="the twigz-migrations binary (required unless --report-only)")
+    ap.add_argument("--report-only", metavar="RESULTS_JSON", nargs="+",
+                    help="only write the report again from runs' bench-results.json (several: merged)")
     ap.add_argument("--tools", default=os.path.join(SOURCE, ".tools", "bin"))
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--approaches", default=",".join(ORDER))
@@ -195,6 +200,8 @@ def main(argv=None):
                          "over the documents done")
     ap.add_argument("--count-cap", type=float, default=0,
                     help="the same for the command-counting run (commands are then per document done)")
+    ap.add_argument("--service-batch-size", type=int, default=0,
+                    help="Run's batchSize for the service (0: the service's default)")
     ap.add_argument("--no-count", action="store_true", help="skip the service's command-counting run")
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="CI mode: no plot, no cap")
@@ -202,6 +209,25 @@ def main(argv=None):
     ap.add_argument("--workdir", help="scratch directory (default: a temporary one, removed)")
     ap.add_argument("--command", help="the command line to print as the way to reproduce")
     args = ap.parse_args(argv)
+    if args.report_only:
+        merged = None
+        for path in args.report_only:
+            with open(path) as f:
+                one = json.load(f)
+            if merged is None:
+                merged = one
+                merged["commands"] = [one["command"]]
+                continue
+            merged["runs"] += one["runs"]
+            merged["commands"].append(one["command"])
+            merged["finished"] = one.get("finished", merged.get("finished"))
+            merged["rpc"] = one.get("rpc") or merged.get("rpc")
+            merged["skipped"].update(one.get("skipped", {}))
+        merged["command"] = "\n".join(merged.pop("commands"))
+        report.write(merged, args.out, plot=not args.no_plot)
+        return 0
+    if not args.binary:
+        ap.error("--binary is required")
     if args.smoke:
         args.no_plot, args.slow_cap, args.service_cap, args.count_cap = True, 0, 0, 0
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -212,7 +238,8 @@ def main(argv=None):
 
     results = {"machine": machine(), "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                "command": args.command or " ".join(sys.argv), "sizes": sizes, "runs": [], "skipped": {},
-               "slow_cap": args.slow_cap, "service_cap": args.service_cap, "count_cap": args.count_cap}
+               "slow_cap": args.slow_cap, "service_cap": args.service_cap, "count_cap": args.count_cap,
+               "service_batch_size": args.service_batch_size}
     if "migrate-mongo" in wanted:
         why = approaches.ensure_migrate_mongo()
         if why:
@@ -240,12 +267,13 @@ def main(argv=None):
             started.append(ferret)
             ctx = Context(args, ferret, workdir)
             with pymongo.MongoClient(ferret.uri) as client:
-                for n in sizes:
-                    results["runs"].append(run_size(args, ctx, client, n, wanted))
-                    save(args, workdir, results)
+                # RPC first: it is bounded, and a long size that gets stopped keeps it.
                 if args.rpc and backend == backends[0]:
                     import rpc
                     results["rpc"] = rpc.measure(ctx, client, args.rpc_size, args.rpc_seconds, log)
+                    save(args, workdir, results)
+                for n in sizes:
+                    run_size(args, ctx, client, n, wanted, results)
             ferret.stop()
             started.remove(ferret)
             if pg:

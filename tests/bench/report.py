@@ -257,6 +257,8 @@ def write(results, out_dir, plot=True):
               "from the call to the migration's finishedAt"
               + (f"; a migration still running after {results['service_cap']:g} s is canceled and its rate is over the "
                  "documents done" if results.get("service_cap") else "")
+              + (f"; Run's batchSize {results['service_batch_size']}" if results.get("service_batch_size") else
+                 "; the service's default batch size")
               + ". Peak RSS is VmHWM at the end; database commands come from a second run "
               "through a counting proxy (tests/bench/proxy.py, every OP_MSG the service sent, heartbeats left out).",
               f"- **{LABELS['one-at-a-time']}**: tests/bench/one_at_a_time.py: find one missing document, update it, "

@@ -18,7 +18,8 @@ def ghz(ctx, address, method, concurrency, seconds):
     cmd = [os.path.join(ctx.tools, "ghz"), "--insecure", "--proto", os.path.join(source, PROTO),
            "--import-paths", f"{os.path.join(source, 'proto')},/usr/include",
            "--call", f"twigz.migrations.v1.MigrationService.{method}", "-d", "{}",
-           "-c", str(concurrency), "-z", f"{seconds}s", "--connections", "1", "-O", "json", address]
+           "-c", str(concurrency), "-z", f"{seconds}s", "--duration-stop", "ignore", "--connections", "1",
+           "-O", "json", address]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
     if p.returncode != 0 and not p.stdout.strip():
         raise RuntimeError(f"ghz failed ({p.returncode}): {p.stderr[-1000:]}")

@@ -7,10 +7,12 @@
 # Every option goes to tests/bench/bench.py (see its --help); --sizes 10000,100000,1000000 adds the
 # million (about an hour more on 2 cores). --postgres also runs everything on FerretDB over a
 # throwaway PostgreSQL cluster (Debian's postgresql package; as root the cluster runs as the
-# postgres user). Raw results stay in build-bench/bench-work/bench-results.json.
+# postgres user). Raw results stay in build-bench/bench-work/bench-results.json (TM_BENCH_WORK: elsewhere);
+# bench.py --out docs --report-only A.json B.json writes the report again from one or more runs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${TM_BENCH_BUILD:-$root/build-bench}
+work=${TM_BENCH_WORK:-$build/bench-work}
 log() { printf 'bench: %s\n' "$*" >&2; }
 
 "$root/deploy/local/setup.sh"
@@ -28,6 +30,6 @@ log "building the service (RelWithDebInfo) in $build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)" --target twigz-migrations >/dev/null
 
-mkdir -p "$build/bench-work"
+mkdir -p "$work"
 exec python3 "$root/tests/bench/bench.py" --out "$root/docs" --binary "$build/twigz-migrations" \
-  --tools "$root/.tools/bin" --workdir "$build/bench-work" --command "tests/bench/run.sh $*" "$@"
+  --tools "$root/.tools/bin" --workdir "$work" --command "tests/bench/run.sh $*" "$@"
