@@ -513,3 +513,42 @@ Test(engine_runs, an_unreachable_database_at_the_start_is_unavailable) {
   tm_engine_destroy(e);
   tm_store_destroy(store);
 }
+
+Test(engine_runs, resuming_after_a_cursor_also_takes_the_later_type_brackets) {
+  testdb t;
+  testdb_open(&t, "engr");
+  const char *customers[] = {"{\"_id\": 1}",
+                             "{\"_id\": 2.5}",
+                             "{\"_id\": \"a\"}",
+                             "{\"_id\": \"b\"}",
+                             "{\"_id\": \"c\"}",
+                             "{\"_id\": {\"k\": 1}}",
+                             "{\"_id\": {\"$oid\": \"65f000000000000000000001\"}}",
+                             "{\"_id\": true}",
+                             "{\"_id\": {\"$date\": {\"$numberLong\": \"0\"}}}",
+                             NULL};
+  insert_docs(&t, "customers", customers);
+  const char *state[] = {
+      "{\"_id\": \"addPrivacyToCustomers\", \"state\": \"FAILED\", \"cursor\": "
+      "\"b\", \"error\": \"earlier failure\"}",
+      NULL};
+  insert_docs(&t, "_migrations", state);
+  tm_engine *e = new_engine(t.store, "test-a", 30000);
+  const char *names[] = {"addPrivacyToCustomers", NULL};
+  outcome o;
+  run_wait(e, names, (tm_run_request){.batch_size = 2}, &o);
+  const tm_status *st = status_of(&o, "addPrivacyToCustomers");
+  cr_assert_eq(st->state, TM_STATE_SUCCEEDED, "%s", st->error ? st->error : "");
+  cr_assert_eq(st->total, 5);
+  cr_assert_eq(st->updated, 5);
+  cr_assert_eq(
+      count_where(&t, "customers",
+                  "{\"isPrivate\": true, \"_id\": {\"$in\": [\"c\", {\"k\": 1}, {\"$oid\": "
+                  "\"65f000000000000000000001\"}, true, {\"$date\": {\"$numberLong\": "
+                  "\"0\"}}]}}"),
+      5);
+  cr_assert_eq(count_where(&t, "customers", "{\"isPrivate\": {\"$exists\": false}}"), 4);
+  outcome_clear(&o);
+  tm_engine_destroy(e);
+  testdb_close(&t);
+}
