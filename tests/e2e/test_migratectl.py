@@ -57,9 +57,30 @@ def ctl_on_terminal(*args, timeout=120, columns=160):
             break
         out += chunk
     os.close(master)
+    if proc.poll() is None:
+        proc.kill()  # it outlived the test's patience: never leave it behind
     proc.wait(timeout=10)
     proc.stderr.close()
     return proc.returncode, out.decode(errors="replace")
+
+
+@pytest.fixture
+def spawn():
+    """Starts migratectl in the background (pipes, text); whatever still runs after the test is killed."""
+    procs = []
+
+    def start(*args):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TWIGZ_")}
+        proc = subprocess.Popen([MIGRATECTL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
 
 
 def one_line(stderr):
@@ -235,10 +256,9 @@ def test_the_right_token_from_a_file_or_the_environment_is_accepted(workdir, sta
     assert ctl("--addr", svc.address, "status", env={"TWIGZ_AUTH_TOKEN": "s3cret-mctl"}).returncode == 0
 
 
-def test_it_retries_until_the_service_comes_up(start_service):
+def test_it_retries_until_the_service_comes_up(start_service, spawn):
     port = free_port()
-    proc = subprocess.Popen([MIGRATECTL, "--addr", f"127.0.0.1:{port}", "--timeout", "20", "-v", "list"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = spawn("--addr", f"127.0.0.1:{port}", "--timeout", "20", "-v", "list")
     time.sleep(1.5)
     assert proc.poll() is None, "migratectl gave up before its --timeout"
     service(start_service, "mctl_late", "--listen", f"127.0.0.1:{port}")
@@ -378,13 +398,12 @@ def slow_run_args():
     return ["--batch-size", "1"]
 
 
-def test_cancel_of_a_running_migration_makes_run_exit_65(start_service, ferret):
+def test_cancel_of_a_running_migration_makes_run_exit_65(start_service, ferret, spawn):
     # On FerretDB a checkpoint racing the Cancel may overwrite its flag; the engine then hears it at the
     # next lease renewal (a third of the lease): a short lease keeps that within the run.
     svc = service(start_service, "mctl_cancel", "--lease-seconds", "3")
     seed(ferret, "mctl_cancel", stores=SLOW_STORES)
-    run = subprocess.Popen([MIGRATECTL, "--addr", svc.address, "run", "addStatusToStores", *slow_run_args()],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = spawn("--addr", svc.address, "run", "addStatusToStores", *slow_run_args())
 
     def running():
         p = ctl("--addr", svc.address, "--json", "status", "addStatusToStores")
@@ -452,13 +471,11 @@ def test_async_run_then_status_watch(start_service, ferret):
     assert states[-1] == "SUCCEEDED", p.stdout
 
 
-def test_run_goes_on_across_a_service_restart(start_service, ferret):
+def test_run_goes_on_across_a_service_restart(start_service, ferret, spawn):
     port = free_port()
     svc = service(start_service, "mctl_restart", "--listen", f"127.0.0.1:{port}")
     db = seed(ferret, "mctl_restart", stores=SLOW_STORES)
-    run = subprocess.Popen([MIGRATECTL, "--addr", svc.address, "--timeout", "60", "-v", "run", "addStatusToStores",
-                            *slow_run_args()],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = spawn("--addr", svc.address, "--timeout", "60", "-v", "run", "addStatusToStores", *slow_run_args())
 
     def running():
         p = ctl("--addr", svc.address, "--json", "status", "addStatusToStores")
