@@ -113,9 +113,45 @@ static mongoc_cursor_t *open_cursor(const tm_runner_params *p, mongoc_collection
   return cursor;
 }
 
+/* Transient failures worth a retry: the connection, server selection, a failover (not primary,
+ * stepping down, shutting down), a cursor the server forgot. Our writes are idempotent (each is
+ * filtered on the fields still missing) and a cursor reopens after the last _id done, so retrying
+ * repeats no work; after RETRIES the migration fails, resumable. */
+#define RETRIES 5
+
+static bool transient(const bson_error_t *e) {
+  if (e->domain == MONGOC_ERROR_STREAM || e->domain == MONGOC_ERROR_SERVER_SELECTION) return true;
+  switch (e->code) {
+  case 6:     /* HostUnreachable */
+  case 7:     /* HostNotFound */
+  case 43:    /* CursorNotFound */
+  case 89:    /* NetworkTimeout */
+  case 91:    /* ShutdownInProgress */
+  case 189:   /* PrimarySteppedDown */
+  case 9001:  /* SocketException */
+  case 10107: /* NotWritablePrimary */
+  case 11600: /* InterruptedAtShutdown */
+  case 11602: /* InterruptedDueToReplStateChange */
+  case 13435: /* NotPrimaryNoSecondaryOk */
+  case 13436: /* NotPrimaryOrSecondary */ return true;
+  default: return false;
+  }
+}
+
+/* Waits before retry k (0-based): 0.5 s, 1 s, 2 s, ...; false when the engine stops meanwhile. */
+static bool backoff(const tm_runner_params *p, int k, const char *what, const char *error) {
+  tm_log(TM_LOG_WARN, "transient failure; retrying", "migration", TM_LOG_STR(p->m->name), "what",
+         TM_LOG_STR(what), "attempt", TM_LOG_INT(k + 1), "error", TM_LOG_STR(error), NULL);
+  return tm_engine_nap(p->engine, 500 << k);
+}
+
+static bool may_write_now(const tm_runner_params *p) {
+  return p->dry_run || tm_heartbeat_may_write(p->hb, p->hb_slot);
+}
+
 /* Real run: may the next batch be written? Sets the outcome when not. */
 static bool may_write(const tm_runner_params *p, tm_runner_result *r) {
-  if (p->dry_run || tm_heartbeat_may_write(p->hb, p->hb_slot)) return true;
+  if (may_write_now(p)) return true;
   r->outcome = TM_RUN_LOST;
   tm_error_set(&r->err, TM_ERR_CONFLICT,
                "lease lost: another holder took over, or renewals failed for too long");
@@ -128,9 +164,16 @@ static bool checkpoint(const tm_runner_params *p, tm_runner_result *r) {
     tm_heartbeat_view view;
     tm_heartbeat_view_of(p->hb, p->hb_slot, &view);
     bool cancel = false;
-    tm_code code =
-        tm_state_checkpoint(p->states, p->m->name, p->lease_gen, r->has_cursor ? &r->cursor : NULL,
-                            r->processed, r->updated, view.lease.expires_at_ms, &cancel, &r->err);
+    tm_code code;
+    for (int attempt = 0;; attempt++) {
+      code = tm_state_checkpoint(p->states, p->m->name, p->lease_gen,
+                                 r->has_cursor ? &r->cursor : NULL, r->processed, r->updated,
+                                 view.lease.expires_at_ms, &cancel, &r->err);
+      if (code != TM_ERR_UNAVAILABLE || attempt == RETRIES ||
+          !backoff(p, attempt, "saving progress", r->err.msg)) {
+        break;
+      }
+    }
     if (code == TM_ERR_CONFLICT) {
       r->outcome = TM_RUN_LOST;
       return false;
@@ -152,42 +195,82 @@ static bool checkpoint(const tm_runner_params *p, tm_runner_result *r) {
   return true;
 }
 
-/* Reads up to p->batch_size documents into docs (copies); returns how many; r set on error.
- * *exhausted becomes true at the end of the cursor, which must not be advanced again. */
-static size_t read_batch(const tm_runner_params *p, mongoc_cursor_t *cursor, bson_t **docs,
-                         tm_runner_result *r, bool *exhausted, bool *failed) {
-  size_t n = 0;
-  const bson_t *doc;
-  while (!*exhausted && n < (size_t)p->batch_size) {
-    if (mongoc_cursor_next(cursor, &doc)) {
-      docs[n++] = bson_copy(doc);
-    } else {
-      *exhausted = true;
-    }
-  }
-  bson_error_t berr;
-  *failed = mongoc_cursor_error(cursor, &berr);
-  if (*failed) {
-    r->outcome = TM_RUN_FAILED;
-    tm_store_error(&berr, &r->err, "reading documents");
-  }
-  return n;
+/* The cursor of a run, reopened after the last _id done when the server loses it. */
+typedef struct {
+  const tm_runner_params *p;
+  mongoc_collection_t *coll;
+  const tm_filter_caps *caps;
+  mongoc_cursor_t *cursor;
+  bool exhausted;
+} scan;
+
+static void scan_open(scan *sc, const bson_value_t *after) {
+  bson_t query = BSON_INITIALIZER;
+  tm_query_build(sc->p->m, sc->caps, after, &query);
+  sc->cursor = open_cursor(sc->p, sc->coll, &query);
+  sc->exhausted = false;
+  bson_destroy(&query);
 }
 
-static void run_batches(const tm_runner_params *p, mongoc_collection_t *coll, const bson_t *query,
-                        batch_worker *w, tm_runner_result *r, tm_status *samples) {
-  mongoc_cursor_t *cursor = open_cursor(p, coll, query);
+/* Reads up to p->batch_size documents into docs (copies); returns how many. On failure returns 0
+ * with *failed set and r's outcome and error. */
+static size_t read_batch(scan *sc, bson_t **docs, tm_runner_result *r, bool *failed) {
+  const tm_runner_params *p = sc->p;
+  for (int attempt = 0;; attempt++) {
+    size_t n = 0;
+    const bson_t *doc;
+    while (!sc->exhausted && n < (size_t)p->batch_size) {
+      if (mongoc_cursor_next(sc->cursor, &doc)) {
+        docs[n++] = bson_copy(doc);
+      } else {
+        sc->exhausted = true;
+      }
+    }
+    bson_error_t berr;
+    *failed = mongoc_cursor_error(sc->cursor, &berr);
+    if (!*failed) return n;
+    for (size_t i = 0; i < n; i++) bson_destroy(docs[i]);
+    if (!transient(&berr) || attempt == RETRIES ||
+        !backoff(p, attempt, "reading documents", berr.message)) {
+      r->outcome = TM_RUN_FAILED;
+      tm_store_error(&berr, &r->err, "reading documents");
+      return 0;
+    }
+    mongoc_cursor_destroy(sc->cursor);
+    scan_open(sc, r->has_cursor ? &r->cursor : p->resume_after);
+  }
+}
+
+/* Plans and writes one batch, retrying a constant backfill's transient failures (a username
+ * batch is not retried here: its planner has counted the names as assigned; a new run re-learns).
+ */
+static tm_code apply_batch(const tm_runner_params *p, batch_worker *w, mongoc_collection_t *coll,
+                           const bson_t *const *docs, size_t n, int64_t *updated,
+                           tm_status *samples, tm_error *err) {
+  for (int attempt = 0;; attempt++) {
+    tm_code code = worker_apply(p, w, coll, docs, n, updated, samples, err);
+    if (code != TM_ERR_UNAVAILABLE || w->usernames || attempt == RETRIES ||
+        !backoff(p, attempt, "writing a batch", err->msg) || !may_write_now(p)) {
+      return code;
+    }
+  }
+}
+
+static void run_batches(const tm_runner_params *p, mongoc_collection_t *coll,
+                        const tm_filter_caps *caps, batch_worker *w, tm_runner_result *r,
+                        tm_status *samples) {
+  scan sc = {.p = p, .coll = coll, .caps = caps};
+  scan_open(&sc, p->resume_after);
   bson_t **docs = calloc((size_t)p->batch_size, sizeof *docs);
-  bool exhausted = false;
   for (;;) {
     bool failed;
-    size_t n = read_batch(p, cursor, docs, r, &exhausted, &failed);
+    size_t n = read_batch(&sc, docs, r, &failed);
     bool go_on = !failed && n > 0;
     if (go_on && !may_write(p, r)) go_on = false;
     if (go_on) {
       int64_t updated = 0;
       tm_code code =
-          worker_apply(p, w, coll, (const bson_t *const *)docs, n, &updated, samples, &r->err);
+          apply_batch(p, w, coll, (const bson_t *const *)docs, n, &updated, samples, &r->err);
       if (code != TM_OK) {
         r->outcome = TM_RUN_FAILED;
         go_on = false;
@@ -202,7 +285,7 @@ static void run_batches(const tm_runner_params *p, mongoc_collection_t *coll, co
     if (!go_on) break;
   }
   free(docs);
-  mongoc_cursor_destroy(cursor);
+  mongoc_cursor_destroy(sc.cursor);
 }
 
 void tm_runner_run(const tm_runner_params *p, tm_runner_result *r, tm_status *samples) {
@@ -239,7 +322,7 @@ void tm_runner_run(const tm_runner_params *p, tm_runner_result *r, tm_status *sa
            TM_LOG_STR(p->m->name), "total", TM_LOG_INT(r->total), "resume",
            TM_LOG_BOOL(p->resume_after != NULL), "batch_size", TM_LOG_INT(p->batch_size),
            "filter_undefined_clause", TM_LOG_BOOL(caps.type_undefined), NULL);
-    run_batches(p, coll, &query, &w, r, samples);
+    run_batches(p, coll, &caps, &w, r, samples);
     if (r->outcome == TM_RUN_SUCCEEDED && w.usernames) {
       code = tm_usernames_end(w.usernames, &r->err);
     }
