@@ -593,8 +593,6 @@ tm_code tm_chain_start(tm_engine *e, const tm_migration *const *ms, size_t n,
   bson_oid_init(&oid, NULL);
   bson_oid_to_string(&oid, c->run_id);
 
-  char run_id[sizeof c->run_id];
-  memcpy(run_id, c->run_id, sizeof run_id); /* c belongs to the thread once it starts */
   tm_chain_rec *rec = calloc(1, sizeof *rec);
   c->rec = rec;
   pthread_mutex_lock(&e->mu);
@@ -605,6 +603,9 @@ tm_code tm_chain_start(tm_engine *e, const tm_migration *const *ms, size_t n,
     free(c);
     return tm_error_set(err, TM_ERR_UNAVAILABLE, "service shutting down");
   }
+  tm_log(TM_LOG_INFO, "run accepted", "run_id", TM_LOG_STR(c->run_id), "migrations", TM_LOG_INT(n),
+         "dry_run", TM_LOG_BOOL(req->dry_run), "async", TM_LOG_BOOL(req->async), "rerun",
+         TM_LOG_BOOL(req->rerun), "batch_size", TM_LOG_INT(batch_size), NULL);
   /* Created under the lock so that destroy, which takes it to set stopping, sees every chain. */
   int rc = pthread_create(&rec->thread, NULL, chain_main, c);
   if (rc == 0) {
@@ -618,9 +619,6 @@ tm_code tm_chain_start(tm_engine *e, const tm_migration *const *ms, size_t n,
     free(c);
     return tm_error_set(err, TM_ERR_RESOURCE, "cannot start a thread for the run");
   }
-  tm_log(TM_LOG_INFO, "run accepted", "run_id", TM_LOG_STR(run_id), "migrations", TM_LOG_INT(n),
-         "dry_run", TM_LOG_BOOL(req->dry_run), "async", TM_LOG_BOOL(req->async), "rerun",
-         TM_LOG_BOOL(req->rerun), "batch_size", TM_LOG_INT(batch_size), NULL);
   return TM_OK;
 }
 
