@@ -242,9 +242,7 @@ static void finish(chain *c, item *it, tm_state state, const char *error, bool i
   tm_error err;
   if (!lost && tm_state_finish(c->states, it->m->name, it->lease.gen, state, error, interrupted,
                                processed, updated, tm_clock_wall_ms(), &err) != TM_OK) {
-    tm_log(TM_LOG_ERROR,
-           "could not save the outcome; the lease will expire and a later run "
-           "resumes",
+    tm_log(TM_LOG_ERROR, "could not save the outcome; the lease expires and a later run resumes",
            "migration", TM_LOG_STR(it->m->name), "error", TM_LOG_STR(err.msg), NULL);
   }
   if (lost) {
