@@ -240,9 +240,16 @@ static tm_state state_of_outcome(tm_run_outcome o) {
 static void finish(chain *c, item *it, tm_state state, const char *error, bool interrupted,
                    bool lost, int64_t processed, int64_t updated) {
   tm_error err;
-  if (!lost && tm_state_finish(c->states, it->m->name, it->lease.gen, state, error, interrupted,
-                               processed, updated, tm_clock_wall_ms(), &err) != TM_OK) {
-    tm_log(TM_LOG_ERROR, "could not save the outcome; the lease expires and a later run resumes",
+  tm_code code = TM_OK;
+  /* A few tries through a failover; at shutdown too (the naps then return at once). */
+  for (int attempt = 0; !lost && attempt < 4; attempt++) {
+    code = tm_state_finish(c->states, it->m->name, it->lease.gen, state, error, interrupted,
+                           processed, updated, tm_clock_wall_ms(), &err);
+    if (code != TM_ERR_UNAVAILABLE) break;
+    tm_engine_nap(c->e, 500 << attempt);
+  }
+  if (code != TM_OK) {
+    tm_log(TM_LOG_ERROR, "could not save the outcome; a later run takes the migration over",
            "migration", TM_LOG_STR(it->m->name), "error", TM_LOG_STR(err.msg), NULL);
   }
   if (lost) {
