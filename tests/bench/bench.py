@@ -127,9 +127,11 @@ def run_size(args, ctx, client, n, wanted, saved):
               "approaches": {}}
     saved["runs"].append(result)
     reference = None
-    runs = [(a, False) for a in wanted]
-    if "service" in wanted and not args.no_count:
-        runs.append(("service", True))
+    runs = []
+    for a in wanted:
+        runs.append((a, False))
+        if a == "service" and not args.no_count:
+            runs.append(("service", True))  # the counting run right after the timed one
     for approach, counted in runs:
         dbname = f"bench_{n}_{approach.replace('-', '_')}{'_counted' if counted else ''}"
         client.drop_database(dbname)
@@ -210,6 +212,7 @@ def main(argv=None):
     ap.add_argument("--command", help="the command line to print as the way to reproduce")
     args = ap.parse_args(argv)
     if args.report_only:
+        os.makedirs(args.out, exist_ok=True)
         merged = None
         for path in args.report_only:
             with open(path) as f:
