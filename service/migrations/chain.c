@@ -46,7 +46,10 @@ typedef struct {
   int hb_slot;        /* ITEM_CLAIMED */
   tm_state_doc base;  /* ITEM_CLAIMED: the state the claim replaced */
   int64_t waited_gen; /* ITEM_BUSY: the holder's lease generation */
-  tm_status st;       /* what this Run reports for it */
+  /* ITEM_BUSY: finishedAt of the state seen when the wait began, if it had ended already (the
+   * holder was only releasing its lease): that outcome predates this Run and is not reported. */
+  int64_t seen_finished_ms;
+  tm_status st; /* what this Run reports for it */
 } item;
 
 typedef struct {
@@ -159,6 +162,7 @@ static tm_code claim(chain *c, item *it, tm_error *err) {
   if (code == TM_ERR_CONFLICT) {
     it->kind = ITEM_BUSY;
     it->waited_gen = holder.gen;
+    it->seen_finished_ms = s.exists && s.state != TM_STATE_RUNNING ? s.finished_at_ms : -1;
     set_status(it, &s, false);
     tm_state_doc_clear(&s);
     return TM_OK;
@@ -355,7 +359,7 @@ static tm_state wait_busy(chain *c, item *it, bool *interrupted) {
     tm_code code = tm_state_read(c->states, name, &s, &err);
     if (code == TM_OK) {
       if (s.exists && is_terminal(s.state) && !s.interrupted && !s.prev &&
-          s.lease_gen >= it->waited_gen) {
+          s.lease_gen >= it->waited_gen && s.finished_at_ms != it->seen_finished_ms) {
         /* The run we waited for ended: its outcome is ours. */
         set_status(it, &s, false);
         tm_state_doc_clear(&s);

@@ -271,3 +271,27 @@ Test(engine_lease, an_unstarted_claim_of_a_dead_chain_is_put_back) {
   tm_engine_destroy(e);
   testdb_close(&t);
 }
+
+Test(engine_lease, a_run_arriving_while_an_ended_holder_releases_resumes_instead_of_echoing) {
+  testdb t;
+  testdb_open(&t, "engl");
+  insert_many_fmt(&t, "customers", 6, "{\"_id\": %d}");
+  /* The holder saved CANCELED and has not released its lease yet. */
+  insert_lease(&t, "addPrivacyToCustomers", 1, "ender", now_ms() + 1000);
+  const char *state[] = {
+      "{\"_id\": \"addPrivacyToCustomers\", \"state\": \"CANCELED\", \"runId\": \"ended-run\", "
+      "\"owner\": \"ender\", \"leaseGen\": {\"$numberLong\": \"1\"}, \"cursor\": 2, "
+      "\"finishedAt\": {\"$date\": {\"$numberLong\": \"1700000000000\"}}}",
+      NULL};
+  insert_docs(&t, "_migrations", state);
+  tm_engine *e = new_engine(t.store, "test-a", 30000);
+  outcome o;
+  run_wait(e, PRIVACY, (tm_run_request){0}, &o);
+  const tm_status *st = status_of(&o, "addPrivacyToCustomers");
+  cr_assert_eq(st->state, TM_STATE_SUCCEEDED, "%d %s", st->state, st->error ? st->error : "");
+  cr_assert_str_eq(st->run_id, o.run_id);
+  cr_assert_eq(st->total, 3, "resumed after cursor 2");
+  outcome_clear(&o);
+  tm_engine_destroy(e);
+  testdb_close(&t);
+}

@@ -285,7 +285,8 @@ Test(engine_runs, cancel_stops_at_a_batch_boundary_keeps_the_cursor_and_a_run_re
 
   run_wait(e, names, (tm_run_request){.batch_size = 50}, &o2);
   const tm_status *resumed = status_of(&o2, "addPrivacyToCustomers");
-  cr_assert_eq(resumed->state, TM_STATE_SUCCEEDED);
+  cr_assert_eq(resumed->state, TM_STATE_SUCCEEDED, "%d %s", resumed->state,
+               resumed->error ? resumed->error : "");
   cr_assert_eq(resumed->updated, left);
   cr_assert_eq(count_where(&t, "customers", "{\"isPrivate\": true}"), 300);
   tm_status_clear(&saved);
