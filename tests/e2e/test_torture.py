@@ -62,21 +62,25 @@ def test_sigkill_at_random_points_loses_nothing(ferret, start_service):
 
 
 def test_database_outage_mid_run(workdir, start_service):
+    """A short outage (CI) is absorbed like a replica-set failover: the engine retries with backoff
+    and the run goes on. A long one (TM_LONG: longer than the retry window) ends the migration FAILED
+    with the error, and the next Run resumes it. Either way the service stays up, health follows the
+    database within 5 s, and the result is right."""
+    outage = 60 if LONG else 3
     db_server = FerretDB(os.path.join(workdir, "outage-run")).start()
     try:
         client = db_server.client()
         db = client["outage"]
         customers = [{"_id": i, "name": f"n{i % 50}"} for i in range(1500)]
         seed.load(db, [], customers)
-        svc = start_service("--health-interval-ms", "500", "--lease-seconds", "3",
-                            mongodb_uri=db_server.uri, database="outage")
+        svc = start_service("--health-interval-ms", "500", mongodb_uri=db_server.uri, database="outage")
         call(svc.address, "Run", {"names": ["addPrivacyToCustomers"], "async": True, "batchSize": 10})
         wait_until(lambda: db.customers.count_documents({"isPrivate": True}) > 30, 120, interval=0.02,
                    what="progress")
         db_server.stop()
         wait_until(lambda: health_probe(svc.address)[0] == 4, 15, what="NOT_SERVING")
+        time.sleep(outage)
         assert svc.proc.poll() is None, "the service stays up"
-        time.sleep(2)
         db_server.start()
         started = time.monotonic()
         wait_until(lambda: health_probe(svc.address)[0] == 0, 5, what="SERVING within 5 s")
@@ -85,13 +89,12 @@ def test_database_outage_mid_run(workdir, start_service):
         def state():
             rc, out, _ = grpcurl(svc.address, f"{SERVICE}/Status", {"names": ["addPrivacyToCustomers"]})
             return json.loads(out)["migrations"][0] if rc == 0 else None
-        seen = []
-        try:
-            failed = wait_until(lambda: (s := state()) and seen.append(s) is None
-                                and s["state"] == "MIGRATION_STATE_FAILED" and s, 30, what="FAILED with the error")
-        except AssertionError:
-            raise AssertionError(f"never FAILED; last status seen: {seen[-1:]}")
-        assert failed["error"]
+        settled = wait_until(lambda: (s := state()) and s["state"] != "MIGRATION_STATE_RUNNING" and s, 120,
+                             what="the interrupted migration to settle")
+        if LONG:
+            assert settled["state"] == "MIGRATION_STATE_FAILED" and settled["error"], settled
+        else:
+            assert settled["state"] in ("MIGRATION_STATE_SUCCEEDED", "MIGRATION_STATE_FAILED"), settled
         resp = call(svc.address, "Run", {"names": ["addPrivacyToCustomers"]}, timeout=600)
         assert resp["migrations"][0]["state"] == "MIGRATION_STATE_SUCCEEDED", resp
         assert db.customers.count_documents({"isPrivate": {"$exists": False}}) == 0
