@@ -121,6 +121,11 @@ static mongoc_cursor_t *open_cursor(const tm_runner_params *p, mongoc_collection
 
 static bool transient(const bson_error_t *e) {
   if (e->domain == MONGOC_ERROR_STREAM || e->domain == MONGOC_ERROR_SERVER_SELECTION) return true;
+  /* Server codes only: client-side errors reuse small numbers for other meanings. */
+  if (e->domain != MONGOC_ERROR_SERVER && e->domain != MONGOC_ERROR_QUERY &&
+      e->domain != MONGOC_ERROR_WRITE_CONCERN) {
+    return false;
+  }
   switch (e->code) {
   case 6:     /* HostUnreachable */
   case 7:     /* HostNotFound */
