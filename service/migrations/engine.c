@@ -150,6 +150,7 @@ static tm_code invalid_name(tm_error *err, const char *name, const char *problem
 static tm_code resolve(const char *const *names, size_t n_names, const tm_migration **out,
                        size_t *n_out, tm_error *err) {
   size_t count = tm_registry_count();
+  if (n_names > 0 && !names) return tm_error_set(err, TM_ERR_INVALID, "names missing");
   if (n_names == 0) {
     for (size_t i = 0; i < count; i++) out[i] = tm_registry_at(i);
     *n_out = count;
