@@ -182,6 +182,7 @@ static tm_code resolve(const char *const *names, size_t n_names, const tm_migrat
 
 tm_code tm_engine_run(tm_engine *engine, const tm_run_request *req, tm_run_done_fn done, void *arg,
                       tm_error *err) {
+  if (!req || !done) return tm_error_set(err, TM_ERR_INVALID, "run request or callback missing");
   if (req->batch_size < 0 || req->batch_size > MAX_BATCH) {
     return tm_error_set(err, TM_ERR_INVALID,
                         "batch_size must be 0 (the default, %d) or 1..%d, got %d",
