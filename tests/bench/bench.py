@@ -217,16 +217,20 @@ def main(argv=None):
         for path in args.report_only:
             with open(path) as f:
                 one = json.load(f)
+            part = {"command": one["command"], "sizes": [r["n"] for r in one["runs"]],
+                    "rpc": bool(one.get("rpc")), "started": one["started"],
+                    "caps": {k: one.get(k) for k in ("service_cap", "count_cap", "slow_cap")}}
             if merged is None:
                 merged = one
-                merged["commands"] = [one["command"]]
+                merged["merged_from"] = [part]
                 continue
             merged["runs"] += one["runs"]
-            merged["commands"].append(one["command"])
+            merged["merged_from"].append(part)
             merged["finished"] = one.get("finished", merged.get("finished"))
             merged["rpc"] = one.get("rpc") or merged.get("rpc")
             merged["skipped"].update(one.get("skipped", {}))
-        merged["command"] = "\n".join(merged.pop("commands"))
+        if len(merged["merged_from"]) > 1 and args.command:
+            merged["command"] = args.command
         report.write(merged, args.out, plot=not args.no_plot)
         return 0
     if not args.binary:
