@@ -251,16 +251,19 @@ def test_one_millisecond_deadlines_end_in_deadline_exceeded_or_the_normal_answer
 
 
 def test_one_millisecond_deadlines_on_health_and_reflection(svc, channel):
+    # A 1 ms deadline can also catch the client's channel reconnecting (after an earlier test's
+    # oversized message), which grpcio reports as UNAVAILABLE "Socket closed": still a clear status.
+    expected = (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)
     for _ in range(25):
         try:
             channel.unary_unary("/grpc.health.v1.Health/Check")(b"", timeout=0.001)
         except grpc.RpcError as e:
-            assert e.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e
+            assert e.code() in expected, e
         stream = channel.stream_stream("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
         try:
             list(stream(iter([string_field(7, b"*")]), timeout=0.001))  # list_services
         except grpc.RpcError as e:
-            assert e.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e
+            assert e.code() in expected, e
     assert_still_serving(svc)
 
 
