@@ -52,7 +52,8 @@ def test_sigkill_at_random_points_loses_nothing(ferret, start_service):
         svc.stop(signal.SIGKILL)
         restarted = start_service("--lease-seconds", "2", database=db.name)
         resp = call(restarted.address, "Run", {"batchSize": 100}, timeout=600)
-        assert all(m["state"] == "MIGRATION_STATE_SUCCEEDED" for m in resp["migrations"]), resp
+        assert all(m["state"] == "MIGRATION_STATE_SUCCEEDED" for m in resp["migrations"]), (
+            f"trial {trial}: {json.dumps(resp, indent=1)}\n{restarted.logs()[-4000:]}")
         assert_invariants(db, stores, customers, restarted)
         restarted.stop()
         report.append(trial)
