@@ -19,12 +19,14 @@ if [ -z "${MONGODB_URI:-}" ]; then
   # The conventional port when it is free, any free port otherwise.
   listen=127.0.0.1:27017
   if (exec 3<>/dev/tcp/127.0.0.1/27017) 2>/dev/null; then listen=127.0.0.1:0; fi
-  coproc FERRET { exec "$root/.tools/bin/twigz-ferretdb" --listen "$listen" --data-dir "$data"; }
+  # FerretDB's own log goes to a file: the terminal shows the service's JSON lines only.
+  coproc FERRET { exec "$root/.tools/bin/twigz-ferretdb" --listen "$listen" --data-dir "$data" \
+    2>>"$root/.local-data/ferretdb.log"; }
   ferret_pid=$FERRET_PID
   read -r word uri <&"${FERRET[0]}" || { echo "run: FerretDB did not start" >&2; exit 1; }
   [ "$word" = ready ] || { echo "run: FerretDB said: $word $uri" >&2; exit 1; }
   export MONGODB_URI=$uri
-  echo "run: embedded FerretDB at $MONGODB_URI (data in $data)" >&2
+  echo "run: embedded FerretDB at $MONGODB_URI (data in $data, log in .local-data/ferretdb.log)" >&2
 fi
 
 "$root/build/twigz-migrations" "$@" &
