@@ -10,7 +10,7 @@ apt_packages=(
   build-essential cmake pkg-config git
   libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev
   libmongoc-dev libbson-dev libcriterion-dev libmicrohttpd-dev
-  openssl clang-format python3 python3-pip
+  openssl clang-format python3 python3-pip valgrind
   yamllint # deploy/k8s manifests lint (tests/e2e/test_deploy_manifests.py)
   clang libclang-rt-14-dev # libFuzzer + sanitizer runtimes for tests/fuzz
 )
