@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "../log.h"
+#include "../metrics/metrics.h"
 #include "../store/clock.h"
 #include "../store/lease.h"
 #include "../store/state.h"
@@ -67,6 +68,21 @@ typedef struct {
   mongoc_collection_t *states, *leases;
   tm_heartbeat *hb;
 } chain;
+
+static size_t registry_index(const tm_migration *m) {
+  size_t i = 0;
+  while (i < tm_registry_count() && tm_registry_at(i) != m) i++;
+  return i;
+}
+
+/* This process's view of a migration's state, for the metrics series; finished_ms: when it
+ * ended. */
+static void metric_state(const tm_migration *m, tm_state state, int64_t finished_ms) {
+  tm_metrics_migration_state(registry_index(m), (int)state);
+  if (state == TM_STATE_SUCCEEDED) {
+    tm_metrics_migration_succeeded(registry_index(m), (double)finished_ms / 1000.0);
+  }
+}
 
 /* --- reporting --- */
 
@@ -211,6 +227,7 @@ static tm_code claim(chain *c, item *it, tm_error *err) {
   it->kind = ITEM_CLAIMED;
   it->base = base;
   set_claimed_status(c, it, now);
+  tm_metrics_migration_state(registry_index(it->m), TM_STATE_RUNNING);
   tm_log(TM_LOG_INFO, "migration claimed", "migration", TM_LOG_STR(name), "run_id",
          TM_LOG_STR(c->run_id), "lease_gen", TM_LOG_INT(it->lease.gen), "from_state",
          TM_LOG_STR(tm_state_name(base.exists ? base.state : TM_STATE_PENDING)), NULL);
@@ -225,6 +242,8 @@ static void unclaim(chain *c, item *it) {
            "migration", TM_LOG_STR(it->m->name), "error", TM_LOG_STR(err.msg), NULL);
   }
   release(c, it);
+  tm_metrics_migration_state(registry_index(it->m),
+                             it->base.exists ? (int)it->base.state : TM_STATE_PENDING);
   tm_state_doc_clear(&it->base);
   it->kind = ITEM_SETTLED;
   set_pending(it);
@@ -295,6 +314,7 @@ static tm_state run_claimed(chain *c, item *it, bool *interrupted) {
         .engine = c->e,
         .client = c->client,
         .m = it->m,
+        .registry_index = registry_index(it->m),
         .batch_size = c->batch_size,
         .resume_after = s.has_cursor ? &s.cursor : NULL,
         .states = c->states,
@@ -308,6 +328,7 @@ static tm_state run_claimed(chain *c, item *it, bool *interrupted) {
   bool was_interrupted = r.outcome == TM_RUN_INTERRUPTED;
   const char *error = state == TM_STATE_FAILED ? r.err.msg : NULL;
   finish(c, it, state, error, was_interrupted, r.outcome == TM_RUN_LOST, r.processed, r.updated);
+  metric_state(it->m, state, tm_clock_wall_ms());
   if (was_interrupted) *interrupted = true;
 
   tm_log(state == TM_STATE_SUCCEEDED ? TM_LOG_INFO : TM_LOG_WARN, "migration ended", "migration",
@@ -362,6 +383,7 @@ static tm_state wait_busy(chain *c, item *it, bool *interrupted) {
           s.lease_gen >= it->waited_gen && s.finished_at_ms != it->seen_finished_ms) {
         /* The run we waited for ended: its outcome is ours. */
         set_status(it, &s, false);
+        metric_state(it->m, s.state, s.finished_at_ms);
         tm_state_doc_clear(&s);
         it->kind = ITEM_SETTLED;
         return it->st.state;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../log.h"
+#include "../metrics/metrics.h"
 #include "../store/clock.h"
 #include "../store/state.h"
 #include "../store/store.h"
@@ -282,6 +283,7 @@ static void run_batches(const tm_runner_params *p, mongoc_collection_t *coll,
       } else {
         r->processed += (int64_t)n;
         r->updated += updated;
+        if (!p->dry_run) tm_metrics_migration_progress(p->registry_index, (int64_t)n, updated);
         set_cursor(r, docs[n - 1]);
         go_on = checkpoint(p, r);
       }

@@ -18,6 +18,7 @@ typedef struct {
   tm_engine *engine;
   mongoc_client_t *client; /* the chain thread's */
   const tm_migration *m;
+  size_t registry_index; /* m's position in the registry: its metrics series */
   int batch_size;
   bool dry_run;
   const bson_value_t *resume_after; /* NULL: from the beginning */

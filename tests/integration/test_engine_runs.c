@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "engine_support.h"
+#include "metrics/metrics.h"
 
 static const char *STATUS[] = {"addStatusToStores", NULL};
 static const char *STORES[] = {"addStatusToStores", "ensureStoreFields", NULL};
@@ -549,6 +550,29 @@ Test(engine_runs, resuming_after_a_cursor_also_takes_the_later_type_brackets) {
                   "\"0\"}}]}}"),
       5);
   cr_assert_eq(count_where(&t, "customers", "{\"isPrivate\": {\"$exists\": false}}"), 4);
+  outcome_clear(&o);
+  tm_engine_destroy(e);
+  testdb_close(&t);
+}
+
+Test(engine_runs, a_run_records_progress_and_state_in_the_metrics) {
+  testdb t;
+  testdb_open(&t, "engr");
+  insert_many_fmt(&t, "stores", 3, "{\"_id\": %d}");
+  tm_engine *e = new_engine(t.store, "test-a", 30000);
+  outcome o;
+  run_wait(e, STATUS, (tm_run_request){.batch_size = 2}, &o);
+  size_t len;
+  char *text = tm_metrics_render(&len);
+  cr_assert(
+      strstr(text, "migration_documents_processed_total{migration=\"addStatusToStores\"} 3\n"),
+      "%s", text);
+  cr_assert(strstr(text, "migration_documents_updated_total{migration=\"addStatusToStores\"} 3\n"),
+            "%s", text);
+  cr_assert(
+      strstr(text, "migration_state{migration=\"addStatusToStores\",state=\"SUCCEEDED\"} 1\n"),
+      "%s", text);
+  free(text);
   outcome_clear(&o);
   tm_engine_destroy(e);
   testdb_close(&t);
