@@ -210,6 +210,7 @@ def main(argv=None):
     ap.add_argument("--keep", action="store_true", help="keep the databases after each approach")
     ap.add_argument("--workdir", help="scratch directory (default: a temporary one, removed)")
     ap.add_argument("--command", help="the command line to print as the way to reproduce")
+    ap.add_argument("--note", help="with --report-only: a sentence for the report's header")
     args = ap.parse_args(argv)
     if args.report_only:
         os.makedirs(args.out, exist_ok=True)
@@ -218,19 +219,27 @@ def main(argv=None):
             with open(path) as f:
                 one = json.load(f)
             part = {"command": one["command"], "sizes": [r["n"] for r in one["runs"]],
+                    "approaches": sorted({a for r in one["runs"] for a in r["approaches"]}),
                     "rpc": bool(one.get("rpc")), "started": one["started"],
                     "caps": {k: one.get(k) for k in ("service_cap", "count_cap", "slow_cap")}}
             if merged is None:
                 merged = one
                 merged["merged_from"] = [part]
                 continue
-            merged["runs"] += one["runs"]
+            for run in one["runs"]:
+                same = next((r for r in merged["runs"] if (r["backend"], r["n"]) == (run["backend"], run["n"])), None)
+                if same:
+                    same["approaches"].update(run["approaches"])
+                else:
+                    merged["runs"].append(run)
             merged["merged_from"].append(part)
             merged["finished"] = one.get("finished", merged.get("finished"))
             merged["rpc"] = one.get("rpc") or merged.get("rpc")
             merged["skipped"].update(one.get("skipped", {}))
         if len(merged["merged_from"]) > 1 and args.command:
             merged["command"] = args.command
+        if args.note:
+            merged["note"] = args.note
         report.write(merged, args.out, plot=not args.no_plot)
         return 0
     if not args.binary:

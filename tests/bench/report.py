@@ -246,9 +246,13 @@ def write(results, out_dir, plot=True):
         lines += ["This report merges runs of the same binary on the same machine (`bench.py --report-only`):", ""]
         for part in results["merged_from"]:
             what = ", ".join([f"N = {n:,}" for n in part["sizes"]] + (["RPC"] if part["rpc"] else []))
+            if part.get("approaches"):
+                what += " (" + ", ".join(part["approaches"]) + ")"
             caps = ", ".join(f"{k.replace('_', ' ')} {v:g} s" for k, v in part.get("caps", {}).items() if v)
             lines.append(f"- {part['started']}: {what}, from `{part['command']}`" + (f" ({caps})" if caps else ""))
         lines.append("")
+    if results.get("note"):
+        lines += [results["note"], ""]
     lines += [
              f"Run {results['started']} to {results.get('finished') or '(stopped)'} at commit {m.get('git_commit', '?')}. "
              f"Machine: {m.get('nproc')} CPUs ({m.get('cpu', '?')}), {m.get('memory_gib', '?')} GiB, Linux {m.get('kernel')}; "
