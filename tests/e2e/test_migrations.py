@@ -197,12 +197,12 @@ def test_two_services_run_at_once_one_holder_no_duplicates(db, start_service):
 def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_result(db, start_service):
     customers = big_customers(1500)
     seed.load(db, [], customers)
-    svc = start_service("--lease-seconds", "2", database=db.name)
+    svc = start_service("--lease-seconds", "5", database=db.name)
     call(svc.address, "Run", {"names": ["addUsernamesToCustomers"], "async": True, "batchSize": 20})
     wait_until(lambda: db.customers.count_documents({"username": {"$exists": True}}) > 40, 120,
                interval=0.02, what="progress")
     svc.stop(signal.SIGKILL)
-    restarted = start_service("--lease-seconds", "2", database=db.name)
+    restarted = start_service("--lease-seconds", "5", database=db.name)
     resp = call(restarted.address, "Run", {"names": ["addUsernamesToCustomers"], "batchSize": 100}, timeout=600)
     assert resp["migrations"][0]["state"] == "MIGRATION_STATE_SUCCEEDED", resp
     _, want = reference.migrate([], customers)

@@ -46,11 +46,11 @@ def test_sigkill_at_random_points_loses_nothing(ferret, start_service):
         stores = seed.stores(300, random.Random(trial))
         customers = seed.customers(400, random.Random(trial + 1000))
         seed.load(db, stores, customers)
-        svc = start_service("--lease-seconds", "2", database=db.name)
+        svc = start_service("--lease-seconds", "5", database=db.name)
         call(svc.address, "Run", {"async": True, "batchSize": rng.choice([7, 20, 50])})
         time.sleep(rng.uniform(0.05, 4.0))
         svc.stop(signal.SIGKILL)
-        restarted = start_service("--lease-seconds", "2", database=db.name)
+        restarted = start_service("--lease-seconds", "5", database=db.name)
         resp = call(restarted.address, "Run", {"batchSize": 100}, timeout=600)
         assert all(m["state"] == "MIGRATION_STATE_SUCCEEDED" for m in resp["migrations"]), (
             f"trial {trial}: {json.dumps(resp, indent=1)}\n{restarted.logs()[-4000:]}")
@@ -110,7 +110,7 @@ def test_three_replicas_racing_with_cancel_and_a_killed_holder(ferret, start_ser
     stores = seed.stores(300)
     customers = [{"_id": i, "name": ["John", "Ann", "李"][i % 3], "n": i} for i in range(600)]
     seed.load(db, stores, customers)
-    lease = 2
+    lease = 5
     replicas = [start_service("--lease-seconds", str(lease), database=db.name) for _ in range(3)]
 
     def run(i):
