@@ -154,6 +154,13 @@ def test_three_replicas_racing_with_cancel_and_a_killed_holder(ferret, start_ser
     client.close()
 
 
+def sanitized():
+    import subprocess
+    from harness import BINARY
+    out = subprocess.run(["ldd", BINARY], capture_output=True, text=True).stdout
+    return "libasan" in out
+
+
 def rss_and_fds(pid):
     with open(f"/proc/{pid}/status") as f:
         rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
@@ -193,5 +200,6 @@ def test_load_while_migrations_run(ferret, start_service):
     assert sum(codes.values()) > 100
     rss1, fds1 = rss_and_fds(svc.proc.pid)
     assert fds1 <= fds0 + 10, (fds0, fds1)
-    assert rss1 <= rss0 * 2 + 64 * 1024, (rss0, rss1)  # KiB: no growth with the number of calls
+    if not sanitized():  # ASan keeps freed memory in quarantine (256 MiB): RSS says nothing there
+        assert rss1 <= rss0 * 2 + 64 * 1024, (rss0, rss1)  # KiB: no growth with the number of calls
     client.close()
