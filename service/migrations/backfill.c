@@ -7,6 +7,7 @@
 
 #include "../store/store.h"
 #include "json.h"
+#include "query.h"
 
 /* FerretDB holds a pooled connection per statement until its command ends and hangs at 100; stay
  * well below. */
@@ -87,34 +88,68 @@ static void append_set(const tm_backfill *b, bson_t *out, uint32_t mask) {
   }
 }
 
-/* One statement: documents docs[i] with masks[i] == mask. */
-static bool add_statement(const tm_backfill *b, mongoc_bulk_operation_t *bulk,
+/* Which documents a batch's statements select. A range over the batch's _ids costs FerretDB one
+ * scan of cheap comparisons per statement, where $in costs a comparison with every listed _id for
+ * every document of the collection; MongoDB serves either from the _id index. A range needs its
+ * ends in one type bracket ({$gte: 5, $lte: "b"} matches nothing), else the batch lists its _ids.
+ */
+typedef struct {
+  const bson_value_t *first, *last; /* the batch's first and last _id (ascending) */
+  bool range;
+} span;
+
+static void append_selector(bson_t *filter, const span *sp, const bson_t *const *docs,
+                            const uint32_t *masks, size_t n, uint32_t mask) {
+  bson_t id, in;
+  BSON_APPEND_DOCUMENT_BEGIN(filter, "_id", &id);
+  if (sp->range) {
+    BSON_APPEND_VALUE(&id, "$gte", sp->first);
+    BSON_APPEND_VALUE(&id, "$lte", sp->last);
+  } else {
+    BSON_APPEND_ARRAY_BEGIN(&id, "$in", &in);
+    uint32_t k = 0;
+    bson_iter_t it;
+    for (size_t i = 0; i < n; i++) {
+      if (masks[i] != mask || !bson_iter_init_find(&it, docs[i], "_id")) continue;
+      char key[16];
+      const char *kp;
+      bson_uint32_to_string(k++, &kp, key, sizeof key);
+      bson_append_value(&in, kp, -1, bson_iter_value(&it));
+    }
+    bson_append_array_end(&id, &in);
+  }
+  bson_append_document_end(filter, &id);
+}
+
+/* $and: [each field of mask still missing, each other field present]: a statement touches only
+ * documents missing exactly its fields, so it sets exactly what each one misses, and a document is
+ * changed by one statement at most (nModified counts documents). */
+static void append_fields_clause(const tm_backfill *b, bson_t *filter, uint32_t mask) {
+  bson_t and_array, present, nor;
+  BSON_APPEND_ARRAY_BEGIN(filter, "$and", &and_array);
+  for (size_t f = 0; f < b->m->n_fields; f++) {
+    char key[16];
+    const char *kp;
+    bson_uint32_to_string((uint32_t)f, &kp, key, sizeof key);
+    if (mask & (1u << f)) {
+      tm_filter_append_field(&and_array, kp, &b->m->fields[f], &b->caps);
+    } else {
+      BSON_APPEND_DOCUMENT_BEGIN(&and_array, kp, &present);
+      BSON_APPEND_ARRAY_BEGIN(&present, "$nor", &nor);
+      tm_filter_append_field(&nor, "0", &b->m->fields[f], &b->caps);
+      bson_append_array_end(&present, &nor);
+      bson_append_document_end(&and_array, &present);
+    }
+  }
+  bson_append_array_end(filter, &and_array);
+}
+
+static bool add_statement(const tm_backfill *b, mongoc_bulk_operation_t *bulk, const span *sp,
                           const bson_t *const *docs, const uint32_t *masks, size_t n, uint32_t mask,
                           bson_error_t *berr) {
-  bson_t filter = BSON_INITIALIZER, id, in, and_array, update = BSON_INITIALIZER, set;
-  BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id);
-  BSON_APPEND_ARRAY_BEGIN(&id, "$in", &in);
-  uint32_t k = 0;
-  bson_iter_t it;
-  for (size_t i = 0; i < n; i++) {
-    if (masks[i] != mask || !bson_iter_init_find(&it, docs[i], "_id")) continue;
-    char key[16];
-    const char *kp;
-    bson_uint32_to_string(k++, &kp, key, sizeof key);
-    bson_append_value(&in, kp, -1, bson_iter_value(&it));
-  }
-  bson_append_array_end(&id, &in);
-  bson_append_document_end(&filter, &id);
-  BSON_APPEND_ARRAY_BEGIN(&filter, "$and", &and_array);
-  k = 0;
-  for (size_t f = 0; f < b->m->n_fields; f++) {
-    if (!(mask & (1u << f))) continue;
-    char key[16];
-    const char *kp;
-    bson_uint32_to_string(k++, &kp, key, sizeof key);
-    tm_filter_append_field(&and_array, kp, &b->m->fields[f], &b->caps);
-  }
-  bson_append_array_end(&filter, &and_array);
+  bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+  append_selector(&filter, sp, docs, masks, n, mask);
+  append_fields_clause(b, &filter, mask);
   BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
   append_set(b, &set, mask);
   bson_append_document_end(&update, &set);
@@ -149,6 +184,14 @@ tm_code tm_backfill_write(const tm_backfill *b, mongoc_collection_t *coll,
     while (j < n_distinct && distinct[j] != masks[i]) j++;
     if (j == n_distinct) distinct[n_distinct++] = masks[i];
   }
+  span sp = {0};
+  bson_iter_t first, last;
+  if (n > 0 && bson_iter_init_find(&first, docs[0], "_id") &&
+      bson_iter_init_find(&last, docs[n - 1], "_id")) {
+    sp.first = bson_iter_value(&first);
+    sp.last = bson_iter_value(&last);
+    sp.range = tm_query_same_bracket(sp.first, sp.last);
+  }
   tm_code code = TM_OK;
   for (size_t start = 0; start < n_distinct && code == TM_OK; start += STATEMENTS_PER_COMMAND) {
     bson_t opts = BSON_INITIALIZER;
@@ -157,7 +200,7 @@ tm_code tm_backfill_write(const tm_backfill *b, mongoc_collection_t *coll,
     bson_destroy(&opts);
     bson_error_t berr;
     for (size_t j = start; j < n_distinct && j < start + STATEMENTS_PER_COMMAND; j++) {
-      if (!add_statement(b, bulk, docs, masks, n, distinct[j], &berr)) {
+      if (!add_statement(b, bulk, &sp, docs, masks, n, distinct[j], &berr)) {
         code = tm_store_error(&berr, err, "planning a batch");
         break;
       }

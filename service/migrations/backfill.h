@@ -2,12 +2,17 @@
  * misses, and one bulk write per batch that sets exactly those.
  *
  * Documents are grouped by the set of fields they miss: one updateMany statement per distinct set,
- * {_id: {$in: [...]}, $and: [<each field of the set still missing>]} -> {$set: those fields}, all
- * in one update command. A document a concurrent writer completed in between no longer matches and
- * is left alone; nothing but the missing fields is ever written. Why grouped: FerretDB runs every
- * statement as its own full scan and hangs on commands of 100 or more statements, so one statement
- * per document would cost a scan per document; grouping costs at most 2^fields - 1 statements per
- * batch (3 for ensureStoreFields) and serves real MongoDB equally well through the _id index. */
+ * {_id: <the batch's _id range>, $and: [<each field of the set missing>, <each other field
+ * present>]} -> {$set: those fields}, all in one update command. Each statement re-checks at write
+ * time what is missing: a document a concurrent writer completed in between no longer matches and
+ * is left alone, and nothing but missing fields is ever written. A document written into the range
+ * since the batch was read, missing exactly a set the batch writes, is set too: it needs it as
+ * much.
+ *
+ * Why grouped: FerretDB runs every statement as its own full scan (and hangs on commands of 100 or
+ * more statements), so one statement per document would cost a scan per document; grouping costs
+ * at most 2^fields - 1 statements per batch (3 for ensureStoreFields), and MongoDB serves the range
+ * from the _id index either way. */
 #ifndef TM_BACKFILL_H
 #define TM_BACKFILL_H
 

@@ -40,6 +40,11 @@ static int bracket_of(bson_type_t t) {
   }
 }
 
+bool tm_query_same_bracket(const bson_value_t *a, const bson_value_t *b) {
+  int ba = bracket_of(a->value_type);
+  return ba != UNORDERABLE && ba == bracket_of(b->value_type);
+}
+
 static void append_index_key(bson_t *array, uint32_t i, const bson_value_t *v) {
   char key[16];
   const char *kp;

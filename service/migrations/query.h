@@ -13,4 +13,8 @@
 void tm_query_build(const tm_migration *m, const tm_filter_caps *caps, const bson_value_t *after,
                     bson_t *out);
 
+/* Whether a and b are in one BSON type bracket (numbers, strings, ObjectIds, ...), so that
+ * {$gte: a, $lte: b} can match the values between them. */
+bool tm_query_same_bracket(const bson_value_t *a, const bson_value_t *b);
+
 #endif

@@ -270,11 +270,12 @@ static void run_batches(const tm_runner_params *p, mongoc_collection_t *coll,
   bson_t **docs = calloc((size_t)p->batch_size, sizeof *docs);
   for (;;) {
     bool failed;
+    int64_t t0 = tm_clock_mono_ms();
     size_t n = read_batch(&sc, docs, r, &failed);
     bool go_on = !failed && n > 0;
     if (go_on && !may_write(p, r)) go_on = false;
     if (go_on) {
-      int64_t updated = 0;
+      int64_t updated = 0, t1 = tm_clock_mono_ms();
       tm_code code =
           apply_batch(p, w, coll, (const bson_t *const *)docs, n, &updated, samples, &r->err);
       if (code != TM_OK) {
@@ -285,7 +286,12 @@ static void run_batches(const tm_runner_params *p, mongoc_collection_t *coll,
         r->updated += updated;
         if (!p->dry_run) tm_metrics_migration_progress(p->registry_index, (int64_t)n, updated);
         set_cursor(r, docs[n - 1]);
+        int64_t t2 = tm_clock_mono_ms();
         go_on = checkpoint(p, r);
+        tm_log(TM_LOG_DEBUG, "batch done", "migration", TM_LOG_STR(p->m->name), "documents",
+               TM_LOG_INT(n), "updated", TM_LOG_INT(updated), "read_ms", TM_LOG_INT(t1 - t0),
+               "write_ms", TM_LOG_INT(t2 - t1), "checkpoint_ms",
+               TM_LOG_INT(tm_clock_mono_ms() - t2), NULL);
       }
     }
     for (size_t i = 0; i < n; i++) bson_destroy(docs[i]);
