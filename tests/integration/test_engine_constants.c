@@ -225,3 +225,22 @@ Test(engine_constants, batch_sizes_one_and_ten_thousand_give_the_same_documents)
   free(results[0]);
   free(results[1]);
 }
+
+Test(engine_constants, batches_spanning_id_types_and_missing_sets_set_exactly_what_is_missing) {
+  const char *input[] = {"{\"_id\": 1}",
+                         "{\"_id\": 2, \"status\": \"open\"}",
+                         "{\"_id\": \"a\", \"phoneNumberVerified\": true}",
+                         "{\"_id\": \"b\"}",
+                         "{\"_id\": {\"$oid\": \"65f000000000000000000001\"}, \"status\": null}",
+                         "{\"_id\": true, \"status\": \"x\", \"phoneNumberVerified\": false}",
+                         NULL};
+  const char *want[] = {"{\"_id\": 1, \"phoneNumberVerified\": false, \"status\": \"pending\"}",
+                        "{\"_id\": 2, \"status\": \"open\", \"phoneNumberVerified\": false}",
+                        "{\"_id\": \"a\", \"phoneNumberVerified\": true, \"status\": \"pending\"}",
+                        "{\"_id\": \"b\", \"phoneNumberVerified\": false, \"status\": \"pending\"}",
+                        "{\"_id\": {\"$oid\": \"65f000000000000000000001\"}, \"status\": null, "
+                        "\"phoneNumberVerified\": false}",
+                        "{\"_id\": true, \"status\": \"x\", \"phoneNumberVerified\": false}",
+                        NULL};
+  expect_run_gives("stores", ENSURE, input, want, 3);
+}
