@@ -47,6 +47,7 @@ class Context:
         self.service_cap = args.service_cap
         self.count_cap = args.count_cap
         self.service_batch_size = args.service_batch_size
+        self.service_migrations = [m for m in (args.service_migrations or "").split(",") if m]
         self.n = 0
 
 
@@ -116,6 +117,11 @@ def log(msg):
     print(f"[{datetime.datetime.now():%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
 
 
+def wanted_names():
+    import spec
+    return spec.NAMES
+
+
 def run_size(args, ctx, client, n, wanted, saved):
     """Every wanted approach at size n on ctx's server, into saved's "runs" (written out after
     each approach, so a stopped run keeps what it measured)."""
@@ -155,7 +161,8 @@ def run_size(args, ctx, client, n, wanted, saved):
             rate = m["docs"] / m["seconds"] if m["seconds"] > 0 else 0
             log(f"  {m['migration']}: {m['docs']} docs in {m['seconds']:.2f}s = {rate:.0f}/s"
                 f"{' (capped)' if m.get('capped') else ''}")
-        capped = any(m.get("capped") for m in out["migrations"])
+        capped = any(m.get("capped") or m.get("error") for m in out["migrations"]) or \
+            len(out["migrations"]) < len(wanted_names())
         if not capped:
             snap = snapshot(db)
             out["digest"] = digest(snap)
@@ -204,6 +211,7 @@ def main(argv=None):
                     help="the same for the command-counting run (commands are then per document done)")
     ap.add_argument("--service-batch-size", type=int, default=0,
                     help="Run's batchSize for the service (0: the service's default)")
+    ap.add_argument("--service-migrations", help="comma-separated: run only these through the service")
     ap.add_argument("--no-count", action="store_true", help="skip the service's command-counting run")
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="CI mode: no plot, no cap")

@@ -10,7 +10,9 @@ PLOT = "bench-throughput.png"
 
 
 def rate(row):
-    return row["docs"] / row["seconds"] if row and row["seconds"] > 0 else None
+    if not row or row.get("error"):
+        return None
+    return row["docs"] / row["seconds"] if row["seconds"] > 0 else None
 
 
 def total(rows):
@@ -22,12 +24,14 @@ def total(rows):
 
 def rows_by_migration(out):
     rows = {r["migration"]: r for r in out.get("migrations", [])}
-    if len(rows) == len(spec.NAMES):
+    if len(rows) == len(spec.NAMES) and not any(r.get("error") for r in rows.values()):
         rows["all four"] = total([rows[n] for n in spec.NAMES])
     return rows
 
 
 def fmt_rate(row):
+    if row and row.get("error"):
+        return "failed"
     r = rate(row)
     if r is None:
         return "-"
@@ -107,6 +111,10 @@ def size_section(run):
     for a in differ:
         notes.append(f"**{a} reached a different database** than {ap[a].get('reference')}: "
                      + "; ".join(ap[a].get("differences", [])[:3]))
+    for a in present:
+        for m in ap[a]["migrations"]:
+            if m.get("error"):
+                notes.append(f"**{a} {m['migration']} failed** after {m['seconds']:.0f} s: {m['error']}")
     for a in capped:
         done = sum(m["docs"] for m in ap[a]["migrations"])
         notes.append(f"\\* {a} was stopped after the cap on a migration ({done:,} documents done): its rate is "
