@@ -85,6 +85,9 @@ bool tm_call_start_batch(tm_call *c, const grpc_op *ops, size_t n, tm_tag *tag) 
   for (size_t i = 0; i < n && c->method; i++) {
     if (ops[i].op == GRPC_OP_SEND_MESSAGE) tm_metrics_msg_sent(c->method->metrics_id);
   }
+  /* One reference for the batch, released by its completion, and one held here: the completion
+   * can run on another thread and drop the last other reference before we unlock. */
+  tm_call_ref(c);
   tm_call_ref(c);
   pthread_mutex_lock(&c->mu);
   grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
@@ -92,9 +95,9 @@ bool tm_call_start_batch(tm_call *c, const grpc_op *ops, size_t n, tm_tag *tag) 
   if (e != GRPC_CALL_OK) {
     tm_log(TM_LOG_ERROR, "grpc_call_start_batch failed", "error", TM_LOG_INT(e), NULL);
     tm_call_unref(c);
-    return false;
   }
-  return true;
+  tm_call_unref(c);
+  return e == GRPC_CALL_OK;
 }
 
 grpc_byte_buffer *tm_call_serialize(const ProtobufCMessage *msg) {
