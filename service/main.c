@@ -198,6 +198,28 @@ static int serve(const tm_config *cfg, tm_store *store, tm_engine *engine, const
   return 0;
 }
 
+/* libmongoc initializes itself in a library constructor, before main, and creates a shared-memory
+ * counters file, /dev/shm/mongoc-PID, which a killed process leaves behind. A later process with
+ * the same PID (PID 1 in every container restarted in its pod) then finds it and prints a
+ * plain-text warning on stderr, outside our JSON log. A file named with our PID belongs to a dead
+ * process (or one in another PID namespace, which keeps its mapping), so it is removed first. Only
+ * an executable's preinit array runs before its libraries' constructors; libc is not set up yet, so
+ * this uses system calls only. */
+static void remove_stale_driver_counters(int argc, char **argv, char **envp) {
+  (void)argc, (void)argv, (void)envp;
+  char path[32] = "/dev/shm/mongoc-", digits[16];
+  size_t n = 0, len = strlen(path);
+  for (unsigned long pid = (unsigned long)getpid(); n == 0 || pid; pid /= 10) {
+    digits[n++] = (char)('0' + pid % 10);
+  }
+  while (n) path[len++] = digits[--n];
+  path[len] = '\0';
+  unlink(path);
+}
+__attribute__((section(".preinit_array"),
+               used)) static void (*const preinit)(int, char **,
+                                                   char **) = remove_stale_driver_counters;
+
 int main(int argc, char **argv) {
   tm_config cfg;
   tm_error err;

@@ -224,6 +224,27 @@ def test_a_bad_flag_is_one_line_naming_it_and_exit_64(args, names):
     assert names in p.stderr
 
 
+def unshare_usable():
+    return os.geteuid() == 0 and subprocess.run(["unshare", "-p", "-f", "--mount-proc", "true"],
+                                                capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not unshare_usable(), reason="needs root and unshare for a PID namespace")
+def test_a_killed_predecessor_with_our_pid_leaves_nothing_on_stderr():
+    # libmongoc's shared-memory counters file of a killed process with the same PID (PID 1 in a
+    # restarted container) made the driver print a plain-text warning before our first line.
+    stale = "/dev/shm/mongoc-1"
+    open(stale, "w").close()
+    try:
+        p = subprocess.run(["unshare", "-p", "-f", "--mount-proc", BINARY, "--no-such-flag"],
+                           capture_output=True, text=True, timeout=30)
+    finally:
+        if os.path.exists(stale):
+            os.unlink(stale)
+    assert p.returncode == 64
+    assert p.stderr == "twigz-migrations: unknown flag --no-such-flag (see --help)\n"
+
+
 def test_help_and_version():
     p = subprocess.run([BINARY, "--help"], capture_output=True, text=True, timeout=30)
     assert p.returncode == 0 and "--mongodb-uri" in p.stdout and "MONGODB_URI" in p.stdout
