@@ -21,6 +21,16 @@ SERVICE = "twigz.migrations.v1.MigrationService"
 ALL = ["addStatusToStores", "ensureStoreFields", "addUsernamesToCustomers", "addPrivacyToCustomers"]
 
 
+def figure(test, **values):
+    """Records a figure of the run for docs/reliability.md: printed, and appended as a JSON line to
+    $TM_FIGURES when set."""
+    line = json.dumps({"test": test, "long": LONG, **values})
+    print(line)
+    if os.environ.get("TM_FIGURES"):
+        with open(os.environ["TM_FIGURES"], "a") as f:
+            f.write(line + "\n")
+
+
 def fresh(ferret, name):
     client = ferret.client()
     client.drop_database(name)
@@ -41,6 +51,7 @@ def test_sigkill_at_random_points_loses_nothing(ferret, start_service):
     trials = 50 if LONG else 5
     rng = random.Random(20261125)
     report = []
+    documents = 0
     for trial in range(trials):
         client, db = fresh(ferret, f"torture_kill_{trial}")
         stores = seed.stores(300, random.Random(trial))
@@ -50,16 +61,26 @@ def test_sigkill_at_random_points_loses_nothing(ferret, start_service):
         call(svc.address, "Run", {"async": True, "batchSize": rng.choice([7, 20, 50])})
         time.sleep(rng.uniform(0.05, 4.0))
         svc.stop(signal.SIGKILL)
+        kill_states = [m["state"] for m in call_states(db)]
         restarted = start_service("--lease-seconds", "5", database=db.name)
         resp = call(restarted.address, "Run", {"batchSize": 100}, timeout=600)
         assert all(m["state"] == "MIGRATION_STATE_SUCCEEDED" for m in resp["migrations"]), (
             f"trial {trial}: {json.dumps(resp, indent=1)}\n{restarted.logs()[-4000:]}")
         assert_invariants(db, stores, customers, restarted)
         restarted.stop()
-        report.append(trial)
+        report.append(kill_states)
+        documents += len(stores) + len(customers)
         client.drop_database(db.name)
         client.close()
     assert len(report) == trials
+    killed_mid_run = sum(1 for states in report if "RUNNING" in states)
+    figure("sigkill", trials=trials, documents_checked=documents, killed_with_a_migration_running=killed_mid_run,
+           lost_or_wrong_documents=0, duplicate_usernames=0)
+
+
+def call_states(db):
+    """The state documents as the killed service left them (read straight from the database)."""
+    return [{"name": d["_id"], "state": d.get("state", "")} for d in db["_migrations"].find({})]
 
 
 def test_database_outage_mid_run(workdir, start_service):
@@ -85,7 +106,8 @@ def test_database_outage_mid_run(workdir, start_service):
         db_server.start()
         started = time.monotonic()
         wait_until(lambda: health_probe(svc.address)[0] == 0, 5, what="SERVING within 5 s")
-        assert time.monotonic() - started <= 5.5
+        back_after = time.monotonic() - started
+        assert back_after <= 5.5
 
         def state():
             rc, out, _ = grpcurl(svc.address, f"{SERVICE}/Status", {"names": ["addPrivacyToCustomers"]})
@@ -100,6 +122,8 @@ def test_database_outage_mid_run(workdir, start_service):
         assert resp["migrations"][0]["state"] == "MIGRATION_STATE_SUCCEEDED", resp
         assert db.customers.count_documents({"isPrivate": {"$exists": False}}) == 0
         assert db.customers.count_documents({}) == 1500
+        figure("outage", outage_s=outage, serving_again_after_s=round(back_after, 2),
+               interrupted_state=settled["state"], error=settled.get("error", ""), documents=1500, lost=0)
         client.close()
     finally:
         db_server.stop()
@@ -141,9 +165,11 @@ def test_three_replicas_racing_with_cancel_and_a_killed_holder(ferret, start_ser
                 st = {m["name"]: m for m in call(survivors[0].address, "Status")["migrations"]}[holder["name"]]
                 return st.get("owner") and st["owner"] != holder["owner"] or st["state"] != "MIGRATION_STATE_RUNNING"
             wait_until(taken_over, lease + 15, interval=0.1, what="lease takeover")
-            assert time.monotonic() - killed_at <= lease + 15
+            takeover_s = time.monotonic() - killed_at
+            assert takeover_s <= lease + 15
         else:
             survivors = replicas
+            takeover_s = None
         results = [f.result() for f in runs]
     # Runs on the killed replica lose their connection; all others end with an answer.
     for rc, out, err in results:
@@ -151,6 +177,9 @@ def test_three_replicas_racing_with_cancel_and_a_killed_holder(ferret, start_ser
     resp = call(survivors[0].address, "Run", {"batchSize": 100}, timeout=600)
     assert all(m["state"] == "MIGRATION_STATE_SUCCEEDED" for m in resp["migrations"]), json.dumps(resp, indent=1)
     assert_invariants(db, stores, customers, survivors[0])
+    figure("replicas", replicas=3, runs=len(results), holder_killed=holder["name"] if holder else None,
+           takeover_s=round(takeover_s, 2) if takeover_s is not None else None, lease_s=lease,
+           exit_codes=sorted({rc for rc, _, _ in results}), documents=len(stores) + len(customers))
     client.close()
 
 
@@ -202,4 +231,6 @@ def test_load_while_migrations_run(ferret, start_service):
     assert fds1 <= fds0 + 10, (fds0, fds1)
     if not sanitized():  # ASan keeps freed memory in quarantine (256 MiB): RSS says nothing there
         assert rss1 <= rss0 * 2 + 64 * 1024, (rss0, rss1)  # KiB: no growth with the number of calls
+    figure("load", seconds=seconds, clients=64, calls=sum(codes.values()), codes=codes, rss_kib_before=rss0,
+           rss_kib_after=rss1, fds_before=fds0, fds_after=fds1)
     client.close()
