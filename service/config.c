@@ -48,6 +48,11 @@ static const option options[] = {
      "debug, info, warn or error [info]", BOTH},
     {"state-collection", "TWIGZ_STATE_COLLECTION", OPT_STRING, OFF(state_collection), 0, 0,
      "collection holding migration state [_migrations]", BOTH},
+    {"write-filter", "TWIGZ_WRITE_FILTER", OPT_STRING, OFF(write_filter), 0, 0,
+     "what selects a write: migration (_id and the migration's filter, so a document a concurrent "
+     "writer completed is left alone), id (_id alone), or auto: migration, except on FerretDB, "
+     "which answers any other filter by reading the whole collection [auto]",
+     BOTH},
     {"lease-seconds", "TWIGZ_LEASE_SECONDS", OPT_INT, OFF(lease_seconds), 2, 3600,
      "how long a migration's lease lasts without renewal [30]", BOTH},
     {"batch-size", "TWIGZ_BATCH_SIZE", OPT_INT, OFF(batch_size), 1, 10000,
@@ -97,6 +102,7 @@ static void defaults(tm_config *cfg) {
       .threads = cores > 0 ? (int)cores : 2,
       .log_level = "info",
       .state_collection = "_migrations",
+      .write_filter = "auto",
       .lease_seconds = 30,
       .batch_size = 500,
       .shutdown_grace_seconds = 20,

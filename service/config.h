@@ -18,6 +18,7 @@ typedef struct {
   const char *tls_cert, *tls_key, *tls_client_ca;
   const char *log_level;
   const char *state_collection;
+  const char *write_filter; /* auto, migration or id */
   int lease_seconds;
   int batch_size;
   int shutdown_grace_seconds;

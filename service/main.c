@@ -239,6 +239,10 @@ int main(int argc, char **argv) {
     return usage_error("--log-level: expected debug, info, warn or error");
   }
   tm_log_set_level(level);
+  tm_write_filter write_filter;
+  if (!tm_write_filter_parse(cfg.write_filter, &write_filter)) {
+    return usage_error("--write-filter: expected auto, migration or id");
+  }
   secrets sec;
   if (!load_secrets(&cfg, &sec, msg, sizeof msg)) {
     secrets_free(&sec);
@@ -268,6 +272,7 @@ int main(int argc, char **argv) {
       .lease_ms = cfg.lease_seconds * 1000,
       .default_batch_size = cfg.batch_size,
       .instance_id = instance,
+      .write_filter = write_filter,
   };
   if (tm_store_new(cfg.mongodb_uri, cfg.database, &store, &err) != TM_OK) {
     snprintf(msg, sizeof msg, "--mongodb-uri: %s", err.msg);

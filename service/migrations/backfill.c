@@ -1,4 +1,6 @@
-/* One batch of a constant backfill: plan per document, bulk write grouped by missing fields. */
+/* One batch of a constant backfill: plan per document, then bulk write. Where writes can carry the
+ * migration's filter cheaply (MongoDB), one statement per set of missing fields selects the batch's
+ * _id range; where only a lone _id equality is indexed (FerretDB), one statement per document. */
 #include "backfill.h"
 
 #include <stdio.h>
@@ -159,6 +161,26 @@ static bool add_statement(const tm_backfill *b, mongoc_bulk_operation_t *bulk, c
   return ok;
 }
 
+/* {_id: <the document's _id>}: the only write filter FerretDB finds without reading the whole
+ * collection (store/caps.h). The filter is not repeated in it: FerretDB checks a write's filter
+ * against a snapshot taken when the command started and writes whole documents back, so even there
+ * it would not stop a concurrent writer; the cursor's snapshot that planned the document is the
+ * same kind of guard (FerretDB's own updateMany gives no more). */
+static bool add_lone_id_statement(const tm_backfill *b, mongoc_bulk_operation_t *bulk,
+                                  const bson_t *doc, uint32_t mask, bson_error_t *berr) {
+  bson_iter_t it;
+  if (!bson_iter_init_find(&it, doc, "_id")) return true;
+  bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+  BSON_APPEND_VALUE(&filter, "_id", bson_iter_value(&it));
+  BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+  append_set(b, &set, mask);
+  bson_append_document_end(&update, &set);
+  bool ok = mongoc_bulk_operation_update_one_with_opts(bulk, &filter, &update, NULL, berr);
+  bson_destroy(&filter);
+  bson_destroy(&update);
+  return ok;
+}
+
 static tm_code execute(mongoc_bulk_operation_t *bulk, int64_t *updated, tm_error *err) {
   bson_t reply;
   bson_error_t berr;
@@ -171,10 +193,68 @@ static tm_code execute(mongoc_bulk_operation_t *bulk, int64_t *updated, tm_error
   return ok ? TM_OK : tm_store_error(&berr, err, "writing a batch");
 }
 
+typedef bool (*add_fn)(const tm_backfill *b, mongoc_bulk_operation_t *bulk, const void *ctx,
+                       size_t k, bson_error_t *berr);
+
+/* Sends n statements (add(k) builds statement k) in ordered update commands of at most
+ * STATEMENTS_PER_COMMAND. */
+static tm_code send_statements(const tm_backfill *b, mongoc_collection_t *coll, size_t n,
+                               add_fn add, const void *ctx, int64_t *updated, tm_error *err) {
+  tm_code code = TM_OK;
+  for (size_t start = 0; start < n && code == TM_OK; start += STATEMENTS_PER_COMMAND) {
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&opts, "ordered", true);
+    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
+    bson_destroy(&opts);
+    bson_error_t berr;
+    for (size_t k = start; k < n && k < start + STATEMENTS_PER_COMMAND; k++) {
+      if (!add(b, bulk, ctx, k, &berr)) {
+        code = tm_store_error(&berr, err, "planning a batch");
+        break;
+      }
+    }
+    if (code == TM_OK) code = execute(bulk, updated, err);
+    mongoc_bulk_operation_destroy(bulk);
+  }
+  return code;
+}
+
+typedef struct {
+  const bson_t *const *docs;
+  const uint32_t *masks;
+  size_t n;
+  const uint32_t *distinct; /* the distinct non-zero masks */
+  size_t *order;            /* lone _id path: indexes of the documents to write */
+  span sp;
+} batch;
+
+static bool add_by_mask(const tm_backfill *b, mongoc_bulk_operation_t *bulk, const void *ctx,
+                        size_t k, bson_error_t *berr) {
+  const batch *bt = ctx;
+  return add_statement(b, bulk, &bt->sp, bt->docs, bt->masks, bt->n, bt->distinct[k], berr);
+}
+
+static bool add_by_id(const tm_backfill *b, mongoc_bulk_operation_t *bulk, const void *ctx,
+                      size_t k, bson_error_t *berr) {
+  const batch *bt = ctx;
+  size_t i = bt->order[k];
+  return add_lone_id_statement(b, bulk, bt->docs[i], bt->masks[i], berr);
+}
+
 tm_code tm_backfill_write(const tm_backfill *b, mongoc_collection_t *coll,
                           const bson_t *const *docs, const uint32_t *masks, size_t n,
                           int64_t *updated, tm_error *err) {
   *updated = 0;
+  if (b->caps.lone_id_writes) {
+    size_t *order = malloc((n ? n : 1) * sizeof *order), count = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (masks[i]) order[count++] = i;
+    }
+    batch bt = {.docs = docs, .masks = masks, .n = n, .order = order};
+    tm_code code = send_statements(b, coll, count, add_by_id, &bt, updated, err);
+    free(order);
+    return code;
+  }
   /* The distinct masks, in first-seen order (at most 2^16 - 1, usually 1 to 3). */
   uint32_t *distinct = malloc((n ? n : 1) * sizeof *distinct);
   size_t n_distinct = 0;
@@ -184,30 +264,15 @@ tm_code tm_backfill_write(const tm_backfill *b, mongoc_collection_t *coll,
     while (j < n_distinct && distinct[j] != masks[i]) j++;
     if (j == n_distinct) distinct[n_distinct++] = masks[i];
   }
-  span sp = {0};
+  batch bt = {.docs = docs, .masks = masks, .n = n, .distinct = distinct};
   bson_iter_t first, last;
   if (n > 0 && bson_iter_init_find(&first, docs[0], "_id") &&
       bson_iter_init_find(&last, docs[n - 1], "_id")) {
-    sp.first = bson_iter_value(&first);
-    sp.last = bson_iter_value(&last);
-    sp.range = tm_query_same_bracket(sp.first, sp.last);
+    bt.sp.first = bson_iter_value(&first);
+    bt.sp.last = bson_iter_value(&last);
+    bt.sp.range = tm_query_same_bracket(bt.sp.first, bt.sp.last);
   }
-  tm_code code = TM_OK;
-  for (size_t start = 0; start < n_distinct && code == TM_OK; start += STATEMENTS_PER_COMMAND) {
-    bson_t opts = BSON_INITIALIZER;
-    BSON_APPEND_BOOL(&opts, "ordered", true);
-    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
-    bson_destroy(&opts);
-    bson_error_t berr;
-    for (size_t j = start; j < n_distinct && j < start + STATEMENTS_PER_COMMAND; j++) {
-      if (!add_statement(b, bulk, &sp, docs, masks, n, distinct[j], &berr)) {
-        code = tm_store_error(&berr, err, "planning a batch");
-        break;
-      }
-    }
-    if (code == TM_OK) code = execute(bulk, updated, err);
-    mongoc_bulk_operation_destroy(bulk);
-  }
+  tm_code code = send_statements(b, coll, n_distinct, add_by_mask, &bt, updated, err);
   free(distinct);
   return code;
 }

@@ -65,6 +65,17 @@ mongoc_collection_t *tm_engine_collection(tm_engine *e, mongoc_client_t *client,
 
 /* --- lifecycle --- */
 
+bool tm_write_filter_parse(const char *s, tm_write_filter *out) {
+  static const char *const names[] = {"auto", "migration", "id"};
+  for (int i = 0; i < 3; i++) {
+    if (strcmp(s, names[i]) == 0) {
+      *out = (tm_write_filter)i;
+      return true;
+    }
+  }
+  return false;
+}
+
 tm_code tm_engine_new(tm_store *store, const tm_engine_options *opts, tm_engine **out,
                       tm_error *err) {
   const char *states = opts && opts->state_collection && *opts->state_collection
@@ -99,6 +110,7 @@ tm_code tm_engine_new(tm_store *store, const tm_engine_options *opts, tm_engine 
   }
   e->lease_ms = lease_ms;
   e->default_batch_size = batch;
+  e->write_filter = opts ? opts->write_filter : TM_WRITE_FILTER_AUTO;
   tm_caps_init(&e->caps);
   pthread_mutex_init(&e->mu, NULL);
   pthread_condattr_t attr;
@@ -215,7 +227,7 @@ static tm_code count_pending(tm_engine *e, mongoc_client_t *client, const tm_mig
                              int64_t *pending, tm_error *err) {
   mongoc_collection_t *coll = tm_engine_collection(e, client, m->collection);
   tm_filter_caps caps = {0};
-  tm_code code = tm_caps_probe(&e->caps, coll, &caps.type_undefined, err);
+  tm_code code = tm_caps_probe(&e->caps, coll, &caps, err);
   if (code == TM_OK) {
     bson_t filter = BSON_INITIALIZER;
     tm_query_build(m, &caps, NULL, &filter);

@@ -55,11 +55,22 @@ typedef struct {
 
 void tm_status_list_clear(tm_status_list *list);
 
+/* What selects each write (--write-filter). */
+typedef enum {
+  TM_WRITE_FILTER_AUTO,      /* MIGRATION, or ID where the server scans for any other filter */
+  TM_WRITE_FILTER_MIGRATION, /* _id and the migration's filter */
+  TM_WRITE_FILTER_ID,        /* _id alone */
+} tm_write_filter;
+
+/* Parses "auto", "migration" or "id"; false for anything else. */
+bool tm_write_filter_parse(const char *s, tm_write_filter *out);
+
 typedef struct {
   const char *state_collection; /* default "_migrations"; leases live in "<it>_leases" */
   int lease_ms;                 /* default 30000 */
   int default_batch_size;       /* default 500 (1..10000) */
   const char *instance_id;      /* this replica's owner name, e.g. "host:pid:random" */
+  tm_write_filter write_filter; /* default TM_WRITE_FILTER_AUTO */
 } tm_engine_options;
 
 typedef struct tm_engine tm_engine;

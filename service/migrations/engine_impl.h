@@ -19,6 +19,7 @@ struct tm_engine {
   char *instance_id;
   int lease_ms;
   int default_batch_size;
+  tm_write_filter write_filter;
   tm_caps caps;
   pthread_mutex_t mu;  /* guards what follows */
   pthread_cond_t cond; /* CLOCK_MONOTONIC; broadcast on stop and when a chain ends */

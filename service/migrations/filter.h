@@ -9,15 +9,13 @@
 #include <bson/bson.h>
 #include <stdbool.h>
 
+#include "../store/caps.h"
 #include "registry.h"
 
-/* What the server can express. Real MongoDB can match the deprecated BSON undefined type and NaN;
- * FerretDB refuses `$type: "undefined"`, drops the connection on any message holding a NaN, and
- * can store neither, so there both clauses are left out: the one probe (undefined) tells the two
- * kinds of server apart. */
-typedef struct {
-  bool type_undefined;
-} tm_filter_caps;
+/* What the server can express (store/caps.h). Real MongoDB can match the deprecated BSON undefined
+ * type and NaN; FerretDB refuses `$type: "undefined"`, drops the connection on any message holding
+ * a NaN, and can store neither, so there both clauses are left out. */
+typedef tm_caps_view tm_filter_caps;
 
 /* Appends to out, under key, a document matching `field` missing under its rule, e.g.
  * {$or: [{status: {$exists: false}}, {status: {$type: "undefined"}}]}. */

@@ -218,14 +218,14 @@ static void scan_open(scan *sc, const bson_value_t *after) {
   bson_destroy(&query);
 }
 
-/* Reads up to p->batch_size documents into docs (copies); returns how many. On failure returns 0
- * with *failed set and r's outcome and error. */
-static size_t read_batch(scan *sc, bson_t **docs, tm_runner_result *r, bool *failed) {
+/* Reads up to max documents into docs (copies); returns how many. On failure returns 0 with
+ * *failed set and r's outcome and error. */
+static size_t read_docs(scan *sc, bson_t **docs, size_t max, tm_runner_result *r, bool *failed) {
   const tm_runner_params *p = sc->p;
   for (int attempt = 0;; attempt++) {
     size_t n = 0;
     const bson_t *doc;
-    while (!sc->exhausted && n < (size_t)p->batch_size) {
+    while (!sc->exhausted && n < max) {
       if (mongoc_cursor_next(sc->cursor, &doc)) {
         docs[n++] = bson_copy(doc);
       } else {
@@ -262,37 +262,60 @@ static tm_code apply_batch(const tm_runner_params *p, batch_worker *w, mongoc_co
   }
 }
 
+/* Documents read ahead of the batch being written: one batch, or a window of whole batches where
+ * the worker learns more cheaply in bulk (usernames on FerretDB). */
+static size_t window_size(const tm_runner_params *p, const batch_worker *w) {
+  size_t batch = (size_t)p->batch_size;
+  size_t ahead = w->usernames ? tm_usernames_lookahead(w->usernames) : 0;
+  return ahead > batch ? ahead / batch * batch : batch;
+}
+
+/* Writes docs[0..n), one batch, and saves progress. Returns false to end the run. */
+static bool run_batch(const tm_runner_params *p, batch_worker *w, mongoc_collection_t *coll,
+                      bson_t **docs, size_t n, tm_runner_result *r, tm_status *samples) {
+  if (!may_write(p, r)) return false;
+  int64_t updated = 0, t1 = tm_clock_mono_ms();
+  tm_code code =
+      apply_batch(p, w, coll, (const bson_t *const *)docs, n, &updated, samples, &r->err);
+  if (code != TM_OK) {
+    r->outcome = TM_RUN_FAILED;
+    return false;
+  }
+  r->processed += (int64_t)n;
+  r->updated += updated;
+  if (!p->dry_run) tm_metrics_migration_progress(p->registry_index, (int64_t)n, updated);
+  set_cursor(r, docs[n - 1]);
+  int64_t t2 = tm_clock_mono_ms();
+  bool go_on = checkpoint(p, r);
+  tm_log(TM_LOG_DEBUG, "batch done", "migration", TM_LOG_STR(p->m->name), "documents",
+         TM_LOG_INT(n), "updated", TM_LOG_INT(updated), "write_ms", TM_LOG_INT(t2 - t1),
+         "checkpoint_ms", TM_LOG_INT(tm_clock_mono_ms() - t2), NULL);
+  return go_on;
+}
+
 static void run_batches(const tm_runner_params *p, mongoc_collection_t *coll,
                         const tm_filter_caps *caps, batch_worker *w, tm_runner_result *r,
                         tm_status *samples) {
   scan sc = {.p = p, .coll = coll, .caps = caps};
   scan_open(&sc, p->resume_after);
-  bson_t **docs = calloc((size_t)p->batch_size, sizeof *docs);
+  size_t batch = (size_t)p->batch_size, window = window_size(p, w);
+  bson_t **docs = calloc(window, sizeof *docs);
   for (;;) {
     bool failed;
     int64_t t0 = tm_clock_mono_ms();
-    size_t n = read_batch(&sc, docs, r, &failed);
+    size_t n = read_docs(&sc, docs, window, r, &failed);
     bool go_on = !failed && n > 0;
-    if (go_on && !may_write(p, r)) go_on = false;
+    if (go_on && window > batch &&
+        tm_usernames_prepare(w->usernames, (const bson_t *const *)docs, n, &r->err) != TM_OK) {
+      r->outcome = TM_RUN_FAILED;
+      go_on = false;
+    }
     if (go_on) {
-      int64_t updated = 0, t1 = tm_clock_mono_ms();
-      tm_code code =
-          apply_batch(p, w, coll, (const bson_t *const *)docs, n, &updated, samples, &r->err);
-      if (code != TM_OK) {
-        r->outcome = TM_RUN_FAILED;
-        go_on = false;
-      } else {
-        r->processed += (int64_t)n;
-        r->updated += updated;
-        if (!p->dry_run) tm_metrics_migration_progress(p->registry_index, (int64_t)n, updated);
-        set_cursor(r, docs[n - 1]);
-        int64_t t2 = tm_clock_mono_ms();
-        go_on = checkpoint(p, r);
-        tm_log(TM_LOG_DEBUG, "batch done", "migration", TM_LOG_STR(p->m->name), "documents",
-               TM_LOG_INT(n), "updated", TM_LOG_INT(updated), "read_ms", TM_LOG_INT(t1 - t0),
-               "write_ms", TM_LOG_INT(t2 - t1), "checkpoint_ms",
-               TM_LOG_INT(tm_clock_mono_ms() - t2), NULL);
-      }
+      tm_log(TM_LOG_DEBUG, "documents read", "migration", TM_LOG_STR(p->m->name), "documents",
+             TM_LOG_INT(n), "read_ms", TM_LOG_INT(tm_clock_mono_ms() - t0), NULL);
+    }
+    for (size_t off = 0; go_on && off < n; off += batch) {
+      go_on = run_batch(p, w, coll, docs + off, n - off < batch ? n - off : batch, r, samples);
     }
     for (size_t i = 0; i < n; i++) bson_destroy(docs[i]);
     if (!go_on) break;
@@ -309,7 +332,10 @@ void tm_runner_run(const tm_runner_params *p, tm_runner_result *r, tm_status *sa
   bson_t query = BSON_INITIALIZER;
   batch_worker w = {0};
   bool have_worker = false;
-  tm_code code = tm_caps_probe(&p->engine->caps, coll, &caps.type_undefined, &r->err);
+  tm_code code = tm_caps_probe(&p->engine->caps, coll, &caps, &r->err);
+  if (p->engine->write_filter != TM_WRITE_FILTER_AUTO) {
+    caps.lone_id_writes = p->engine->write_filter == TM_WRITE_FILTER_ID;
+  }
   if (code == TM_OK) {
     tm_query_build(p->m, &caps, p->resume_after, &query);
     bson_error_t berr;

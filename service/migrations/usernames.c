@@ -40,8 +40,12 @@
 #define MAX_ROUNDS 16
 /* Bounds of the cache between batches (a real run only; see tm_usernames_apply). Forgetting a
  * base costs one query learning it again later. */
-#define MAX_BASES 8192
+#define MAX_BASES 32768
 #define MAX_HOLES 262144
+/* FerretDB reads the whole collection for any query but a lone _id (store/caps.h), so there the
+ * bases of this many customers ahead are learned with one pass over every username
+ * (tm_usernames_prepare); at most half the cache, so none is forgotten before its batch. */
+#define FERRET_LOOKAHEAD_DOCS 16384
 
 #define HOLE_EMPTY UINT64_MAX
 
@@ -717,7 +721,9 @@ static tm_code ensure_index(tm_usernames *u, tm_error *err) {
   return defer_or_fail(u, &berr, err);
 }
 
-/* FerretDB answers buildInfo with a ferretdbVersion; its update command needs small chunks. */
+/* FerretDB answers buildInfo with a ferretdbVersion: its update commands need small chunks, no
+ * message may hold a NaN, and every query but a lone _id reads the whole collection. Whether writes
+ * carry the migration's filter is the caps' decision (--write-filter). */
 static tm_code detect_server(tm_usernames *u, tm_error *err) {
   bson_t cmd = BSON_INITIALIZER, reply;
   bson_error_t berr;
@@ -734,7 +740,8 @@ static tm_code detect_server(tm_usernames *u, tm_error *err) {
   u->max_statements = u->ferret ? FERRET_STATEMENTS : 0;
   tm_log(TM_LOG_INFO, "usernames: write path", "migration", TM_LOG_STR(u->m->name), "server",
          TM_LOG_STR(u->ferret ? "ferretdb" : "mongodb"), "statements_per_update",
-         TM_LOG_INT(u->max_statements), NULL);
+         TM_LOG_INT(u->max_statements), "write_filter",
+         TM_LOG_STR(u->caps.lone_id_writes ? "_id alone" : "_id and username still missing"), NULL);
   return TM_OK;
 }
 
@@ -782,11 +789,19 @@ void tm_usernames_limit_cache(tm_usernames *u, size_t max_bases, size_t max_hole
 /* ---------------------------------------------------------------------------------------------
  * Learning taken names */
 
+static tm_code read_taken(tm_usernames *u, bson_t *filter, tm_error *err);
+
 /* Reads every name in the candidate spaces of the given (new, empty) entries, one query for all,
- * and marks them. A name in an array counts: a multikey unique index holds each element. */
+ * and marks them. */
 static tm_code learn(tm_usernames *u, entry **bases, size_t n, tm_error *err) {
   if (n == 0) return TM_OK;
   bson_t filter = BSON_INITIALIZER, or_arr;
+  if (u->ferret) {
+    /* Every username: FerretDB decodes every customer for any filter, and the per-document cost
+     * of hundreds of clauses is what it cannot afford; mark_name keeps what concerns a cached
+     * base. */
+    return read_taken(u, &filter, err);
+  }
   bson_append_array_begin(&filter, "$or", 3, &or_arr);
   for (size_t i = 0; i < n; i++) {
     char key[16], regex[TM_USERNAME_BASE_MAX + 16], upper[TM_USERNAME_BASE_MAX + 1];
@@ -809,6 +824,12 @@ static tm_code learn(tm_usernames *u, entry **bases, size_t n, tm_error *err) {
     bson_append_document_end(&or_arr, &clause);
   }
   bson_append_array_end(&filter, &or_arr);
+  return read_taken(u, &filter, err);
+}
+
+/* Reads the usernames that filter (destroyed here) selects and marks them taken. A name in an
+ * array counts: a multikey unique index holds each element. */
+static tm_code read_taken(tm_usernames *u, bson_t *filter, tm_error *err) {
   bson_t opts = BSON_INITIALIZER, proj;
   bson_append_document_begin(&opts, "projection", -1, &proj);
   BSON_APPEND_INT32(&proj, "_id", 0);
@@ -816,7 +837,7 @@ static tm_code learn(tm_usernames *u, entry **bases, size_t n, tm_error *err) {
   bson_append_document_end(&opts, &proj);
   BSON_APPEND_INT32(&opts, "batchSize", 10000);
 
-  mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(u->customers, &filter, &opts, NULL);
+  mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(u->customers, filter, &opts, NULL);
   const bson_t *doc;
   while (mongoc_cursor_next(cursor, &doc)) {
     bson_iter_t it, elem;
@@ -841,7 +862,7 @@ static tm_code learn(tm_usernames *u, entry **bases, size_t n, tm_error *err) {
   }
   mongoc_cursor_destroy(cursor);
   bson_destroy(&opts);
-  bson_destroy(&filter);
+  bson_destroy(filter);
   return code;
 }
 
@@ -1066,10 +1087,15 @@ static tm_code reserve(tm_usernames *u, item *items, size_t n, bool *accepted, c
  * Writing */
 
 /* {_id: id, $and: [<username still missing or falsy>]}: a customer a concurrent writer completed
- * is not overwritten. */
+ * is not overwritten. FerretDB gets {_id: id} alone (unless --write-filter migration), the only
+ * filter it does not answer by reading the whole collection; there the filter would be checked
+ * against a snapshot taken when the command started anyway, so the cursor's snapshot that planned
+ * the customer guards as much (backfill.c says the same), and the unique index still refuses a
+ * duplicate. */
 static void build_write_filter(const tm_usernames *u, const item *it, bson_t *out) {
   bson_t and_arr;
   bson_append_value(out, "_id", 3, &it->id);
+  if (u->caps.lone_id_writes) return;
   bson_append_array_begin(out, "$and", 4, &and_arr);
   append_missing(u, &and_arr, "0");
   bson_append_array_end(out, &and_arr);
@@ -1442,6 +1468,21 @@ tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
       u->blockers - u->blockers_replaced <= 1) {
     try_deferred_index(u, false, err, &code);
   }
+  return code;
+}
+
+size_t tm_usernames_lookahead(const tm_usernames *u) {
+  return u->ferret ? FERRET_LOOKAHEAD_DOCS : 0;
+}
+
+tm_code tm_usernames_prepare(tm_usernames *u, const bson_t *const *docs, size_t n, tm_error *err) {
+  item *items = bson_malloc0((n ? n : 1) * sizeof *items);
+  for (size_t i = 0; i < n; i++) {
+    items[i].doc = docs[i];
+    items[i].state = tm_filter_doc_misses(docs[i], u->field) ? ITEM_PENDING : ITEM_SKIP;
+  }
+  tm_code code = learn_bases(u, items, n, false, err);
+  bson_free(items);
   return code;
 }
 

@@ -47,6 +47,15 @@ tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m
 tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
                            char (*assigned)[TM_USERNAME_MAX + 1], int64_t *updated, tm_error *err);
 
+/* How many customers ahead the caller should pass to tm_usernames_prepare before applying their
+ * batches: 0 where learning per batch is cheap (MongoDB answers each base from the index); on
+ * FerretDB, where every learning query reads the whole collection, a window of many batches. */
+size_t tm_usernames_lookahead(const tm_usernames *u);
+
+/* Learns, with one query, the bases of docs (the customers of the next batches, in order) that are
+ * not cached yet, so that their batches need no query of their own. docs are borrowed. */
+tm_code tm_usernames_prepare(tm_usernames *u, const bson_t *const *docs, size_t n, tm_error *err);
+
 /* Ends the run: builds a deferred index if any. When it returns TM_OK (and not dry run),
  * by_username exists and is unique. */
 tm_code tm_usernames_end(tm_usernames *u, tm_error *err);

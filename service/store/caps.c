@@ -7,7 +7,10 @@
 #include "../log.h"
 #include "store.h"
 
-void tm_caps_init(tm_caps *caps) { atomic_store(&caps->type_undefined, 0); }
+void tm_caps_init(tm_caps *caps) {
+  atomic_store(&caps->type_undefined, 0);
+  atomic_store(&caps->lone_id_writes, 0);
+}
 
 /* FerretDB 1.24: {code: 2, errmsg: "Unknown type name alias: undefined"}. */
 static bool is_undefined_refusal(const bson_error_t *berr) {
@@ -17,8 +20,8 @@ static bool is_undefined_refusal(const bson_error_t *berr) {
 static void remember(_Atomic int *slot, int answer, const char *capability, const char *path) {
   int unknown = 0;
   if (atomic_compare_exchange_strong(slot, &unknown, answer)) {
-    tm_log(TM_LOG_INFO, "server capability learnt", "capability", TM_LOG_STR(capability),
-           "accepted", TM_LOG_BOOL(answer > 0), "filter_path", TM_LOG_STR(path), NULL);
+    tm_log(TM_LOG_INFO, "server capability learnt", "capability", TM_LOG_STR(capability), "holds",
+           TM_LOG_BOOL(answer > 0), "path", TM_LOG_STR(path), NULL);
   }
 }
 
@@ -58,9 +61,27 @@ static tm_code probe_undefined(tm_caps *caps, mongoc_collection_t *coll, tm_erro
   return TM_OK;
 }
 
-tm_code tm_caps_probe(tm_caps *caps, mongoc_collection_t *coll, bool *type_undefined,
-                      tm_error *err) {
-  tm_code code = probe_undefined(caps, coll, err);
-  *type_undefined = atomic_load(&caps->type_undefined) > 0;
+static tm_code probe_lone_id_writes(tm_caps *caps, mongoc_collection_t *coll, tm_error *err) {
+  if (atomic_load(&caps->lone_id_writes) != 0) return TM_OK;
+  bson_t cmd = BSON_INITIALIZER, reply;
+  bson_error_t berr;
+  BSON_APPEND_INT32(&cmd, "buildInfo", 1);
+  bool ok = mongoc_collection_command_simple(coll, &cmd, NULL, &reply, &berr);
+  bson_destroy(&cmd);
+  bson_iter_t it;
+  bool ferret = ok && bson_iter_init_find(&it, &reply, "ferretdbVersion");
+  bson_destroy(&reply);
+  if (!ok) return tm_store_error(&berr, err, "probing the server");
+  remember(&caps->lone_id_writes, ferret ? 1 : -1,
+           "only a lone _id write filter is indexed (FerretDB)",
+           ferret ? "writes select by _id alone" : "writes carry the migration's filter");
+  return TM_OK;
+}
+
+tm_code tm_caps_probe(tm_caps *caps, mongoc_collection_t *coll, tm_caps_view *out, tm_error *err) {
+  tm_code code = probe_lone_id_writes(caps, coll, err);
+  if (code == TM_OK) code = probe_undefined(caps, coll, err);
+  out->type_undefined = atomic_load(&caps->type_undefined) > 0;
+  out->lone_id_writes = atomic_load(&caps->lone_id_writes) > 0;
   return code;
 }

@@ -214,6 +214,7 @@ def test_every_log_line_is_a_json_object_with_ts_level_msg(start_service):
     (["--threads"], "--threads"),
     (["--listen", "not-an-address:99999"], "--listen"),
     (["--log-level", "loud"], "--log-level"),
+    (["--write-filter", "sometimes"], "--write-filter"),
     (["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"], "--tls-cert"),
     (["--mongodb-uri", "postgres://nope"], "--mongodb-uri"),
 ])

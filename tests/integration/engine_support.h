@@ -17,13 +17,18 @@
 
 /* --- engines --- */
 
-static __attribute__((unused)) tm_engine *new_engine(tm_store *store, const char *instance,
-                                                     int lease_ms) {
-  tm_engine_options opts = {.instance_id = instance, .lease_ms = lease_ms};
+static __attribute__((unused)) tm_engine *new_engine_with(tm_store *store, const char *instance,
+                                                          int lease_ms, tm_write_filter filter) {
+  tm_engine_options opts = {.instance_id = instance, .lease_ms = lease_ms, .write_filter = filter};
   tm_engine *e = NULL;
   tm_error err;
   cr_assert_eq(tm_engine_new(store, &opts, &e, &err), TM_OK, "tm_engine_new: %s", err.msg);
   return e;
+}
+
+static __attribute__((unused)) tm_engine *new_engine(tm_store *store, const char *instance,
+                                                     int lease_ms) {
+  return new_engine_with(store, instance, lease_ms, TM_WRITE_FILTER_AUTO);
 }
 
 /* --- Runs --- */

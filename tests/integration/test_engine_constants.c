@@ -7,14 +7,16 @@ static const char *ENSURE[] = {"ensureStoreFields", NULL};
 static const char *STORES[] = {"addStatusToStores", "ensureStoreFields", NULL};
 static const char *PRIVACY[] = {"addPrivacyToCustomers", NULL};
 
-/* Loads input into collection and want into "expected", runs names, and compares whole. */
-static void expect_run_gives(const char *collection, const char **names, const char **input,
-                             const char **want, int batch_size) {
+/* Loads input into collection and want into "expected", runs names, and compares whole: once with
+ * each write path (FerretDB's automatic one selects by _id alone; the migration's filter in every
+ * write is what real MongoDB gets). */
+static void expect_run_with(const char *collection, const char **names, const char **input,
+                            const char **want, int batch_size, tm_write_filter filter) {
   testdb t;
   testdb_open(&t, "engc");
   insert_docs(&t, collection, input);
   insert_docs(&t, "expected", want);
-  tm_engine *e = new_engine(t.store, "test-a", 30000);
+  tm_engine *e = new_engine_with(t.store, "test-a", 30000, filter);
   outcome o;
   run_wait(e, names, (tm_run_request){.batch_size = batch_size}, &o);
   cr_assert_eq(o.code, TM_OK, "%s", o.err);
@@ -29,6 +31,12 @@ static void expect_run_gives(const char *collection, const char **names, const c
   outcome_clear(&o);
   tm_engine_destroy(e);
   testdb_close(&t);
+}
+
+static void expect_run_gives(const char *collection, const char **names, const char **input,
+                             const char **want, int batch_size) {
+  expect_run_with(collection, names, input, want, batch_size, TM_WRITE_FILTER_AUTO);
+  expect_run_with(collection, names, input, want, batch_size, TM_WRITE_FILTER_MIGRATION);
 }
 
 Test(engine_constants, typical_stores_get_status_pending_and_phone_verified_false) {
