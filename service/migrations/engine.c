@@ -112,6 +112,7 @@ tm_code tm_engine_new(tm_store *store, const tm_engine_options *opts, tm_engine 
   e->default_batch_size = batch;
   e->write_filter = opts ? opts->write_filter : TM_WRITE_FILTER_AUTO;
   tm_caps_init(&e->caps);
+  tm_state_reads_init(&e->state_reads);
   pthread_mutex_init(&e->mu, NULL);
   pthread_condattr_t attr;
   pthread_condattr_init(&attr);
@@ -139,6 +140,7 @@ void tm_engine_destroy(tm_engine *engine) {
   if (!engine) return;
   tm_engine_stop(engine);
   tm_chain_reap(engine, true);
+  tm_state_reads_destroy(&engine->state_reads);
   pthread_cond_destroy(&engine->cond);
   pthread_mutex_destroy(&engine->mu);
   free(engine->state_collection);
@@ -254,22 +256,22 @@ tm_code tm_engine_status(tm_engine *engine, const char *const *names, size_t n_n
     return code;
   }
   out->items = calloc(n ? n : 1, sizeof *out->items);
-  mongoc_client_t *client = tm_store_pop(engine->store);
-  mongoc_collection_t *states = tm_engine_collection(engine, client, engine->state_collection);
+  tm_state_doc *docs = calloc(count, sizeof *docs);
+  code = tm_state_reads_get(&engine->state_reads, engine, docs, err);
+  mongoc_client_t *client = include_pending ? tm_store_pop(engine->store) : NULL;
   for (size_t i = 0; i < n && code == TM_OK; i++) {
-    tm_state_doc doc;
-    code = tm_state_read(states, asked[i]->name, &doc, err);
-    if (code != TM_OK) break;
-    tm_report_from_state(asked[i], &doc, &out->items[i]);
+    size_t k = 0;
+    while (tm_registry_at(k) != asked[i]) k++;
+    tm_report_from_state(asked[i], &docs[k], &out->items[i]);
     out->n = i + 1;
-    tm_state_doc_clear(&doc);
     if (include_pending) {
       code = count_pending(engine, client, asked[i], &out->items[i].pending, err);
       out->items[i].has_pending = code == TM_OK;
     }
   }
-  mongoc_collection_destroy(states);
-  tm_store_push(engine->store, client);
+  if (client) tm_store_push(engine->store, client);
+  for (size_t k = 0; k < count; k++) tm_state_doc_clear(&docs[k]);
+  free(docs);
   free(asked);
   if (code != TM_OK) tm_status_list_clear(out);
   return code;

@@ -9,6 +9,7 @@
 
 #include "../store/caps.h"
 #include "engine.h"
+#include "state_reads.h"
 
 typedef struct tm_chain_rec tm_chain_rec;
 
@@ -21,8 +22,9 @@ struct tm_engine {
   int default_batch_size;
   tm_write_filter write_filter;
   tm_caps caps;
-  pthread_mutex_t mu;  /* guards what follows */
-  pthread_cond_t cond; /* CLOCK_MONOTONIC; broadcast on stop and when a chain ends */
+  tm_state_reads state_reads; /* Status */
+  pthread_mutex_t mu;         /* guards what follows */
+  pthread_cond_t cond;        /* CLOCK_MONOTONIC; broadcast on stop and when a chain ends */
   bool stopping;
   tm_chain_rec *chains; /* every chain thread not yet joined */
 };

@@ -156,6 +156,44 @@ tm_code tm_state_read(mongoc_collection_t *states, const char *name, tm_state_do
   return code;
 }
 
+tm_code tm_state_read_many(mongoc_collection_t *states, const char *const *names, size_t n,
+                           tm_state_doc *out, tm_error *err) {
+  bson_t filter = BSON_INITIALIZER, id, in;
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id);
+  BSON_APPEND_ARRAY_BEGIN(&id, "$in", &in);
+  for (size_t i = 0; i < n; i++) {
+    memset(&out[i], 0, sizeof out[i]);
+    out[i].state = TM_STATE_PENDING;
+    char key[16];
+    const char *k;
+    bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+    bson_append_utf8(&in, k, -1, names[i], -1);
+  }
+  bson_append_array_end(&id, &in);
+  bson_append_document_end(&filter, &id);
+  mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
+  mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(states, &filter, NULL, primary);
+  const bson_t *doc;
+  while (mongoc_cursor_next(cursor, &doc)) {
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_UTF8(&it)) continue;
+    const char *id_str = bson_iter_utf8(&it, NULL);
+    for (size_t i = 0; i < n; i++) {
+      if (!out[i].exists && strcmp(names[i], id_str) == 0) tm_state_doc_parse(doc, &out[i]);
+    }
+  }
+  bson_error_t berr;
+  tm_code code = TM_OK;
+  if (mongoc_cursor_error(cursor, &berr)) {
+    code = tm_store_error(&berr, err, "reading the state of the migrations");
+    for (size_t i = 0; i < n; i++) tm_state_doc_clear(&out[i]);
+  }
+  mongoc_cursor_destroy(cursor);
+  mongoc_read_prefs_destroy(primary);
+  bson_destroy(&filter);
+  return code;
+}
+
 /* Runs an update_one and says whether it matched a document. */
 static tm_code update_one(mongoc_collection_t *states, const bson_t *filter, const bson_t *update,
                           bool upsert, bool *matched, tm_error *err, const char *what) {

@@ -61,6 +61,11 @@ void tm_state_doc_parse(const bson_t *bson, tm_state_doc *out);
 tm_code tm_state_read(mongoc_collection_t *states, const char *name, tm_state_doc *out,
                       tm_error *err);
 
+/* Reads the documents of names[0..n) with one query from the primary into out[0..n) (exists false
+ * for those without one). */
+tm_code tm_state_read_many(mongoc_collection_t *states, const char *const *names, size_t n,
+                           tm_state_doc *out, tm_error *err);
+
 typedef struct {
   const char *run_id, *owner;
   int64_t lease_gen, lease_expires_at_ms, now_ms;

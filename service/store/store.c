@@ -42,7 +42,7 @@ tm_code tm_store_error(const bson_error_t *berr, tm_error *err, const char *what
 
 /* Routes the driver's own log lines into our JSON log. */
 static void forward_driver_log(mongoc_log_level_t level, const char *domain, const char *message,
-                       void *ud) {
+                               void *ud) {
   (void)ud;
   tm_log_level ours = level <= MONGOC_LOG_LEVEL_CRITICAL  ? TM_LOG_ERROR
                       : level == MONGOC_LOG_LEVEL_WARNING ? TM_LOG_WARN
