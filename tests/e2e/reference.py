@@ -35,6 +35,30 @@ def falsy(doc, field):
     return False
 
 
+def assign_usernames(customers_in_id_order):
+    """[(customer, username)] for every customer whose username is falsy, one at a time in _id
+    order: the first of base, base1, base2, ... that no customer holds and none got before."""
+    taken = {d["username"] for d in customers_in_id_order
+             if not falsy(d, "username") and isinstance(d["username"], str)}
+    next_suffix = {}
+    out = []
+    for doc in customers_in_id_order:
+        if not falsy(doc, "username"):
+            continue
+        base = js_base(doc.get("name"))
+        # Every candidate below next_suffix[base] was taken when last looked at, and taken only
+        # grows, so starting there gives what probing from base itself would.
+        k = next_suffix.get(base, 0)
+        candidate = f"{base}{k}" if k else base
+        while candidate in taken:
+            k += 1
+            candidate = f"{base}{k}"
+        next_suffix[base] = k
+        taken.add(candidate)
+        out.append((doc, candidate))
+    return out
+
+
 def migrate(stores, customers):
     """Returns (expected stores, expected customers), each a list of SON in _id order."""
     out_stores = []
@@ -47,20 +71,9 @@ def migrate(stores, customers):
         out_stores.append(doc)
 
     customers = [SON(d) for d in sorted(customers, key=lambda d: d["_id"])]
-    taken = {d["username"] for d in customers if not falsy(d, "username") and isinstance(d["username"], str)}
-    next_suffix = {}
+    for doc, username in assign_usernames(customers):
+        doc["username"] = username
     for doc in customers:
-        if falsy(doc, "username"):
-            base = js_base(doc.get("name"))
-            candidate, k = base, next_suffix.get(base, 0)
-            if k:
-                candidate = f"{base}{k}"
-            while candidate in taken:
-                k += 1
-                candidate = f"{base}{k}"
-            next_suffix[base] = k
-            taken.add(candidate)
-            doc["username"] = candidate
         if "isPrivate" not in doc:
             doc["isPrivate"] = True
     return out_stores, customers
