@@ -21,6 +21,7 @@ struct tm_heartbeat {
   pthread_mutex_t mu;
   pthread_cond_t cond;
   bool stopping;
+  bool urgent;  /* a chain waits for a renewal: renew now */
   int renewing; /* the slot whose renewal is in flight, or -1 */
   slot slots[TM_HEARTBEAT_SLOTS];
 };
@@ -88,8 +89,11 @@ static void *run(void *arg) {
   while (!hb->stopping) {
     struct timespec ts;
     deadline_after(&ts, interval);
-    pthread_cond_timedwait(&hb->cond, &hb->mu, &ts);
+    while (!hb->stopping && !hb->urgent) {
+      if (pthread_cond_timedwait(&hb->cond, &hb->mu, &ts) != 0) break; /* timed out */
+    }
     if (hb->stopping) break;
+    hb->urgent = false;
     pthread_mutex_unlock(&hb->mu);
     renew_all(hb, leases);
     pthread_mutex_lock(&hb->mu);
@@ -177,4 +181,21 @@ bool tm_heartbeat_may_write(tm_heartbeat *hb, int slot_index) {
   tm_heartbeat_view view;
   tm_heartbeat_view_of(hb, slot_index, &view);
   return !view.lost && tm_lease_fresh(&view.lease);
+}
+
+bool tm_heartbeat_refresh(tm_heartbeat *hb, int slot_index, int timeout_ms) {
+  if (slot_index < 0 || slot_index >= TM_HEARTBEAT_SLOTS) return false;
+  struct timespec deadline;
+  deadline_after(&deadline, timeout_ms);
+  pthread_mutex_lock(&hb->mu);
+  const slot *s = &hb->slots[slot_index];
+  int64_t fence = s->view.lease.fence_mono_ms;
+  hb->urgent = true;
+  pthread_cond_broadcast(&hb->cond);
+  /* Until a renewal lands (the fence moves), the lease is known lost, or time is up. */
+  while (s->used && !s->view.lost && s->view.lease.fence_mono_ms == fence && !hb->stopping) {
+    if (pthread_cond_timedwait(&hb->cond, &hb->mu, &deadline) != 0) break;
+  }
+  pthread_mutex_unlock(&hb->mu);
+  return tm_heartbeat_may_write(hb, slot_index);
 }

@@ -44,4 +44,9 @@ void tm_heartbeat_view_of(tm_heartbeat *hb, int slot, tm_heartbeat_view *out);
  */
 bool tm_heartbeat_may_write(tm_heartbeat *hb, int slot);
 
+/* For a lease gone stale by the fence (renewals slower than the lease, as on a loaded machine) but
+ * not known lost: renews it now and waits up to timeout_ms. A renewal succeeds only while no newer
+ * generation exists, that is while nobody took the lease over. Returns tm_heartbeat_may_write. */
+bool tm_heartbeat_refresh(tm_heartbeat *hb, int slot, int timeout_ms);
+
 #endif

@@ -157,7 +157,9 @@ static bool may_write_now(const tm_runner_params *p) {
 
 /* Real run: may the next batch be written? Sets the outcome when not. */
 static bool may_write(const tm_runner_params *p, tm_runner_result *r) {
-  if (may_write_now(p)) return true;
+  if (may_write_now(p) || tm_heartbeat_refresh(p->hb, p->hb_slot, p->engine->lease_ms)) {
+    return true;
+  }
   r->outcome = TM_RUN_LOST;
   tm_error_set(&r->err, TM_ERR_CONFLICT,
                "lease lost: another holder took over, or renewals failed for too long");
