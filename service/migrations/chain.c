@@ -30,6 +30,9 @@
 #include "report.h"
 #include "runner.h"
 
+/* How long a chain keeps trying to save a migration's outcome while the database is away. */
+#define FINISH_RETRY_MS (10 * 60 * 1000)
+
 #define POLL_MS 300
 
 struct tm_chain_rec {
@@ -264,12 +267,16 @@ static void finish(chain *c, item *it, tm_state state, const char *error, bool i
                    bool lost, int64_t processed, int64_t updated) {
   tm_error err;
   tm_code code = TM_OK;
-  /* A few tries through a failover; at shutdown too (the naps then return at once). */
-  for (int attempt = 0; !lost && attempt < 4; attempt++) {
+  /* Until the database is back: a run that failed because it went away would otherwise stay
+   * RUNNING in its state document until someone runs it again. The write is fenced by the lease
+   * generation, so a late one cannot overwrite a new holder's state. Bounded, and at shutdown a few
+   * quick tries only (the naps then return at once). */
+  int64_t give_up = tm_clock_mono_ms() + FINISH_RETRY_MS;
+  for (int attempt = 0; !lost; attempt++) {
     code = tm_state_finish(c->states, it->m->name, it->lease.gen, state, error, interrupted,
                            processed, updated, tm_clock_wall_ms(), &err);
-    if (code != TM_ERR_UNAVAILABLE) break;
-    tm_engine_nap(c->e, 500 << attempt);
+    if (code != TM_ERR_UNAVAILABLE || tm_clock_mono_ms() > give_up) break;
+    if (!tm_engine_nap(c->e, attempt < 4 ? 500 << attempt : 8000) && attempt >= 3) break;
   }
   if (code != TM_OK) {
     tm_log(TM_LOG_ERROR, "could not save the outcome; a later run takes the migration over",
