@@ -131,8 +131,8 @@ def test_database_outage_mid_run(workdir, start_service):
 
 def test_three_replicas_racing_with_cancel_and_a_killed_holder(ferret, start_service):
     client, db = fresh(ferret, "torture_replicas")
-    stores = seed.stores(300)
-    customers = [{"_id": i, "name": ["John", "Ann", "李"][i % 3], "n": i} for i in range(600)]
+    stores = seed.stores(1000)
+    customers = [{"_id": i, "name": ["John", "Ann", "李"][i % 3], "n": i} for i in range(1000)]
     seed.load(db, stores, customers)
     lease = 5
     replicas = [start_service("--lease-seconds", str(lease), database=db.name) for _ in range(3)]
@@ -145,12 +145,15 @@ def test_three_replicas_racing_with_cancel_and_a_killed_holder(ferret, start_ser
         time.sleep(0.5)
         grpcurl(replicas[1].address, f"{SERVICE}/Cancel", {"name": "addStatusToStores"})
         time.sleep(0.5)
+        # The cancel ends the chains that were waiting on it: Run again, on every replica.
+        runs += [pool.submit(run, i) for i in range(3)]
         # Kill whichever replica holds a running migration, while the others wait on it.
-        holder = None
-        for m in call(replicas[2].address, "Status")["migrations"]:
-            if m["state"] == "MIGRATION_STATE_RUNNING" and m.get("owner"):
-                holder = m
-                break
+        def running_holder():
+            for m in call(replicas[2].address, "Status")["migrations"]:
+                if m["state"] == "MIGRATION_STATE_RUNNING" and m.get("owner"):
+                    return m
+            return None
+        holder = wait_until(running_holder, 30, interval=0.05, what="a migration running under a holder")
         killed_at = time.monotonic()
         if holder:
             pid = int(holder["owner"].split(":")[1])
