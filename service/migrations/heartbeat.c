@@ -183,6 +183,13 @@ bool tm_heartbeat_may_write(tm_heartbeat *hb, int slot_index) {
   return !view.lost && tm_lease_fresh(&view.lease);
 }
 
+void tm_heartbeat_poke(tm_heartbeat *hb) {
+  pthread_mutex_lock(&hb->mu);
+  hb->urgent = true;
+  pthread_cond_broadcast(&hb->cond);
+  pthread_mutex_unlock(&hb->mu);
+}
+
 bool tm_heartbeat_refresh(tm_heartbeat *hb, int slot_index, int timeout_ms) {
   if (slot_index < 0 || slot_index >= TM_HEARTBEAT_SLOTS) return false;
   struct timespec deadline;

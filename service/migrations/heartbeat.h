@@ -44,6 +44,12 @@ void tm_heartbeat_view_of(tm_heartbeat *hb, int slot, tm_heartbeat_view *out);
  */
 bool tm_heartbeat_may_write(tm_heartbeat *hb, int slot);
 
+/* Asks for a renewal of every lease now rather than at the next interval, without waiting for it.
+ * A renewal also reads the Cancel markers (store/lease.h): a chain pokes about once a second so
+ * that a Cancel reaches it within a second or so, from any replica, even where the server could
+ * lose the state document's cancelRequested to a concurrent checkpoint (FerretDB). */
+void tm_heartbeat_poke(tm_heartbeat *hb);
+
 /* For a lease gone stale by the fence (renewals slower than the lease, as on a loaded machine) but
  * not known lost: renews it now and waits up to timeout_ms. A renewal succeeds only while no newer
  * generation exists, that is while nobody took the lease over. Returns tm_heartbeat_may_write. */

@@ -36,6 +36,7 @@ typedef struct {
   tm_usernames *usernames; /* usernames */
   uint32_t *masks;
   char (*assigned)[TM_USERNAME_MAX + 1];
+  int64_t next_poke_ms; /* when to ask the heartbeat for a renewal (and Cancel markers) again */
 } batch_worker;
 
 static tm_code worker_begin(const tm_runner_params *p, mongoc_collection_t *coll,
@@ -119,6 +120,9 @@ static mongoc_cursor_t *open_cursor(const tm_runner_params *p, mongoc_collection
  * filtered on the fields still missing) and a cursor reopens after the last _id done, so retrying
  * repeats no work; after RETRIES the migration fails, resumable. */
 #define RETRIES 5
+
+/* How often a run asks for the Cancel markers (tm_heartbeat_poke). */
+#define CANCEL_POLL_MS 1000
 
 static bool transient(const bson_error_t *e) {
   if (e->domain == MONGOC_ERROR_STREAM || e->domain == MONGOC_ERROR_SERVER_SELECTION) return true;
@@ -288,6 +292,10 @@ static bool run_batch(const tm_runner_params *p, batch_worker *w, mongoc_collect
   if (!p->dry_run) tm_metrics_migration_progress(p->registry_index, (int64_t)n, updated);
   set_cursor(r, docs[n - 1]);
   int64_t t2 = tm_clock_mono_ms();
+  if (!p->dry_run && t2 >= w->next_poke_ms) {
+    tm_heartbeat_poke(p->hb);
+    w->next_poke_ms = t2 + CANCEL_POLL_MS;
+  }
   bool go_on = checkpoint(p, r);
   tm_log(TM_LOG_DEBUG, "batch done", "migration", TM_LOG_STR(p->m->name), "documents",
          TM_LOG_INT(n), "updated", TM_LOG_INT(updated), "write_ms", TM_LOG_INT(t2 - t1),
