@@ -112,7 +112,7 @@ tm_code tm_engine_new(tm_store *store, const tm_engine_options *opts, tm_engine 
   e->default_batch_size = batch;
   e->write_filter = opts ? opts->write_filter : TM_WRITE_FILTER_AUTO;
   tm_caps_init(&e->caps);
-  tm_state_reads_init(&e->state_reads);
+  tm_state_reads_init(&e->state_reads, e);
   pthread_mutex_init(&e->mu, NULL);
   pthread_condattr_t attr;
   pthread_condattr_init(&attr);
@@ -225,6 +225,73 @@ tm_code tm_engine_run(tm_engine *engine, const tm_run_request *req, tm_run_done_
 
 /* --- Status --- */
 
+/* One Status caller waiting on the shared state reads. */
+typedef struct {
+  const tm_migration **asked; /* in the order asked */
+  size_t n;
+  tm_status_done_fn done;
+  void *arg;
+} status_ask;
+
+static void on_states(void *arg, tm_code code, const tm_error *err, const tm_state_doc *docs) {
+  status_ask *q = arg;
+  tm_status_list list = {0};
+  if (code == TM_OK) {
+    list.items = calloc(q->n ? q->n : 1, sizeof *list.items);
+    list.n = q->n;
+    for (size_t i = 0; i < q->n; i++) {
+      size_t k = 0;
+      while (tm_registry_at(k) != q->asked[i]) k++;
+      tm_report_from_state(q->asked[i], &docs[k], &list.items[i]);
+    }
+  }
+  q->done(q->arg, code, err, &list);
+  tm_status_list_clear(&list);
+  free(q->asked);
+  free(q);
+}
+
+tm_code tm_engine_status_async(tm_engine *engine, const char *const *names, size_t n_names,
+                               tm_status_done_fn done, void *arg, tm_error *err) {
+  status_ask *q = calloc(1, sizeof *q);
+  q->asked = calloc(tm_registry_count(), sizeof *q->asked);
+  tm_code code = resolve(names, n_names, q->asked, &q->n, err);
+  if (code != TM_OK) {
+    free(q->asked);
+    free(q);
+    return code;
+  }
+  q->done = done;
+  q->arg = arg;
+  tm_state_reads_ask(&engine->state_reads, on_states, q);
+  return TM_OK;
+}
+
+/* tm_engine_status's wait for its answer. */
+typedef struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cond;
+  bool answered;
+  tm_code code;
+  tm_error err;
+  tm_status_list list;
+} status_wait;
+
+static void status_answered(void *arg, tm_code code, const tm_error *err, tm_status_list *list) {
+  status_wait *w = arg;
+  pthread_mutex_lock(&w->mu);
+  w->code = code;
+  if (code == TM_OK) {
+    w->list = *list; /* taken: the caller clears it */
+    *list = (tm_status_list){0};
+  } else {
+    w->err = *err;
+  }
+  w->answered = true;
+  pthread_cond_signal(&w->cond);
+  pthread_mutex_unlock(&w->mu);
+}
+
 static tm_code count_pending(tm_engine *e, mongoc_client_t *client, const tm_migration *m,
                              int64_t *pending, tm_error *err) {
   mongoc_collection_t *coll = tm_engine_collection(e, client, m->collection);
@@ -248,32 +315,32 @@ static tm_code count_pending(tm_engine *e, mongoc_client_t *client, const tm_mig
 tm_code tm_engine_status(tm_engine *engine, const char *const *names, size_t n_names,
                          bool include_pending, tm_status_list *out, tm_error *err) {
   memset(out, 0, sizeof *out);
-  size_t count = tm_registry_count(), n = 0;
-  const tm_migration **asked = calloc(count, sizeof *asked);
-  tm_code code = resolve(names, n_names, asked, &n, err);
-  if (code != TM_OK) {
-    free(asked);
+  status_wait w = {.answered = false};
+  pthread_mutex_init(&w.mu, NULL);
+  pthread_cond_init(&w.cond, NULL);
+  tm_code code = tm_engine_status_async(engine, names, n_names, status_answered, &w, err);
+  if (code == TM_OK) {
+    pthread_mutex_lock(&w.mu);
+    while (!w.answered) pthread_cond_wait(&w.cond, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    code = w.code;
+    if (code != TM_OK) *err = w.err;
+  }
+  pthread_cond_destroy(&w.cond);
+  pthread_mutex_destroy(&w.mu);
+  if (code != TM_OK || !include_pending) {
+    *out = w.list;
     return code;
   }
-  out->items = calloc(n ? n : 1, sizeof *out->items);
-  tm_state_doc *docs = calloc(count, sizeof *docs);
-  code = tm_state_reads_get(&engine->state_reads, engine, docs, err);
-  mongoc_client_t *client = include_pending ? tm_store_pop(engine->store) : NULL;
-  for (size_t i = 0; i < n && code == TM_OK; i++) {
-    size_t k = 0;
-    while (tm_registry_at(k) != asked[i]) k++;
-    tm_report_from_state(asked[i], &docs[k], &out->items[i]);
-    out->n = i + 1;
-    if (include_pending) {
-      code = count_pending(engine, client, asked[i], &out->items[i].pending, err);
-      out->items[i].has_pending = code == TM_OK;
-    }
+  mongoc_client_t *client = tm_store_pop(engine->store);
+  for (size_t i = 0; i < w.list.n && code == TM_OK; i++) {
+    tm_status *st = &w.list.items[i];
+    code = count_pending(engine, client, tm_registry_find(st->name), &st->pending, err);
+    st->has_pending = code == TM_OK;
   }
-  if (client) tm_store_push(engine->store, client);
-  for (size_t k = 0; k < count; k++) tm_state_doc_clear(&docs[k]);
-  free(docs);
-  free(asked);
-  if (code != TM_OK) tm_status_list_clear(out);
+  tm_store_push(engine->store, client);
+  if (code != TM_OK) tm_status_list_clear(&w.list);
+  *out = w.list;
   return code;
 }
 

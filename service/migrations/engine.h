@@ -118,11 +118,22 @@ tm_code tm_engine_run(tm_engine *engine, const tm_run_request *req, tm_run_done_
                       tm_error *err);
 
 /* Blocking. names empty: all, registry order; else in the order asked. Unknown or repeated name:
- * TM_ERR_INVALID. Database down: TM_ERR_UNAVAILABLE. A migration never run is PENDING.
+ * TM_ERR_INVALID. Database down: TM_ERR_UNAVAILABLE. A migration never run is PENDING. The states
+ * come from a read that began after this call, shared with concurrent callers (state_reads.h).
  * include_pending counts, live, the documents still matching each filter. out is filled on TM_OK
  * and must be cleared by the caller. */
 tm_code tm_engine_status(tm_engine *engine, const char *const *names, size_t n_names,
                          bool include_pending, tm_status_list *out, tm_error *err);
+
+/* list: on TM_OK the statuses asked for; the callee may take its items (then leave it empty). */
+typedef void (*tm_status_done_fn)(void *arg, tm_code code, const tm_error *err,
+                                  tm_status_list *list);
+
+/* tm_engine_status without include_pending, not blocking: checks names now (TM_ERR_INVALID, and
+ * done is never called); otherwise calls done once, on the engine's state-reads thread, which it
+ * must not block. */
+tm_code tm_engine_status_async(tm_engine *engine, const char *const *names, size_t n_names,
+                               tm_status_done_fn done, void *arg, tm_error *err);
 
 /* Blocking. Records a cancel request for a RUNNING migration (wherever it runs); its holder stops
  * after the current batch: CANCELED, cursor kept. Not running: TM_ERR_PRECONDITION; unknown name:

@@ -7,22 +7,11 @@
 #include "engine_impl.h"
 #include "registry.h"
 
-void tm_state_reads_init(tm_state_reads *r) {
-  pthread_mutex_init(&r->mu, NULL);
-  pthread_cond_init(&r->done, NULL);
-  r->started = r->finished = 0;
-  r->reading = false;
-  r->n = tm_registry_count();
-  r->docs = calloc(r->n ? r->n : 1, sizeof *r->docs);
-  r->code = TM_OK;
-}
-
-void tm_state_reads_destroy(tm_state_reads *r) {
-  for (size_t i = 0; i < r->n; i++) tm_state_doc_clear(&r->docs[i]);
-  free(r->docs);
-  pthread_cond_destroy(&r->done);
-  pthread_mutex_destroy(&r->mu);
-}
+struct tm_state_waiter {
+  tm_state_reads_fn fn;
+  void *arg;
+  tm_state_waiter *next;
+};
 
 /* One query for every migration's document. */
 static tm_code read_all(tm_engine *e, tm_state_doc *docs, size_t n, tm_error *err) {
@@ -37,37 +26,75 @@ static tm_code read_all(tm_engine *e, tm_state_doc *docs, size_t n, tm_error *er
   return code;
 }
 
-tm_code tm_state_reads_get(tm_state_reads *r, tm_engine *e, tm_state_doc *out, tm_error *err) {
+/* Answers and frees a list of waiters. */
+static void answer(tm_state_waiter *w, tm_code code, const tm_error *err,
+                   const tm_state_doc *docs) {
+  while (w) {
+    tm_state_waiter *next = w->next;
+    w->fn(w->arg, code, err, code == TM_OK ? docs : NULL);
+    free(w);
+    w = next;
+  }
+}
+
+static void *reads_thread(void *arg) {
+  tm_state_reads *r = arg;
+  size_t n = tm_registry_count();
   pthread_mutex_lock(&r->mu);
-  /* A read in flight began before this call: only the next one will do. */
-  uint64_t need = r->started + 1;
-  while (r->finished < need) {
-    if (r->reading) {
-      pthread_cond_wait(&r->done, &r->mu);
+  while (!r->stopping) {
+    if (!r->head) {
+      pthread_cond_wait(&r->wake, &r->mu);
       continue;
     }
-    r->reading = true;
-    uint64_t index = ++r->started;
+    /* Everyone who asked so far is answered by the read that begins now. */
+    tm_state_waiter *batch = r->head;
+    r->head = NULL;
+    r->tail = &r->head;
     pthread_mutex_unlock(&r->mu);
-    tm_state_doc *fresh = calloc(r->n ? r->n : 1, sizeof *fresh);
-    tm_error read_err = {0};
-    tm_code code = read_all(e, fresh, r->n, &read_err);
+    tm_state_doc *docs = calloc(n ? n : 1, sizeof *docs);
+    tm_error err = {0};
+    tm_code code = read_all(r->engine, docs, n, &err);
+    answer(batch, code, &err, docs);
+    if (code == TM_OK) {
+      for (size_t i = 0; i < n; i++) tm_state_doc_clear(&docs[i]);
+    }
+    free(docs);
     pthread_mutex_lock(&r->mu);
-    for (size_t i = 0; i < r->n; i++) tm_state_doc_clear(&r->docs[i]);
-    free(r->docs);
-    r->docs = fresh;
-    r->code = code;
-    r->err = read_err;
-    r->finished = index;
-    r->reading = false;
-    pthread_cond_broadcast(&r->done);
-  }
-  tm_code code = r->code;
-  if (code == TM_OK) {
-    for (size_t i = 0; i < r->n; i++) tm_state_doc_copy(&r->docs[i], &out[i]);
-  } else {
-    *err = r->err;
   }
   pthread_mutex_unlock(&r->mu);
-  return code;
+  return NULL;
+}
+
+void tm_state_reads_init(tm_state_reads *r, tm_engine *e) {
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_cond_init(&r->wake, NULL);
+  r->stopping = false;
+  r->head = NULL;
+  r->tail = &r->head;
+  r->engine = e;
+  pthread_create(&r->thread, NULL, reads_thread, r);
+}
+
+void tm_state_reads_destroy(tm_state_reads *r) {
+  pthread_mutex_lock(&r->mu);
+  r->stopping = true;
+  pthread_cond_signal(&r->wake);
+  pthread_mutex_unlock(&r->mu);
+  pthread_join(r->thread, NULL);
+  tm_error err;
+  tm_error_set(&err, TM_ERR_UNAVAILABLE, "service shutting down");
+  answer(r->head, TM_ERR_UNAVAILABLE, &err, NULL);
+  pthread_cond_destroy(&r->wake);
+  pthread_mutex_destroy(&r->mu);
+}
+
+void tm_state_reads_ask(tm_state_reads *r, tm_state_reads_fn fn, void *arg) {
+  tm_state_waiter *w = malloc(sizeof *w);
+  *w = (tm_state_waiter){.fn = fn, .arg = arg};
+  pthread_mutex_lock(&r->mu);
+  bool idle = r->head == NULL;
+  *r->tail = w;
+  r->tail = &w->next;
+  if (idle) pthread_cond_signal(&r->wake);
+  pthread_mutex_unlock(&r->mu);
 }

@@ -1,38 +1,46 @@
 /* Status's reads of the state documents, shared by concurrent callers.
  *
- * Every call gets the result of a read that began after the call did, so it never sees a state
- * older than its own arrival (a Run that answered before a Status call was made is in that call's
- * answer); calls that arrive while a read is in flight wait for the next one and share it. Under
- * concurrency c, one database round trip answers up to c calls. Thread safe. */
+ * Every caller is answered from a read that began after it asked, so it never sees a state older
+ * than its own arrival (a Run that answered before a Status call was made, on any replica, is in
+ * that call's answer); callers that ask while a read is in flight share the next one. Under
+ * concurrency c, one database round trip answers up to c calls.
+ *
+ * One thread per engine does the reads and calls each caller back: a waiting caller holds no
+ * thread, and a read wakes one thread, not one per caller. Thread safe. */
 #ifndef TM_STATE_READS_H
 #define TM_STATE_READS_H
 
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdint.h>
 
 #include "../error.h"
 #include "../store/state.h"
 
 typedef struct tm_engine tm_engine;
 
+/* docs: one per registered migration, in registry order, valid only during the call (NULL when
+ * code is not TM_OK). Runs on the reads thread: it must not block. */
+typedef void (*tm_state_reads_fn)(void *arg, tm_code code, const tm_error *err,
+                                  const tm_state_doc *docs);
+
+typedef struct tm_state_waiter tm_state_waiter;
+
 typedef struct {
   pthread_mutex_t mu;
-  pthread_cond_t done;
-  uint64_t started, finished; /* reads begun and the index of the last one finished */
-  bool reading;
-  /* The last finished read: one document per registered migration, in registry order. */
-  tm_state_doc *docs;
-  size_t n;
-  tm_code code;
-  tm_error err;
+  pthread_cond_t wake;
+  pthread_t thread;
+  bool stopping;
+  tm_state_waiter *head, **tail; /* asked since the last read began, in order */
+  tm_engine *engine;
 } tm_state_reads;
 
-void tm_state_reads_init(tm_state_reads *r);
+/* Starts the reads thread for e. */
+void tm_state_reads_init(tm_state_reads *r, tm_engine *e);
+/* Answers every caller still waiting (TM_ERR_UNAVAILABLE, without reading) and joins the thread. */
 void tm_state_reads_destroy(tm_state_reads *r);
 
-/* Copies into out[0..tm_registry_count()) the state of every migration, in registry order, from a
- * read that began after this call (release each with tm_state_doc_clear). */
-tm_code tm_state_reads_get(tm_state_reads *r, tm_engine *e, tm_state_doc *out, tm_error *err);
+/* Calls fn(arg, ...) once, on the reads thread, with the states as of a read that began after
+ * this call. */
+void tm_state_reads_ask(tm_state_reads *r, tm_state_reads_fn fn, void *arg);
 
 #endif

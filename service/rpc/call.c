@@ -49,7 +49,7 @@ static void record_end(tm_call *c) {
   if (!atomic_load(&c->answered)) c->status = GRPC_STATUS_CANCELLED;
   double ms = (double)(now_ns() - c->started_ns) / 1e6;
   if (m) tm_metrics_rpc_handled(m->metrics_id, (int)c->status, ms / 1000);
-  tm_log_level level = m && m->quiet ? TM_LOG_DEBUG : TM_LOG_INFO;
+  tm_log_level level = m && m->quiet && c->status == GRPC_STATUS_OK ? TM_LOG_DEBUG : TM_LOG_INFO;
   if (!tm_log_enabled(level)) return;
   char path[256];
   if (m) {

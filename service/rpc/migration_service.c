@@ -8,6 +8,7 @@
 
 #include "../log.h"
 #include "../migrations/registry.h"
+#include "server.h"
 #include "twigz/migrations/v1/migration_service.pb-c.h"
 
 typedef Twigz__Migrations__V1__MigrationStatus pb_status;
@@ -114,22 +115,57 @@ static void handle_list(tm_call *c, const ProtobufCMessage *request) {
 
 /* --- Status --- */
 
-static void handle_status(tm_call *c, const ProtobufCMessage *request) {
-  const Twigz__Migrations__V1__StatusRequest *req = (const void *)request;
-  tm_status_list list = {0};
-  tm_error err;
-  if (tm_engine_status(tm_call_ctx(c), (const char *const *)req->names, req->n_names,
-                       req->include_pending, &list, &err) != TM_OK) {
-    tm_call_fail_error(c, &err);
-    return;
-  }
-  status_array a = convert_list(&list);
+static void reply_statuses(tm_call *c, const tm_status_list *list) {
+  status_array a = convert_list(list);
   Twigz__Migrations__V1__StatusResponse resp = TWIGZ__MIGRATIONS__V1__STATUS_RESPONSE__INIT;
   resp.migrations = a.ptrs;
-  resp.n_migrations = list.n;
+  resp.n_migrations = list->n;
   tm_call_reply(c, &resp.base);
   free_array(a);
+}
+
+/* The engine's answer to a Status without pending counts, on its state-reads thread. */
+static void status_answered(void *arg, tm_code code, const tm_error *err, tm_status_list *list) {
+  tm_call *c = arg;
+  if (code == TM_OK) {
+    reply_statuses(c, list);
+  } else {
+    tm_call_fail_error(c, err);
+  }
+  tm_call_unref(c);
+}
+
+/* Status with live pending counts: they scan collections, so this runs on the handler pool. */
+static void status_with_pending(void *arg) {
+  tm_call *c = arg;
+  const Twigz__Migrations__V1__StatusRequest *req = (const void *)c->request;
+  tm_status_list list = {0};
+  tm_error err;
+  if (tm_engine_status(tm_call_ctx(c), (const char *const *)req->names, req->n_names, true, &list,
+                       &err) == TM_OK) {
+    reply_statuses(c, &list);
+  } else {
+    tm_call_fail_error(c, &err);
+  }
   tm_status_list_clear(&list);
+  tm_call_unref(c);
+}
+
+/* On a completion-queue thread: without pending counts the call waits for the shared state read
+ * holding no thread at all. */
+static void handle_status(tm_call *c, const ProtobufCMessage *request) {
+  const Twigz__Migrations__V1__StatusRequest *req = (const void *)request;
+  tm_call_ref(c);
+  if (req->include_pending) {
+    tm_server_defer(c->server, status_with_pending, c);
+    return;
+  }
+  tm_error err;
+  if (tm_engine_status_async(tm_call_ctx(c), (const char *const *)req->names, req->n_names,
+                             status_answered, c, &err) != TM_OK) {
+    tm_call_fail_error(c, &err);
+    tm_call_unref(c);
+  }
 }
 
 /* --- Run --- */
@@ -193,11 +229,12 @@ static const struct {
   const char *name;
   tm_request_fn handler;
   bool blocking; /* waits on MongoDB: runs on the handler pool */
+  bool quiet;    /* polled reads: a log line per call would bury the runs (metrics count them) */
 } handlers[] = {
-    {"Run", handle_run, true},
-    {"Status", handle_status, true},
-    {"List", handle_list, false},
-    {"Cancel", handle_cancel, true},
+    {"Run", handle_run, true, false},
+    {"Status", handle_status, false, true}, /* defers what blocks */
+    {"List", handle_list, false, true},
+    {"Cancel", handle_cancel, true, false},
 };
 
 size_t tm_migration_service_methods(tm_engine *engine, tm_method *out, size_t max) {
@@ -216,6 +253,7 @@ size_t tm_migration_service_methods(tm_engine *engine, tm_method *out, size_t ma
           .kind = TM_METHOD_UNARY,
           .needs_auth = true,
           .blocking = handlers[h].blocking,
+          .quiet = handlers[h].quiet,
           .input = md->input,
           .on_request = handlers[h].handler,
           .ctx = engine,

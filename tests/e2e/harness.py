@@ -11,6 +11,8 @@ import subprocess
 import tempfile
 import time
 
+import grpc
+
 TOOLS = os.environ.get("TM_TOOLS_BIN", os.path.join(os.path.dirname(__file__), "../../.tools/bin"))
 BINARY = os.environ.get("TM_BINARY", os.path.join(os.path.dirname(__file__), "../../build/twigz-migrations"))
 SOURCE = os.environ.get("TM_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
@@ -74,18 +76,24 @@ class Service:
         self.args = [BINARY, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--threads", "2", *args]
         self.logfile = open(self.logpath, "wb")
         self.proc = subprocess.Popen(self.args, env=full_env, stdout=subprocess.DEVNULL, stderr=self.logfile)
-        first = wait_until(lambda: self._first_line(), 20, what="the service's first log line")
+        first = wait_until(lambda: self._listening_line(), 20, what="the service's listening line")
         entry = json.loads(first)
-        assert entry["msg"] == "twigz-migrations listening", first
         self.address = entry["address"]
         self.metrics_address = entry.get("metrics")
 
-    def _first_line(self):
+    def _listening_line(self):
+        """The "listening" line: the first at the default level; debug lines may precede it."""
         if self.proc.poll() is not None:
             raise AssertionError(f"service exited {self.proc.returncode}: {self.logs()}")
         with open(self.logpath) as f:
-            line = f.readline()
-        return line if line.endswith("\n") else None
+            for line in f:
+                if not line.endswith("\n"):
+                    return None
+                entry = json.loads(line)
+                if entry["msg"] == "twigz-migrations listening":
+                    return line
+                assert entry["level"] == "debug", line
+        return None
 
     def metrics(self):
         """Scrapes /metrics and parses it with prometheus_client's text parser: {(name, labels): value}."""
@@ -142,3 +150,18 @@ def health_probe(address, *extra, service=None):
         cmd += ["-service", service]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     return p.returncode, p.stdout + p.stderr
+
+
+def hammer(address, path, keep_going, codes, lock):
+    """Calls path with an empty request on one channel while keep_going() holds, counting each
+    outcome's code name into codes (a dict shared under lock)."""
+    with grpc.insecure_channel(address) as channel:
+        method = channel.unary_unary(path)
+        while keep_going():
+            try:
+                method(b"", timeout=10)
+                code = "OK"
+            except grpc.RpcError as e:
+                code = e.code().name
+            with lock:
+                codes[code] = codes.get(code, 0) + 1

@@ -198,14 +198,30 @@ def test_sigint_exits_zero_too(start_service):
 def test_every_log_line_is_a_json_object_with_ts_level_msg(start_service):
     svc = start_service()
     call(svc.address, "List")
+    call(svc.address, "Status")
+    rc, _, _ = grpcurl(svc.address, f"{SERVICE}/Status", {"names": ["nope"]})
+    assert rc != 0
     svc.stop()
     lines = svc.logs().splitlines()
     assert lines
     for line in lines:
         entry = json.loads(line)
         assert {"ts", "level", "msg"} <= entry.keys(), line
+    # Polled reads are logged at debug when they succeed (metrics count them), always when they fail.
     rpc = [json.loads(l) for l in lines if '"msg":"rpc"' in l]
-    assert rpc and rpc[0]["method"] == f"/{SERVICE}/List" and rpc[0]["code"] == "OK" and "duration_ms" in rpc[0]
+    assert [(e["method"], e["code"], e["level"]) for e in rpc] == [(f"/{SERVICE}/Status", "InvalidArgument", "info")]
+    assert rpc[0]["duration_ms"] >= 0
+
+
+def test_debug_level_logs_every_call(start_service):
+    svc = start_service("--log-level", "debug")
+    call(svc.address, "List")
+    call(svc.address, "Status")
+    svc.stop()
+    rpc = [json.loads(l) for l in svc.logs().splitlines() if '"msg":"rpc"' in l]
+    rpc = [e for e in rpc if e["method"].startswith(f"/{SERVICE}/")]  # grpcurl asks reflection first
+    assert [(e["method"], e["code"], e["level"]) for e in rpc] == [
+        (f"/{SERVICE}/List", "OK", "debug"), (f"/{SERVICE}/Status", "OK", "debug")]
 
 
 @pytest.mark.parametrize("args, names", [

@@ -1,16 +1,18 @@
 """The migrations end to end: the real service over gRPC against FerretDB, results compared document
 by document with an independent reference implementation."""
+import concurrent.futures
 import json
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
 
 import reference
 import seed
-from harness import BINARY, FerretDB, call, grpcurl, wait_until
+from harness import BINARY, FerretDB, call, grpcurl, hammer, wait_until
 
 SERVICE = "twigz.migrations.v1.MigrationService"
 ALL = ["addStatusToStores", "ensureStoreFields", "addUsernamesToCustomers", "addPrivacyToCustomers"]
@@ -257,3 +259,37 @@ def test_one_shot_mode_runs_and_exits_with_the_right_codes(db, ferret):
     p = subprocess.run([BINARY, "run"], env={**env, "MONGODB_URI": "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500"},
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 75, p.stderr
+
+
+def test_status_under_many_callers_is_never_older_than_the_call(db, start_service):
+    """Status callers share database reads; each must still see every change made before it called,
+    here a Run accepted by another replica a moment earlier, while 24 clients poll the same replica."""
+    seed.load(db, seed.stores(400), [])
+    a = start_service(database=db.name)
+    b = start_service(database=db.name)
+    stop = threading.Event()
+    codes = {}
+    lock = threading.Lock()
+
+    def poll(_):
+        hammer(b.address, f"/{SERVICE}/Status", lambda: not stop.is_set(), codes, lock)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=24) as pool:
+        polls = [pool.submit(poll, i) for i in range(24)]
+        for k in range(5):
+            run = call(a.address, "Run", {"names": ["addStatusToStores"], "async": True, "rerun": True,
+                                          "batchSize": 50})
+            seen = by_name(call(b.address, "Status"))["addStatusToStores"]
+            assert seen["runId"] == run["runId"], (k, seen, run["runId"])
+            assert seen["state"] in ("MIGRATION_STATE_RUNNING", "MIGRATION_STATE_SUCCEEDED"), seen
+            wait_until(lambda: by_name(call(b.address, "Status"))["addStatusToStores"]["state"]
+                       == "MIGRATION_STATE_SUCCEEDED", 60, what="SUCCEEDED")
+        # A replica stopping with callers waiting answers each of them, then exits cleanly.
+        b.proc.send_signal(signal.SIGTERM)
+        assert b.proc.wait(timeout=60) == 0
+        stop.set()
+        for f in polls:
+            f.result(timeout=60)
+    assert codes.get("OK", 0) > 100, codes
+    assert set(codes) <= {"OK", "UNAVAILABLE", "CANCELLED"}, codes
+    assert db.stores.count_documents({"status": {"$exists": False}}) == 0

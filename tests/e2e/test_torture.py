@@ -9,12 +9,11 @@ import signal
 import threading
 import time
 
-import grpc
 import pytest
 
 import reference
 import seed
-from harness import FerretDB, call, grpcurl, health_probe, wait_until
+from harness import FerretDB, call, grpcurl, hammer, health_probe, wait_until
 
 LONG = os.environ.get("TM_LONG") == "1"
 SERVICE = "twigz.migrations.v1.MigrationService"
@@ -214,17 +213,8 @@ def test_load_while_migrations_run(ferret, start_service):
     stop = time.monotonic() + seconds
 
     def client_loop(i):
-        with grpc.insecure_channel(svc.address) as channel:
-            status = channel.unary_unary(f"/{SERVICE}/Status")
-            lst = channel.unary_unary(f"/{SERVICE}/List")
-            while time.monotonic() < stop:
-                try:
-                    (status if i % 2 else lst)(b"", timeout=10)
-                    code = "OK"
-                except grpc.RpcError as e:
-                    code = e.code().name
-                with lock:
-                    codes[code] = codes.get(code, 0) + 1
+        hammer(svc.address, f"/{SERVICE}/{'Status' if i % 2 else 'List'}", lambda: time.monotonic() < stop, codes,
+               lock)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=64) as pool:
         list(pool.map(client_loop, range(64)))
