@@ -40,12 +40,12 @@
 #define MAX_ROUNDS 16
 /* Bounds of the cache between batches (a real run only; see tm_usernames_apply). Forgetting a
  * base costs one query learning it again later. */
-#define MAX_BASES 32768
+#define MAX_BASES 65536
 #define MAX_HOLES 262144
 /* FerretDB reads the whole collection for any query but a lone _id (store/caps.h), so there the
  * bases of this many customers ahead are learned with one pass over every username
  * (tm_usernames_prepare); at most half the cache, so none is forgotten before its batch. */
-#define FERRET_LOOKAHEAD_DOCS 16384
+#define FERRET_LOOKAHEAD_DOCS 32768
 
 #define HOLE_EMPTY UINT64_MAX
 
@@ -315,7 +315,6 @@ struct tm_usernames {
   const tm_field *field; /* the username field of m */
   tm_filter_caps caps;
   bool dry_run;
-  bool ferret;
   size_t max_statements; /* per update command; 0: no limit */
   index_path index;
   bool used_reservations;
@@ -487,7 +486,7 @@ static void copy_without_nan(bson_iter_t *src, bson_t *dst, bool in_array) {
  * message holding a NaN and cannot store one either, so there the NaN alternative, which could
  * never match, is left out. */
 static void append_missing(const tm_usernames *u, bson_t *out, const char *key) {
-  if (!u->ferret) {
+  if (!u->caps.ferretdb) {
     tm_filter_append_field(out, key, u->field, &u->caps);
     return;
   }
@@ -675,22 +674,46 @@ static void log_index(const tm_usernames *u, const char *why) {
          TM_LOG_STR(index_path_names[u->index]), "why", TM_LOG_STR(why), NULL);
 }
 
-/* The plain index could not be built. Where stored falsy usernames (which this run replaces)
- * are the cause, defer it; otherwise report the failure. */
-static tm_code defer_or_fail(tm_usernames *u, const bson_error_t *berr, tm_error *err) {
-  tm_code code = count_present_falsy(u, &u->blockers, err);
+/* A failed index build: name the duplicate the data holds when that was the cause. */
+static tm_code build_failed(tm_usernames *u, bool any_type, const bson_error_t *berr,
+                            tm_error *err) {
+  if (berr->domain == MONGOC_ERROR_SERVER || berr->domain == MONGOC_ERROR_QUERY) {
+    if (is_duplicate_code(berr->code)) {
+      tm_code code = check_duplicates(u, any_type, err);
+      if (code != TM_OK) return code;
+    }
+  }
+  return index_error(u, berr, err);
+}
+
+/* Where the server refuses partial indexes: a plain unique index also indexes stored falsy
+ * usernames ("" and null twice are duplicates), which this run replaces; while two or more are
+ * stored, it cannot be built, so it is deferred to the end of the run (building it only to see it
+ * fail would cost a pass over the collection). Duplicates among the other values can never be
+ * indexed: they fail the migration now, before anything is written. */
+static tm_code ensure_plain_index(tm_usernames *u, tm_error *err) {
+  tm_code code = check_duplicates(u, true, err);
+  if (code == TM_OK) code = count_present_falsy(u, &u->blockers, err);
   if (code != TM_OK) return code;
-  if (u->blockers < 2) return index_error(u, berr, err);
-  u->index = INDEX_DEFERRED;
-  u->used_reservations = true;
-  tm_log(TM_LOG_INFO, "usernames: by_username index", "migration", TM_LOG_STR(u->m->name), "path",
-         TM_LOG_STR("deferred"), "why",
-         TM_LOG_STR("stored falsy usernames block a plain unique index until they are replaced; "
-                    "names are reserved in " TM_USERNAMES_RESERVATIONS " meanwhile"),
-         "falsy", TM_LOG_INT(u->blockers), "error", TM_LOG_STR(berr->message), NULL);
+  if (u->blockers >= 2) {
+    u->index = INDEX_DEFERRED;
+    u->used_reservations = true;
+    tm_log(TM_LOG_INFO, "usernames: by_username index", "migration", TM_LOG_STR(u->m->name), "path",
+           TM_LOG_STR("deferred"), "why",
+           TM_LOG_STR("stored falsy usernames block a plain unique index until they are replaced; "
+                      "names are reserved in " TM_USERNAMES_RESERVATIONS " meanwhile"),
+           "falsy", TM_LOG_INT(u->blockers), NULL);
+    return TM_OK;
+  }
+  bson_error_t berr;
+  if (!create_index(u, false, &berr)) return build_failed(u, true, &berr, err);
+  u->index = INDEX_PLAIN;
+  log_index(u, "created unique, not partial (the server refused partialFilterExpression)");
   return TM_OK;
 }
 
+/* The partial index is tried first: a server that refuses the option says so at once, and one
+ * that builds it checks for duplicates in the same pass (they are looked for only to name one). */
 static tm_code ensure_index(tm_usernames *u, tm_error *err) {
   bool exists;
   tm_code code = inspect_index(u, &exists, err);
@@ -700,49 +723,26 @@ static tm_code ensure_index(tm_usernames *u, tm_error *err) {
     log_index(u, "an acceptable by_username index already exists");
     return TM_OK;
   }
-  code = check_duplicates(u, false, err);
-  if (code != TM_OK) return code;
   bson_error_t berr;
   if (create_index(u, true, &berr)) {
     u->index = INDEX_PARTIAL;
     log_index(u, "created unique over non-empty strings");
     return TM_OK;
   }
-  if (!refuses_partial(&berr)) return index_error(u, &berr, err);
+  if (!refuses_partial(&berr)) return build_failed(u, false, &berr, err);
   tm_log(TM_LOG_INFO, "usernames: the server refuses partial indexes; trying a plain unique one",
          "migration", TM_LOG_STR(u->m->name), "error", TM_LOG_STR(berr.message), NULL);
-  code = check_duplicates(u, true, err);
-  if (code != TM_OK) return code;
-  if (create_index(u, false, &berr)) {
-    u->index = INDEX_PLAIN;
-    log_index(u, "created unique, not partial (the server refused partialFilterExpression)");
-    return TM_OK;
-  }
-  return defer_or_fail(u, &berr, err);
+  return ensure_plain_index(u, err);
 }
 
-/* FerretDB answers buildInfo with a ferretdbVersion: its update commands need small chunks, no
- * message may hold a NaN, and every query but a lone _id reads the whole collection. Whether writes
- * carry the migration's filter is the caps' decision (--write-filter). */
-static tm_code detect_server(tm_usernames *u, tm_error *err) {
-  bson_t cmd = BSON_INITIALIZER, reply;
-  bson_error_t berr;
-  BSON_APPEND_INT32(&cmd, "buildInfo", 1);
-  bool ok = mongoc_collection_command_simple(u->customers, &cmd, NULL, &reply, &berr);
-  bson_destroy(&cmd);
-  if (!ok) {
-    bson_destroy(&reply);
-    return tm_store_error(&berr, err, "buildInfo");
-  }
-  bson_iter_t it;
-  u->ferret = bson_iter_init_find(&it, &reply, "ferretdbVersion");
-  bson_destroy(&reply);
-  u->max_statements = u->ferret ? FERRET_STATEMENTS : 0;
+/* FerretDB (caps.h): update commands in chunks, no NaN, every query but a lone _id a full scan.
+ * Whether writes carry the migration's filter is the caps' decision (--write-filter). */
+static void choose_write_path(tm_usernames *u) {
+  u->max_statements = u->caps.ferretdb ? FERRET_STATEMENTS : 0;
   tm_log(TM_LOG_INFO, "usernames: write path", "migration", TM_LOG_STR(u->m->name), "server",
-         TM_LOG_STR(u->ferret ? "ferretdb" : "mongodb"), "statements_per_update",
+         TM_LOG_STR(u->caps.ferretdb ? "ferretdb" : "mongodb"), "statements_per_update",
          TM_LOG_INT(u->max_statements), "write_filter",
          TM_LOG_STR(u->caps.lone_id_writes ? "_id alone" : "_id and username still missing"), NULL);
-  return TM_OK;
 }
 
 tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m,
@@ -764,13 +764,9 @@ tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m
   u->max_bases = MAX_BASES;
   u->max_holes = MAX_HOLES;
   u->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)u ^ 0x9e3779b97f4a7c15ULL;
-  tm_code code = detect_server(u, err);
-  if (code == TM_OK && dry_run) {
-    /* Reads only: a real run would fail on these duplicates, so the dry run says so too. */
-    code = check_duplicates(u, false, err);
-  } else if (code == TM_OK) {
-    code = ensure_index(u, err);
-  }
+  choose_write_path(u);
+  /* A dry run only reads: a real run would fail on these duplicates, so the dry run says so too. */
+  tm_code code = dry_run ? check_duplicates(u, false, err) : ensure_index(u, err);
   if (code != TM_OK) {
     tm_usernames_destroy(u);
     return code;
@@ -796,7 +792,7 @@ static tm_code read_taken(tm_usernames *u, bson_t *filter, tm_error *err);
 static tm_code learn(tm_usernames *u, entry **bases, size_t n, tm_error *err) {
   if (n == 0) return TM_OK;
   bson_t filter = BSON_INITIALIZER, or_arr;
-  if (u->ferret) {
+  if (u->caps.ferretdb) {
     /* Every username: FerretDB decodes every customer for any filter, and the per-document cost
      * of hundreds of clauses is what it cannot afford; mark_name keeps what concerns a cached
      * base. */
@@ -1472,7 +1468,7 @@ tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
 }
 
 size_t tm_usernames_lookahead(const tm_usernames *u) {
-  return u->ferret ? FERRET_LOOKAHEAD_DOCS : 0;
+  return u->caps.ferretdb ? FERRET_LOOKAHEAD_DOCS : 0;
 }
 
 tm_code tm_usernames_prepare(tm_usernames *u, const bson_t *const *docs, size_t n, tm_error *err) {

@@ -9,7 +9,7 @@
 
 void tm_caps_init(tm_caps *caps) {
   atomic_store(&caps->type_undefined, 0);
-  atomic_store(&caps->lone_id_writes, 0);
+  atomic_store(&caps->ferretdb, 0);
 }
 
 /* FerretDB 1.24: {code: 2, errmsg: "Unknown type name alias: undefined"}. */
@@ -61,8 +61,8 @@ static tm_code probe_undefined(tm_caps *caps, mongoc_collection_t *coll, tm_erro
   return TM_OK;
 }
 
-static tm_code probe_lone_id_writes(tm_caps *caps, mongoc_collection_t *coll, tm_error *err) {
-  if (atomic_load(&caps->lone_id_writes) != 0) return TM_OK;
+static tm_code probe_ferretdb(tm_caps *caps, mongoc_collection_t *coll, tm_error *err) {
+  if (atomic_load(&caps->ferretdb) != 0) return TM_OK;
   bson_t cmd = BSON_INITIALIZER, reply;
   bson_error_t berr;
   BSON_APPEND_INT32(&cmd, "buildInfo", 1);
@@ -72,16 +72,17 @@ static tm_code probe_lone_id_writes(tm_caps *caps, mongoc_collection_t *coll, tm
   bool ferret = ok && bson_iter_init_find(&it, &reply, "ferretdbVersion");
   bson_destroy(&reply);
   if (!ok) return tm_store_error(&berr, err, "probing the server");
-  remember(&caps->lone_id_writes, ferret ? 1 : -1,
-           "only a lone _id write filter is indexed (FerretDB)",
+  remember(&caps->ferretdb, ferret ? 1 : -1,
+           "FerretDB: only a lone _id filter is indexed, small write commands, no NaN",
            ferret ? "writes select by _id alone" : "writes carry the migration's filter");
   return TM_OK;
 }
 
 tm_code tm_caps_probe(tm_caps *caps, mongoc_collection_t *coll, tm_caps_view *out, tm_error *err) {
-  tm_code code = probe_lone_id_writes(caps, coll, err);
+  tm_code code = probe_ferretdb(caps, coll, err);
   if (code == TM_OK) code = probe_undefined(caps, coll, err);
   out->type_undefined = atomic_load(&caps->type_undefined) > 0;
-  out->lone_id_writes = atomic_load(&caps->lone_id_writes) > 0;
+  out->ferretdb = atomic_load(&caps->ferretdb) > 0;
+  out->lone_id_writes = out->ferretdb;
   return code;
 }

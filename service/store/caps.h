@@ -12,8 +12,10 @@
  *
  * FerretDB also finds a write's documents through SQL only when the filter is `{_id: <string or
  * ObjectId>}` and nothing else; any other filter reads and decodes the whole collection in Go, for
- * every statement (about 10 s per statement at 100,000 documents). buildInfo's ferretdbVersion
- * says so (there is nothing to try that would not cost that scan). */
+ * every statement (about 10 s per statement at 100,000 documents); it wedges on update commands
+ * of about 100 statements and drops the connection on any message holding a NaN. buildInfo's
+ * ferretdbVersion says which server it is (there is nothing to try that would not cost that scan
+ * or that connection). */
 #ifndef TM_CAPS_H
 #define TM_CAPS_H
 
@@ -24,13 +26,15 @@
 
 typedef struct {
   _Atomic int type_undefined; /* 0 unknown, 1 accepted, -1 refused */
-  _Atomic int lone_id_writes; /* 0 unknown, 1 only a lone _id equality is indexed, -1 any filter */
+  _Atomic int ferretdb;       /* 0 unknown, 1 FerretDB, -1 another server (MongoDB) */
 } tm_caps;
 
 /* The answers for one run. */
 typedef struct {
   bool type_undefined; /* `$type: "undefined"` (and NaN) may appear in filters */
-  bool lone_id_writes; /* writes must select by _id alone to avoid a collection scan each */
+  bool ferretdb; /* FerretDB: small write commands, no NaN in any message, scans for filters */
+  bool lone_id_writes; /* writes select by _id alone (a scan each otherwise): ferretdb, unless
+                          --write-filter says otherwise */
 } tm_caps_view;
 
 void tm_caps_init(tm_caps *caps);
