@@ -44,8 +44,7 @@ typedef struct tm_method {
   tm_method_kind kind;
   bool needs_auth;
   bool blocking; /* unary: the handler may wait on MongoDB, so it runs on the handler pool */
-  bool
-      quiet; /* log successful calls at debug level (probes and polled reads would flood the log) */
+  bool quiet;    /* successful calls log at debug (probes and polled reads would flood it) */
   const ProtobufCMessageDescriptor *input;
   tm_request_fn on_request; /* unary and server streaming */
   tm_stream_fn on_start;    /* bidi */
