@@ -102,11 +102,16 @@ static void on_arrival(tm_tag *tag, bool ok) {
   atomic_fetch_add(&c->server->inflight, 1);
   tm_call_arrived(c);
   arm(c->server, c->method); /* keep one request armed for the next caller */
+  /* Our own reference while the handler starts: a batch it starts can complete at once on another
+   * thread (a call whose deadline already passed), and RECV_CLOSE_ON_SERVER's completion drops the
+   * base reference, which would free the call under the handler. */
+  tm_call_ref(c);
   if (c->method) {
     dispatch(c);
   } else {
     tm_call_fail(c, GRPC_STATUS_UNIMPLEMENTED, "unknown service or method");
   }
+  tm_call_unref(c);
 }
 
 static void arm(tm_server *s, const tm_method *m) {
