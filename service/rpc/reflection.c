@@ -687,10 +687,19 @@ tm_code tm_reflection_answer(const tm_reflection *r, const uint8_t *request, siz
   a.msg.valid_host = q->host;
   a.msg.original_request = q;
   tm_code rc = answer_request(r, &a, q, err);
-  /* Unknown fields are not echoed: protobuf-c keeps some (field 0 in an overlong varint) that no
-   * client could decode. free_unpacked needs the count back. */
-  unsigned n_unknown = q->base.n_unknown_fields;
-  q->base.n_unknown_fields = 0;
+  /* Unknown fields are not echoed, at either level of the request: protobuf-c keeps some (field 0
+   * in an overlong varint) that no client could decode. free_unpacked needs the counts back. */
+  bool nested =
+      q->message_request_case ==
+          GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_EXTENSION &&
+      q->file_containing_extension;
+  ProtobufCMessage *echoed[] = {&q->base, nested ? &q->file_containing_extension->base : NULL};
+  unsigned n_unknown[2] = {0, 0};
+  for (size_t i = 0; i < 2; i++) {
+    if (!echoed[i]) continue;
+    n_unknown[i] = echoed[i]->n_unknown_fields;
+    echoed[i]->n_unknown_fields = 0;
+  }
   if (rc == TM_OK) {
     size_t n = grpc__reflection__v1__server_reflection_response__get_packed_size(&a.msg);
     uint8_t *buf = malloc(n ? n : 1);
@@ -701,7 +710,8 @@ tm_code tm_reflection_answer(const tm_reflection *r, const uint8_t *request, siz
       rc = oom(err);
     }
   }
-  q->base.n_unknown_fields = n_unknown;
+  for (size_t i = 0; i < 2; i++)
+    if (echoed[i]) echoed[i]->n_unknown_fields = n_unknown[i];
   free(a.file_bytes);
   free(a.order);
   free(a.ext_numbers);
