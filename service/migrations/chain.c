@@ -72,18 +72,12 @@ typedef struct {
   tm_heartbeat *hb;
 } chain;
 
-static size_t registry_index(const tm_migration *m) {
-  size_t i = 0;
-  while (i < tm_registry_count() && tm_registry_at(i) != m) i++;
-  return i;
-}
-
 /* This process's view of a migration's state, for the metrics series; finished_ms: when it
  * ended. */
 static void metric_state(const tm_migration *m, tm_state state, int64_t finished_ms) {
-  tm_metrics_migration_state(registry_index(m), (int)state);
+  tm_metrics_migration_state(tm_registry_index(m), (int)state);
   if (state == TM_STATE_SUCCEEDED) {
-    tm_metrics_migration_succeeded(registry_index(m), (double)finished_ms / 1000.0);
+    tm_metrics_migration_succeeded(tm_registry_index(m), (double)finished_ms / 1000.0);
   }
 }
 
@@ -230,7 +224,7 @@ static tm_code claim(chain *c, item *it, tm_error *err) {
   it->kind = ITEM_CLAIMED;
   it->base = base;
   set_claimed_status(c, it, now);
-  tm_metrics_migration_state(registry_index(it->m), TM_STATE_RUNNING);
+  tm_metrics_migration_state(tm_registry_index(it->m), TM_STATE_RUNNING);
   tm_log(TM_LOG_INFO, "migration claimed", "migration", TM_LOG_STR(name), "run_id",
          TM_LOG_STR(c->run_id), "lease_gen", TM_LOG_INT(it->lease.gen), "from_state",
          TM_LOG_STR(tm_state_name(base.exists ? base.state : TM_STATE_PENDING)), NULL);
@@ -245,7 +239,7 @@ static void unclaim(chain *c, item *it) {
            "migration", TM_LOG_STR(it->m->name), "error", TM_LOG_STR(err.msg), NULL);
   }
   release(c, it);
-  tm_metrics_migration_state(registry_index(it->m),
+  tm_metrics_migration_state(tm_registry_index(it->m),
                              it->base.exists ? (int)it->base.state : TM_STATE_PENDING);
   tm_state_doc_clear(&it->base);
   it->kind = ITEM_SETTLED;
@@ -321,7 +315,7 @@ static tm_state run_claimed(chain *c, item *it, bool *interrupted) {
         .engine = c->e,
         .client = c->client,
         .m = it->m,
-        .registry_index = registry_index(it->m),
+        .registry_index = tm_registry_index(it->m),
         .batch_size = c->batch_size,
         .resume_after = s.has_cursor ? &s.cursor : NULL,
         .states = c->states,

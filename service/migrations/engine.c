@@ -176,14 +176,12 @@ static tm_code resolve(const char *const *names, size_t n_names, const tm_migrat
   for (size_t i = 0; i < n_names && code == TM_OK; i++) {
     const char *name = names[i] ? names[i] : "";
     const tm_migration *m = tm_registry_find(name);
-    size_t index = 0;
-    while (m && tm_registry_at(index) != m) index++;
     if (!m) {
       code = invalid_name(err, name, "unknown");
-    } else if (seen[index]) {
+    } else if (seen[tm_registry_index(m)]) {
       code = invalid_name(err, name, "repeated");
     } else {
-      seen[index] = true;
+      seen[tm_registry_index(m)] = true;
       out[n++] = m;
     }
   }
@@ -240,9 +238,7 @@ static void on_states(void *arg, tm_code code, const tm_error *err, const tm_sta
     list.items = calloc(q->n ? q->n : 1, sizeof *list.items);
     list.n = q->n;
     for (size_t i = 0; i < q->n; i++) {
-      size_t k = 0;
-      while (tm_registry_at(k) != q->asked[i]) k++;
-      tm_report_from_state(q->asked[i], &docs[k], &list.items[i]);
+      tm_report_from_state(q->asked[i], &docs[tm_registry_index(q->asked[i])], &list.items[i]);
     }
   }
   q->done(q->arg, code, err, &list);

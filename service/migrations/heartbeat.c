@@ -183,10 +183,15 @@ bool tm_heartbeat_may_write(tm_heartbeat *hb, int slot_index) {
   return !view.lost && tm_lease_fresh(&view.lease);
 }
 
-void tm_heartbeat_poke(tm_heartbeat *hb) {
-  pthread_mutex_lock(&hb->mu);
+/* Wakes the heartbeat thread for a renewal now; hb->mu held. */
+static void ask_renewal_locked(tm_heartbeat *hb) {
   hb->urgent = true;
   pthread_cond_broadcast(&hb->cond);
+}
+
+void tm_heartbeat_poke(tm_heartbeat *hb) {
+  pthread_mutex_lock(&hb->mu);
+  ask_renewal_locked(hb);
   pthread_mutex_unlock(&hb->mu);
 }
 
@@ -197,8 +202,7 @@ bool tm_heartbeat_refresh(tm_heartbeat *hb, int slot_index, int timeout_ms) {
   pthread_mutex_lock(&hb->mu);
   const slot *s = &hb->slots[slot_index];
   int64_t fence = s->view.lease.fence_mono_ms;
-  hb->urgent = true;
-  pthread_cond_broadcast(&hb->cond);
+  ask_renewal_locked(hb);
   /* Until a renewal lands (the fence moves), the lease is known lost, or time is up. */
   while (s->used && !s->view.lost && s->view.lease.fence_mono_ms == fence && !hb->stopping) {
     if (pthread_cond_timedwait(&hb->cond, &hb->mu, &deadline) != 0) break;

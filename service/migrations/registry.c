@@ -62,6 +62,8 @@ size_t tm_registry_count(void) { return COUNT(registry); }
 
 const tm_migration *tm_registry_at(size_t i) { return i < COUNT(registry) ? &registry[i] : NULL; }
 
+size_t tm_registry_index(const tm_migration *m) { return (size_t)(m - registry); }
+
 const tm_migration *tm_registry_find(const char *name) {
   for (size_t i = 0; i < COUNT(registry); i++) {
     if (strcmp(registry[i].name, name) == 0) return &registry[i];

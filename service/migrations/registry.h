@@ -38,6 +38,8 @@ typedef struct {
 size_t tm_registry_count(void);
 /* The i-th migration in registry order; i < tm_registry_count(). */
 const tm_migration *tm_registry_at(size_t i);
+/* Where m, a migration of this registry, stands in registry order. */
+size_t tm_registry_index(const tm_migration *m);
 /* The migration with this exact name, or NULL. */
 const tm_migration *tm_registry_find(const char *name);
 /* Writes "a, b, c, d" (every name, registry order) into buf; for error messages. */
