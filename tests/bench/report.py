@@ -117,9 +117,10 @@ def size_section(run):
                 notes.append(f"**{a} {m['migration']} failed** after {m['seconds']:.0f} s: {m['error']}")
     for a in capped:
         done = sum(m["docs"] for m in ap[a]["migrations"])
+        why = ("overstates a full run (it slows down as it goes)" if a == "one-at-a-time"
+               else "leaves out what a full run does after the cap")
         notes.append(f"\\* {a} was stopped after the cap on a migration ({done:,} documents done): its rate is "
-                     "over the documents it reached and overstates a full run (it slows down as it goes); "
-                     "its database is not compared")
+                     f"over the documents it reached and {why}; its database is not compared")
     lines += [f"- {n}" for n in notes]
     lines.append("")
     return lines
@@ -184,14 +185,22 @@ def targets_section(results):
             any_line = True
         big = runs.get((backend, 1000000))
         small = runs.get((backend, 10000))
-        if big and "service" in big["approaches"] and "service" in run["approaches"]:
-            a = rate(total(big["approaches"]["service"]["migrations"]))
-            b = rate(total(run["approaches"]["service"]["migrations"]))
-            lines.append(f"- {BACKENDS[backend]}: docs/s at 1,000,000 is {a / b:.2f} of 100,000 (target >= 0.8)")
+        if big and "service" in big["approaches"]:
+            # Per migration: a million-document run may measure only some of them.
+            bsvc = rows_by_migration(big["approaches"]["service"])
+            for name in spec.NAMES:
+                if not rate(bsvc.get(name)) or not rate(svc.get(name)):
+                    continue
+                r = rate(bsvc[name]) / rate(svc[name])
+                cap = " (the 1,000,000 run was stopped at the cap: its rate is over the documents done)" \
+                    if bsvc[name].get("capped") else ""
+                lines.append(f"- {BACKENDS[backend]}, {name}: docs/s at 1,000,000 is {r:.2f} of 100,000 "
+                             f"(target >= 0.8) {'met' if r >= 0.8 else 'MISSED'}{cap}")
             if small and "service" in small["approaches"]:
                 p1 = big["approaches"]["service"]["peak_rss_kb"]
                 p0 = small["approaches"]["service"]["peak_rss_kb"]
-                lines.append(f"- {BACKENDS[backend]}: peak RSS at 1,000,000 is {p1 / p0:.2f} of 10,000 (target <= 1.2)")
+                lines.append(f"- {BACKENDS[backend]}: the service's peak RSS at 1,000,000 is {p1 / p0:.2f} of "
+                             f"10,000 (target <= 1.2) {'met' if p1 / p0 <= 1.2 else 'MISSED'}")
     rpc = results.get("rpc")
     if rpc:
         for cell in rpc["cells"]:
