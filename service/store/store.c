@@ -72,6 +72,13 @@ tm_code tm_store_new(const char *uri_text, const char *database, tm_store **out,
   if (!mongoc_uri_has_option(uri, MONGOC_URI_CONNECTTIMEOUTMS)) {
     mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, 3000);
   }
+  /* libmongoc gives up on a reply after 5 minutes, and a migration's count, duplicate check or
+   * index build on a large collection runs longer than that (a $group over 1,000,000 customers on
+   * FerretDB did, twice, and failed the migration). Dead peers are still found by TCP keepalive,
+   * which libmongoc turns on, in a few minutes. */
+  if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS)) {
+    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, TM_STORE_SOCKET_TIMEOUT_MS);
+  }
   if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME)) {
     mongoc_uri_set_appname(uri, "twigz-migrations");
   }

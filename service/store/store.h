@@ -16,7 +16,12 @@ typedef struct tm_store tm_store;
 /* Sends libmongoc's log lines to tm_log; call once after mongoc_init. */
 void tm_store_init_logging(void);
 
-/* Parses uri and creates the pool; does not connect yet. The URI's password never reaches err. */
+/* socketTimeoutMS unless the URI sets it: an hour. */
+#define TM_STORE_SOCKET_TIMEOUT_MS 3600000
+
+/* Parses uri and creates the pool; does not connect yet. The URI's password never reaches err.
+ * Timeouts the URI leaves out get the service's defaults: server selection 5 s, connect 3 s,
+ * socket TM_STORE_SOCKET_TIMEOUT_MS. */
 tm_code tm_store_new(const char *uri, const char *database, tm_store **out, tm_error *err);
 void tm_store_destroy(tm_store *store);
 

@@ -1,6 +1,8 @@
 /* Passwords in MongoDB URIs never survive redaction. */
 #include <criterion/criterion.h>
 
+#include <mongoc/mongoc.h>
+
 #include "store/store.h"
 
 static void expect(const char *uri, const char *want) {
@@ -34,4 +36,25 @@ Test(store, a_malformed_uri_is_invalid_without_echoing_it) {
   tm_error err;
   cr_assert_eq(tm_store_new("mongodb://u:topsecret@/bad", "db", &s, &err), TM_ERR_INVALID);
   cr_assert_null(strstr(err.msg, "topsecret"), "%s", err.msg);
+}
+
+/* The socket timeout a pool's clients get: the service's hour unless the URI says otherwise. */
+static int32_t socket_timeout_of(const char *uri) {
+  mongoc_init();
+  tm_store *s = NULL;
+  tm_error err;
+  cr_assert_eq(tm_store_new(uri, "db", &s, &err), TM_OK, "%s", err.msg);
+  mongoc_client_t *client = tm_store_pop(s);
+  int32_t ms =
+      mongoc_uri_get_option_as_int32(mongoc_client_get_uri(client), MONGOC_URI_SOCKETTIMEOUTMS, -1);
+  tm_store_push(s, client);
+  tm_store_destroy(s);
+  return ms;
+}
+
+Test(store, long_server_operations_get_an_hour_before_the_socket_gives_up) {
+  cr_assert_eq(socket_timeout_of("mongodb://127.0.0.1:1/"), 3600000);
+}
+Test(store, a_socket_timeout_in_the_uri_is_kept) {
+  cr_assert_eq(socket_timeout_of("mongodb://127.0.0.1:1/?socketTimeoutMS=1234"), 1234);
 }
