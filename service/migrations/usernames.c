@@ -309,6 +309,92 @@ static const char *const index_path_names[] = {
     [INDEX_PLAIN] = "plain", [INDEX_DEFERRED] = "deferred",
 };
 
+static void value_json(const bson_value_t *v, char *out, size_t size);
+
+/* Stored usernames met by a pass over all of them, by hash, to notice a value held twice without
+ * a server-side $group (on FerretDB one costs more than the pass the run makes anyway). Falsy
+ * values (null, "", false, 0) are left out, as the duplicate check leaves them out. A repeated
+ * hash is only a suspect: the server confirms it (two values can share a hash). */
+typedef struct {
+  bool active;     /* the next full pass is watched */
+  uint64_t *slots; /* open addressing; 0 marks a free slot */
+  size_t cap, n;
+  bool has_suspect;
+  bson_value_t suspect; /* owned */
+} dup_watch;
+
+static bool falsy_value(const bson_iter_t *it) {
+  switch (bson_iter_type(it)) {
+  case BSON_TYPE_NULL:
+  case BSON_TYPE_UNDEFINED: return true;
+  case BSON_TYPE_BOOL: return !bson_iter_bool(it);
+  case BSON_TYPE_UTF8: {
+    uint32_t len;
+    bson_iter_utf8(it, &len);
+    return len == 0;
+  }
+  case BSON_TYPE_INT32:
+  case BSON_TYPE_INT64:
+  case BSON_TYPE_DOUBLE: return bson_iter_as_double(it) == 0.0;
+  default: return false;
+  }
+}
+
+/* Equal values hash alike as the duplicate check groups them: numbers by value whatever their
+ * type, strings by bytes, anything else by its extended JSON. */
+static uint64_t value_hash(const bson_iter_t *it) {
+  uint64_t h;
+  if (BSON_ITER_HOLDS_UTF8(it)) {
+    uint32_t len;
+    const char *str = bson_iter_utf8(it, &len);
+    h = hash_bytes(str, len) ^ 0x5354;
+  } else if (BSON_ITER_HOLDS_NUMBER(it) || BSON_ITER_HOLDS_DOUBLE(it)) {
+    double d = bson_iter_as_double(it);
+    h = hash_bytes(&d, sizeof d) ^ 0x4e55;
+  } else {
+    char json[256];
+    value_json(bson_iter_value((bson_iter_t *)it), json, sizeof json);
+    h = hash_bytes(json, strlen(json)) ^ 0x4a53;
+  }
+  return h ? h : 1;
+}
+
+/* Adds the value under it; keeps the first value seen twice as the suspect. */
+static void watch_value(dup_watch *w, const bson_iter_t *it) {
+  if (falsy_value(it)) return;
+  if (2 * (w->n + 1) > w->cap) {
+    size_t cap = w->cap ? 2 * w->cap : 4096;
+    uint64_t *slots = bson_malloc0(cap * sizeof *slots);
+    for (size_t i = 0; i < w->cap; i++) {
+      if (!w->slots[i]) continue;
+      size_t j = (size_t)mix64(w->slots[i]) & (cap - 1);
+      while (slots[j]) j = (j + 1) & (cap - 1);
+      slots[j] = w->slots[i];
+    }
+    bson_free(w->slots);
+    w->slots = slots;
+    w->cap = cap;
+  }
+  uint64_t h = value_hash(it);
+  size_t i = (size_t)mix64(h) & (w->cap - 1);
+  for (; w->slots[i]; i = (i + 1) & (w->cap - 1)) {
+    if (w->slots[i] != h) continue;
+    if (!w->has_suspect) {
+      bson_value_copy(bson_iter_value((bson_iter_t *)it), &w->suspect);
+      w->has_suspect = true;
+    }
+    return;
+  }
+  w->slots[i] = h;
+  w->n++;
+}
+
+static void watch_clear(dup_watch *w) {
+  bson_free(w->slots);
+  if (w->has_suspect) bson_value_destroy(&w->suspect);
+  *w = (dup_watch){0};
+}
+
 struct tm_usernames {
   mongoc_collection_t *customers; /* borrowed */
   const tm_migration *m;
@@ -322,6 +408,7 @@ struct tm_usernames {
    * them this run has replaced: with at most one left, the index can be built. */
   int64_t blockers, blockers_replaced;
   bool build_tried;
+  dup_watch watch;
   cache cache;
   size_t max_bases, max_holes;
   uint64_t rng;
@@ -516,6 +603,18 @@ static void build_present_falsy(const tm_usernames *u, bson_t *out) {
   bson_append_array_end(out, &and_arr);
 }
 
+/* TM_ERR_DATA naming a value held by more than one of the customers match selects. */
+static tm_code report_duplicate(tm_usernames *u, const bson_t *match, tm_error *err) {
+  bool found;
+  char dup[128];
+  tm_code code = find_duplicate(u, match, &found, dup, sizeof dup, err);
+  if (code != TM_OK || !found) return code;
+  return tm_error_set(err, TM_ERR_DATA,
+                      "customers already hold duplicate usernames: %s is held by more than one "
+                      "customer; make them unique, then run %s again",
+                      dup, u->m->name);
+}
+
 static tm_code check_duplicates(tm_usernames *u, bool any_type, tm_error *err) {
   bson_t match = BSON_INITIALIZER;
   if (any_type) {
@@ -533,18 +632,9 @@ static tm_code check_duplicates(tm_usernames *u, bool any_type, tm_error *err) {
   } else {
     append_nonempty_strings(u, &match);
   }
-  bool found;
-  char dup[128];
-  tm_code code = find_duplicate(u, &match, &found, dup, sizeof dup, err);
+  tm_code code = report_duplicate(u, &match, err);
   bson_destroy(&match);
-  if (code != TM_OK) return code;
-  if (found) {
-    return tm_error_set(err, TM_ERR_DATA,
-                        "customers already hold duplicate usernames: %s is held by more than one "
-                        "customer; make them unique, then run %s again",
-                        dup, u->m->name);
-  }
-  return TM_OK;
+  return code;
 }
 
 static tm_code count_present_falsy(tm_usernames *u, int64_t *out, tm_error *err) {
@@ -678,7 +768,8 @@ static void log_index(const tm_usernames *u, const char *why) {
 static tm_code build_failed(tm_usernames *u, bool any_type, const bson_error_t *berr,
                             tm_error *err) {
   if (berr->domain == MONGOC_ERROR_SERVER || berr->domain == MONGOC_ERROR_QUERY) {
-    if (is_duplicate_code(berr->code)) {
+    /* FerretDB refuses a unique build over duplicates with InternalError (1), not 11000. */
+    if (is_duplicate_code(berr->code) || (u->caps.ferretdb && berr->code == 1)) {
       tm_code code = check_duplicates(u, any_type, err);
       if (code != TM_OK) return code;
     }
@@ -690,12 +781,19 @@ static tm_code build_failed(tm_usernames *u, bool any_type, const bson_error_t *
  * usernames ("" and null twice are duplicates), which this run replaces; while two or more are
  * stored, it cannot be built, so it is deferred to the end of the run (building it only to see it
  * fail would cost a pass over the collection). Duplicates among the other values can never be
- * indexed: they fail the migration now, before anything is written. */
+ * indexed: they fail the migration before anything is written, found by the build itself when it
+ * is not deferred, else by the run's first pass over every username (FerretDB, where a $group
+ * over a million customers outlasted libmongoc's default 5-minute socket timeout) or a $group. */
 static tm_code ensure_plain_index(tm_usernames *u, tm_error *err) {
-  tm_code code = check_duplicates(u, true, err);
-  if (code == TM_OK) code = count_present_falsy(u, &u->blockers, err);
+  tm_code code = count_present_falsy(u, &u->blockers, err);
   if (code != TM_OK) return code;
   if (u->blockers >= 2) {
+    if (u->caps.ferretdb) {
+      u->watch.active = true;
+    } else {
+      code = check_duplicates(u, true, err);
+      if (code != TM_OK) return code;
+    }
     u->index = INDEX_DEFERRED;
     u->used_reservations = true;
     tm_log(TM_LOG_INFO, "usernames: by_username index", "migration", TM_LOG_STR(u->m->name), "path",
@@ -787,6 +885,22 @@ void tm_usernames_limit_cache(tm_usernames *u, size_t max_bases, size_t max_hole
 
 static tm_code read_taken(tm_usernames *u, bson_t *filter, tm_error *err);
 
+/* After a watched pass: the server confirms or clears the suspect, and the watch ends. */
+static tm_code watch_verdict(tm_usernames *u, tm_error *err) {
+  tm_code code = TM_OK;
+  if (u->watch.has_suspect) {
+    bson_t match = BSON_INITIALIZER;
+    bson_append_value(&match, u->field->field, -1, &u->watch.suspect);
+    code = report_duplicate(u, &match, err);
+    bson_destroy(&match);
+  }
+  tm_log(TM_LOG_DEBUG, "usernames: stored values checked for duplicates in the pass", "migration",
+         TM_LOG_STR(u->m->name), "values", TM_LOG_INT((int64_t)u->watch.n), "suspect",
+         TM_LOG_BOOL(u->watch.has_suspect), NULL);
+  watch_clear(&u->watch);
+  return code;
+}
+
 /* Reads every name in the candidate spaces of the given (new, empty) entries, one query for all,
  * and marks them. */
 static tm_code learn(tm_usernames *u, entry **bases, size_t n, tm_error *err) {
@@ -833,11 +947,13 @@ static tm_code read_taken(tm_usernames *u, bson_t *filter, tm_error *err) {
   bson_append_document_end(&opts, &proj);
   BSON_APPEND_INT32(&opts, "batchSize", 10000);
 
+  bool watched = u->watch.active && bson_empty(filter);
   mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(u->customers, filter, &opts, NULL);
   const bson_t *doc;
   while (mongoc_cursor_next(cursor, &doc)) {
     bson_iter_t it, elem;
     if (!bson_iter_init_find(&it, doc, u->field->field)) continue;
+    if (watched) watch_value(&u->watch, &it);
     if (BSON_ITER_HOLDS_UTF8(&it)) {
       uint32_t len;
       const char *s = bson_iter_utf8(&it, &len);
@@ -859,6 +975,7 @@ static tm_code read_taken(tm_usernames *u, bson_t *filter, tm_error *err) {
   mongoc_cursor_destroy(cursor);
   bson_destroy(&opts);
   bson_destroy(filter);
+  if (code == TM_OK && watched) code = watch_verdict(u, err);
   return code;
 }
 
@@ -1479,6 +1596,11 @@ tm_code tm_usernames_prepare(tm_usernames *u, const bson_t *const *docs, size_t 
   }
   tm_code code = learn_bases(u, items, n, false, err);
   bson_free(items);
+  if (code == TM_OK && u->watch.active) {
+    /* Nothing to learn made no pass: the duplicates are still to be looked for before writing. */
+    bson_t all = BSON_INITIALIZER;
+    code = read_taken(u, &all, err);
+  }
   return code;
 }
 
@@ -1507,5 +1629,6 @@ tm_code tm_usernames_end(tm_usernames *u, tm_error *err) {
 void tm_usernames_destroy(tm_usernames *u) {
   if (!u) return;
   cache_clear(&u->cache);
+  watch_clear(&u->watch);
   bson_free(u);
 }

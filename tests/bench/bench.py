@@ -186,6 +186,23 @@ def run_size(args, ctx, client, n, wanted, saved):
         save(args, ctx.workdir, saved)
 
 
+def merge_approach(approaches, name, out):
+    """Adds one run's results for an approach to another's at the same size: whole when the
+    approach is new there, else migration by migration (the later run's measure wins; peak RSS is
+    the larger), as when a million-document run measures some migrations at a time."""
+    have = approaches.get(name)
+    if have is None:
+        approaches[name] = out
+        return
+    later = {m["migration"]: m for m in out.get("migrations", [])}
+    have["migrations"] = [later.pop(m["migration"], m) for m in have.get("migrations", [])]
+    have["migrations"] += list(later.values())
+    if "peak_rss_kb" in out:
+        have["peak_rss_kb"] = max(have.get("peak_rss_kb", 0), out["peak_rss_kb"])
+    for key in ("commands", "wall_seconds", "ferretdb_cpu_seconds", "service_cpu_seconds", "load_seconds"):
+        have.pop(key, None)  # whole-approach figures no longer describe the merged rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="twigz-migrations benchmark")
     ap.add_argument("--out", required=True, help="directory for benchmarks.md and the plot")
@@ -237,7 +254,8 @@ def main(argv=None):
             for run in one["runs"]:
                 same = next((r for r in merged["runs"] if (r["backend"], r["n"]) == (run["backend"], run["n"])), None)
                 if same:
-                    same["approaches"].update(run["approaches"])
+                    for name, out in run["approaches"].items():
+                        merge_approach(same["approaches"], name, out)
                 else:
                     merged["runs"].append(run)
             merged["merged_from"].append(part)

@@ -95,12 +95,11 @@ Test(engine_usernames, customers_get_names_in_id_order_around_existing_ones) {
   testdb_close(&t);
 }
 
-Test(engine_usernames, existing_duplicates_fail_the_migration_write_nothing_and_stop_the_chain) {
+/* Customers holding a duplicated username (named by `held` in the error) fail the migration
+ * before it writes anything, and the chain stops there. */
+static void duplicates_fail(const char **docs, const char *held) {
   testdb t;
   testdb_open(&t, "engu");
-  const char *docs[] = {"{\"_id\": 1, \"name\": \"A\", \"username\": \"dup\"}",
-                        "{\"_id\": 2, \"name\": \"B\", \"username\": \"dup\"}",
-                        "{\"_id\": 3, \"name\": \"C\"}", NULL};
   insert_docs(&t, "customers", docs);
   char *before = snapshot(&t, "customers");
   tm_engine *e = new_engine(t.store, "test-a", 30000);
@@ -108,7 +107,8 @@ Test(engine_usernames, existing_duplicates_fail_the_migration_write_nothing_and_
   run_wait(e, CUSTOMERS, (tm_run_request){0}, &o);
   const tm_status *st = status_of(&o, "addUsernamesToCustomers");
   cr_assert_eq(st->state, TM_STATE_FAILED);
-  cr_assert(strstr(st->error, "dup"), "%s", st->error);
+  cr_assert(strstr(st->error, "duplicate usernames"), "%s", st->error);
+  cr_assert(strstr(st->error, held), "%s", st->error);
   cr_assert_eq(status_of(&o, "addPrivacyToCustomers")->state, TM_STATE_PENDING);
   char *after = snapshot(&t, "customers");
   cr_assert_str_eq(after, before);
@@ -117,6 +117,35 @@ Test(engine_usernames, existing_duplicates_fail_the_migration_write_nothing_and_
   outcome_clear(&o);
   tm_engine_destroy(e);
   testdb_close(&t);
+}
+
+Test(engine_usernames, existing_duplicates_fail_the_migration_write_nothing_and_stop_the_chain) {
+  const char *docs[] = {"{\"_id\": 1, \"name\": \"A\", \"username\": \"dup\"}",
+                        "{\"_id\": 2, \"name\": \"B\", \"username\": \"dup\"}",
+                        "{\"_id\": 3, \"name\": \"C\"}", NULL};
+  duplicates_fail(docs, "\"dup\"");
+}
+
+/* Two stored falsy usernames defer a plain index (FerretDB): the duplicates are then found by the
+ * run's first pass over every username, still before anything is written. */
+Test(engine_usernames, duplicates_beside_falsy_usernames_fail_before_anything_is_written) {
+  const char *docs[] = {"{\"_id\": 1, \"name\": \"A\", \"username\": \"dup\"}",
+                        "{\"_id\": 2, \"name\": \"B\", \"username\": null}",
+                        "{\"_id\": 3, \"name\": \"C\", \"username\": \"\"}",
+                        "{\"_id\": 4, \"name\": \"D\"}",
+                        "{\"_id\": 5, \"name\": \"E\", \"username\": \"dup\"}",
+                        NULL};
+  duplicates_fail(docs, "\"dup\"");
+}
+
+Test(engine_usernames, duplicated_non_strings_beside_falsy_usernames_fail_too) {
+  const char *docs[] = {"{\"_id\": 1, \"name\": \"A\", \"username\": true}",
+                        "{\"_id\": 2, \"name\": \"B\", \"username\": null}",
+                        "{\"_id\": 3, \"name\": \"C\", \"username\": null}",
+                        "{\"_id\": 4, \"name\": \"D\"}",
+                        "{\"_id\": 5, \"name\": \"E\", \"username\": true}",
+                        NULL};
+  duplicates_fail(docs, "true");
 }
 
 Test(engine_usernames, a_dry_run_plans_exactly_the_names_the_real_run_assigns) {
