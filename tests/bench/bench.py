@@ -246,7 +246,8 @@ def main(argv=None):
             part = {"command": one["command"], "sizes": [r["n"] for r in one["runs"]],
                     "approaches": sorted({a for r in one["runs"] for a in r["approaches"]}),
                     "rpc": bool(one.get("rpc")), "started": one["started"],
-                    "caps": {k: one.get(k) for k in ("service_cap", "count_cap", "slow_cap")}}
+                    "caps": {k: one.get(k) for k in ("service_cap", "count_cap", "slow_cap")},
+                    "commit": one.get("machine", {}).get("git_commit", "?")}
             if merged is None:
                 merged = one
                 merged["merged_from"] = [part]

@@ -264,18 +264,23 @@ def write(results, out_dir, plot=True):
              + "; do not edit by hand. Reproduce with:", "",
              "```sh", results["command"], "```", ""]
     if len(results.get("merged_from", [])) > 1:
-        lines += ["This report merges runs of the same binary on the same machine (`bench.py --report-only`):", ""]
+        lines += ["This report merges runs on the same machine (`bench.py --report-only`); each names the "
+                  "service's commit:", ""]
         for part in results["merged_from"]:
             what = ", ".join([f"N = {n:,}" for n in part["sizes"]] + (["RPC"] if part["rpc"] else []))
             if part.get("approaches"):
                 what += " (" + ", ".join(part["approaches"]) + ")"
             caps = ", ".join(f"{k.replace('_', ' ')} {v:g} s" for k, v in part.get("caps", {}).items() if v)
-            lines.append(f"- {part['started']}: {what}, from `{part['command']}`" + (f" ({caps})" if caps else ""))
+            lines.append(f"- {part['started']} at commit {part.get('commit', '?')}: {what}, from "
+                         f"`{part['command']}`" + (f" ({caps})" if caps else ""))
         lines.append("")
     if results.get("note"):
         lines += [results["note"], ""]
     lines += [
-             f"Run {results['started']} to {results.get('finished') or '(stopped)'} at commit {m.get('git_commit', '?')}. "
+             (f"Runs from {results['started']} to {results.get('finished') or '(stopped)'}. "
+              if len(results.get("merged_from", [])) > 1 else
+              f"Run {results['started']} to {results.get('finished') or '(stopped)'} at commit {m.get('git_commit', '?')}. ")
+             + 
              f"Machine: {m.get('nproc')} CPUs ({m.get('cpu', '?')}), {m.get('memory_gib', '?')} GiB, Linux {m.get('kernel')}; "
              f"load average at start {', '.join(f'{x:.2f}' for x in m.get('loadavg_at_start', []))} "
              "(the machine is shared: other work running at the same time slows every approach alike within a size, "
