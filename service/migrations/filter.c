@@ -83,7 +83,7 @@ void tm_filter_build(const tm_migration *m, const tm_filter_caps *caps, bson_t *
   bson_append_array_end(out, &or_array);
 }
 
-static bool value_is_falsy(const bson_iter_t *it) {
+bool tm_filter_value_falsy(const bson_iter_t *it) {
   switch (bson_iter_type(it)) {
   case BSON_TYPE_NULL:
   case BSON_TYPE_UNDEFINED: return true;
@@ -121,5 +121,5 @@ bool tm_filter_doc_misses(const bson_t *doc, const tm_field *field) {
   /* Only top-level fields are backfilled, so no dotted-path lookup. */
   if (!bson_iter_init_find(&it, doc, field->field)) return true;
   if (bson_iter_type(&it) == BSON_TYPE_UNDEFINED) return true;
-  return field->missing == TM_MISSING_FALSY && value_is_falsy(&it);
+  return field->missing == TM_MISSING_FALSY && tm_filter_value_falsy(&it);
 }

@@ -28,5 +28,8 @@ void tm_filter_build(const tm_migration *m, const tm_filter_caps *caps, bson_t *
 
 /* True when doc misses field under its rule; decides which fields one document gets. */
 bool tm_filter_doc_misses(const bson_t *doc, const tm_field *field);
+/* Whether the value under it is one a TM_MISSING_FALSY field counts as missing: null, undefined,
+ * false, "", a zero or NaN of any numeric type. */
+bool tm_filter_value_falsy(const bson_iter_t *it);
 
 #endif

@@ -52,14 +52,19 @@
 /* ---------------------------------------------------------------------------------------------
  * The cache of bases */
 
+/* A set of 64-bit keys, never HOLE_EMPTY: open addressing, linear probing. */
+typedef struct {
+  uint64_t *slots; /* HOLE_EMPTY marks a free slot */
+  size_t n, cap;
+} u64set;
+
 typedef struct entry entry;
 struct entry {
   char base[TM_USERNAME_BASE_MAX + 1];
   size_t len;
   uint64_t hash;
   uint64_t next;
-  uint64_t *holes; /* open addressing, linear probing; HOLE_EMPTY marks a free slot */
-  size_t n_holes, cap_holes;
+  u64set holes;         /* taken suffixes above next */
   entry *chain;         /* next entry in the same bucket */
   entry *newer, *older; /* LRU list */
 };
@@ -89,61 +94,79 @@ static uint64_t mix64(uint64_t x) {
   return x;
 }
 
-static bool holes_has(const entry *e, uint64_t k) {
-  if (!e->n_holes) return false;
-  size_t mask = e->cap_holes - 1;
+static bool u64set_has(const u64set *s, uint64_t k) {
+  if (!s->n) return false;
+  size_t mask = s->cap - 1;
   for (size_t i = (size_t)mix64(k) & mask;; i = (i + 1) & mask) {
-    if (e->holes[i] == k) return true;
-    if (e->holes[i] == HOLE_EMPTY) return false;
+    if (s->slots[i] == k) return true;
+    if (s->slots[i] == HOLE_EMPTY) return false;
   }
 }
 
-static void holes_insert_slot(uint64_t *slots, size_t cap, uint64_t k) {
+static void u64set_insert_slot(uint64_t *slots, size_t cap, uint64_t k) {
   size_t mask = cap - 1;
   size_t i = (size_t)mix64(k) & mask;
   while (slots[i] != HOLE_EMPTY) i = (i + 1) & mask;
   slots[i] = k;
 }
 
-static void holes_add(cache *c, entry *e, uint64_t k) {
-  if (holes_has(e, k)) return;
-  if ((e->n_holes + 1) * 10 > e->cap_holes * 7) {
-    size_t cap = e->cap_holes ? e->cap_holes * 2 : 8;
+/* Adds k; false when it was there already. */
+static bool u64set_add(u64set *s, uint64_t k) {
+  if (u64set_has(s, k)) return false;
+  if ((s->n + 1) * 10 > s->cap * 7) {
+    size_t cap = s->cap ? s->cap * 2 : 8;
     uint64_t *slots = bson_malloc(cap * sizeof *slots);
     for (size_t i = 0; i < cap; i++) slots[i] = HOLE_EMPTY;
-    for (size_t i = 0; i < e->cap_holes; i++) {
-      if (e->holes[i] != HOLE_EMPTY) holes_insert_slot(slots, cap, e->holes[i]);
+    for (size_t i = 0; i < s->cap; i++) {
+      if (s->slots[i] != HOLE_EMPTY) u64set_insert_slot(slots, cap, s->slots[i]);
     }
-    bson_free(e->holes);
-    e->holes = slots;
-    e->cap_holes = cap;
+    bson_free(s->slots);
+    s->slots = slots;
+    s->cap = cap;
   }
-  holes_insert_slot(e->holes, e->cap_holes, k);
-  e->n_holes++;
-  c->total_holes++;
+  u64set_insert_slot(s->slots, s->cap, k);
+  s->n++;
+  return true;
 }
 
-static bool holes_remove(cache *c, entry *e, uint64_t k) {
-  if (!e->n_holes) return false;
-  size_t mask = e->cap_holes - 1;
+/* Removes k; false when it was not there. */
+static bool u64set_remove(u64set *s, uint64_t k) {
+  if (!s->n) return false;
+  size_t mask = s->cap - 1;
   size_t i = (size_t)mix64(k) & mask;
-  while (e->holes[i] != k) {
-    if (e->holes[i] == HOLE_EMPTY) return false;
+  while (s->slots[i] != k) {
+    if (s->slots[i] == HOLE_EMPTY) return false;
     i = (i + 1) & mask;
   }
   /* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
   size_t j = i;
   for (;;) {
     j = (j + 1) & mask;
-    if (e->holes[j] == HOLE_EMPTY) break;
-    size_t home = (size_t)mix64(e->holes[j]) & mask;
+    if (s->slots[j] == HOLE_EMPTY) break;
+    size_t home = (size_t)mix64(s->slots[j]) & mask;
     bool between = i <= j ? (i < home && home <= j) : (i < home || home <= j);
     if (between) continue;
-    e->holes[i] = e->holes[j];
+    s->slots[i] = s->slots[j];
     i = j;
   }
-  e->holes[i] = HOLE_EMPTY;
-  e->n_holes--;
+  s->slots[i] = HOLE_EMPTY;
+  s->n--;
+  return true;
+}
+
+static void u64set_clear(u64set *s) {
+  bson_free(s->slots);
+  *s = (u64set){0};
+}
+
+static bool holes_has(const entry *e, uint64_t k) { return u64set_has(&e->holes, k); }
+
+static void holes_add(cache *c, entry *e, uint64_t k) {
+  if (u64set_add(&e->holes, k)) c->total_holes++;
+}
+
+static bool holes_remove(cache *c, entry *e, uint64_t k) {
+  if (!u64set_remove(&e->holes, k)) return false;
   c->total_holes--;
   return true;
 }
@@ -226,9 +249,9 @@ static void cache_drop(cache *c, entry *e) {
   while (*p != e) p = &(*p)->chain;
   *p = e->chain;
   lru_unlink(c, e);
-  c->total_holes -= e->n_holes;
+  c->total_holes -= e->holes.n;
   c->n--;
-  bson_free(e->holes);
+  u64set_clear(&e->holes);
   bson_free(e);
 }
 
@@ -312,36 +335,18 @@ static const char *const index_path_names[] = {
 static void value_json(const bson_value_t *v, char *out, size_t size);
 
 /* Stored usernames met by a pass over all of them, by hash, to notice a value held twice without
- * a server-side $group (on FerretDB one costs more than the pass the run makes anyway). Falsy
- * values (null, "", false, 0) are left out, as the duplicate check leaves them out. A repeated
+ * a server-side $group (on FerretDB one costs more than the pass the run makes anyway). Values
+ * the run replaces (tm_filter_value_falsy) are left out: they cannot stay duplicated. A repeated
  * hash is only a suspect: the server confirms it (two values can share a hash). */
 typedef struct {
-  bool active;     /* the next full pass is watched */
-  uint64_t *slots; /* open addressing; 0 marks a free slot */
-  size_t cap, n;
+  bool active; /* the next full pass is watched */
+  u64set seen;
   bool has_suspect;
   bson_value_t suspect; /* owned */
 } dup_watch;
 
-static bool falsy_value(const bson_iter_t *it) {
-  switch (bson_iter_type(it)) {
-  case BSON_TYPE_NULL:
-  case BSON_TYPE_UNDEFINED: return true;
-  case BSON_TYPE_BOOL: return !bson_iter_bool(it);
-  case BSON_TYPE_UTF8: {
-    uint32_t len;
-    bson_iter_utf8(it, &len);
-    return len == 0;
-  }
-  case BSON_TYPE_INT32:
-  case BSON_TYPE_INT64:
-  case BSON_TYPE_DOUBLE: return bson_iter_as_double(it) == 0.0;
-  default: return false;
-  }
-}
-
 /* Equal values hash alike as the duplicate check groups them: numbers by value whatever their
- * type, strings by bytes, anything else by its extended JSON. */
+ * type, strings by bytes, anything else by its extended JSON. Never HOLE_EMPTY. */
 static uint64_t value_hash(const bson_iter_t *it) {
   uint64_t h;
   if (BSON_ITER_HOLDS_UTF8(it)) {
@@ -356,41 +361,18 @@ static uint64_t value_hash(const bson_iter_t *it) {
     value_json(bson_iter_value((bson_iter_t *)it), json, sizeof json);
     h = hash_bytes(json, strlen(json)) ^ 0x4a53;
   }
-  return h ? h : 1;
+  return h == HOLE_EMPTY ? 0 : h;
 }
 
 /* Adds the value under it; keeps the first value seen twice as the suspect. */
 static void watch_value(dup_watch *w, const bson_iter_t *it) {
-  if (falsy_value(it)) return;
-  if (2 * (w->n + 1) > w->cap) {
-    size_t cap = w->cap ? 2 * w->cap : 4096;
-    uint64_t *slots = bson_malloc0(cap * sizeof *slots);
-    for (size_t i = 0; i < w->cap; i++) {
-      if (!w->slots[i]) continue;
-      size_t j = (size_t)mix64(w->slots[i]) & (cap - 1);
-      while (slots[j]) j = (j + 1) & (cap - 1);
-      slots[j] = w->slots[i];
-    }
-    bson_free(w->slots);
-    w->slots = slots;
-    w->cap = cap;
-  }
-  uint64_t h = value_hash(it);
-  size_t i = (size_t)mix64(h) & (w->cap - 1);
-  for (; w->slots[i]; i = (i + 1) & (w->cap - 1)) {
-    if (w->slots[i] != h) continue;
-    if (!w->has_suspect) {
-      bson_value_copy(bson_iter_value((bson_iter_t *)it), &w->suspect);
-      w->has_suspect = true;
-    }
-    return;
-  }
-  w->slots[i] = h;
-  w->n++;
+  if (tm_filter_value_falsy(it) || u64set_add(&w->seen, value_hash(it)) || w->has_suspect) return;
+  bson_value_copy(bson_iter_value((bson_iter_t *)it), &w->suspect);
+  w->has_suspect = true;
 }
 
 static void watch_clear(dup_watch *w) {
-  bson_free(w->slots);
+  u64set_clear(&w->seen);
   if (w->has_suspect) bson_value_destroy(&w->suspect);
   *w = (dup_watch){0};
 }
@@ -895,7 +877,7 @@ static tm_code watch_verdict(tm_usernames *u, tm_error *err) {
     bson_destroy(&match);
   }
   tm_log(TM_LOG_DEBUG, "usernames: stored values checked for duplicates in the pass", "migration",
-         TM_LOG_STR(u->m->name), "values", TM_LOG_INT((int64_t)u->watch.n), "suspect",
+         TM_LOG_STR(u->m->name), "values", TM_LOG_INT((int64_t)u->watch.seen.n), "suspect",
          TM_LOG_BOOL(u->watch.has_suspect), NULL);
   watch_clear(&u->watch);
   return code;
