@@ -657,30 +657,30 @@ Test(usernames, falsy_duplicates_defer_the_index_behind_reservations) {
   conn_close(&c);
 }
 
-Test(usernames, a_reservation_left_for_the_same_customer_is_reused) {
+/* Reservations a stopped run left behind (it may still be writing them) stay taken; customers
+ * whose first choice was refused still get the smaller names, in _id order. */
+Test(usernames, reservations_left_behind_stay_taken_and_names_keep_customer_order) {
   conn c;
   fresh(&c);
   insert(&c,
          "[{\"_id\": 1, \"name\": \"Eve\", \"username\": \"\"},"
          " {\"_id\": 2, \"name\": \"Eve\", \"username\": \"\"},"
          " {\"_id\": 3, \"name\": \"Eve\"}]");
-  /* A run that stopped between reserving and writing left eve for customer 1; another holder
-   * keeps eve1 for a customer that is not in this batch. */
   mongoc_collection_t *res =
       mongoc_client_get_collection(c.client, c.db, TM_USERNAMES_RESERVATIONS);
-  bson_t *r1 = BCON_NEW("_id", "eve", "customer", BCON_INT32(1)); /* _id 1 is an int32 */
-  bson_t *r2 = BCON_NEW("_id", "eve1", "customer", BCON_INT64(77));
+  bson_t *r1 = BCON_NEW("_id", "eve"), *r2 = BCON_NEW("_id", "eve2");
   bson_error_t e;
   cr_assert(mongoc_collection_insert_one(res, r1, NULL, NULL, &e), "%s", e.message);
   cr_assert(mongoc_collection_insert_one(res, r2, NULL, NULL, &e), "%s", e.message);
   result r;
   run_ok(&c, false, 500, &r);
-  assert_stored(&c, 1, "eve");
-  /* eve1 is someone else's: customer 2 is planned again after the rest of its batch (customer 3
-   * took eve2 meanwhile), as when a concurrent writer takes a name. */
+  /* Planned eve, eve1, eve2: customer 2 got eve1 at once, 1 and 3 were planned again (eve3,
+   * eve4), and the names were put back in order. */
+  assert_stored(&c, 1, "eve1");
   assert_stored(&c, 2, "eve3");
-  assert_stored(&c, 3, "eve2");
+  assert_stored(&c, 3, "eve4");
   cr_assert_str_eq(r.path, "plain");
+  cr_assert_not(collection_exists(&c, TM_USERNAMES_RESERVATIONS), "reservations are dropped");
   bson_destroy(r1);
   bson_destroy(r2);
   mongoc_collection_destroy(res);
@@ -867,9 +867,12 @@ Test(usernames, a_thousand_johns_are_written_with_commands_bounded_per_batch) {
   int64_t batches = (REAL_JOHNS + JOHN_BATCH - 1) / JOHN_BATCH;
   int64_t max_updates = batches * ((JOHN_BATCH + 15) / 16);
   cr_assert_leq(updates, max_updates, "%" PRId64 " updates", updates);
-  /* listIndexes, createIndexes (partial), a duplicate check, the falsy count, createIndexes, one
-   * query learning john */
-  cr_assert_leq(others, 7, "%" PRId64 " other commands", others);
+  /* MongoDB: listIndexes, createIndexes (partial) and the query learning john, with room to spare.
+   * FerretDB: listIndexes, createIndexes (refused), the falsy count, createIndexes (plain), the
+   * pass reserving stored names and their drop at the end, and one insert of reservations per
+   * batch (every john is free at once): no query learning any base. */
+  int64_t bound = caps.ferretdb ? 6 + batches : 7;
+  cr_assert_leq(others, bound, "%" PRId64 " other commands", others);
   result_free(&r);
   conn_close(&c);
 }
