@@ -76,10 +76,23 @@ struct entry {
   entry *newer, *older; /* LRU list */
 };
 
+/* What forgotten bases knew: `next` by base hash (open addressing, HOLE_EMPTY marks a free slot),
+ * so a base that comes back skips the suffixes it had passed instead of learning them again (on
+ * the directory, one refused reservation each). Everything below a base's next stays taken, so a
+ * hint is never wrong, only perhaps low; the table is emptied when it fills. */
+#define HINT_SLOTS 65536
+
+typedef struct {
+  uint64_t *keys;
+  uint32_t *next;
+  size_t n;
+} hints;
+
 typedef struct {
   entry **buckets;
   size_t n_buckets;
   size_t n;
+  hints hints;
   size_t total_holes;
   entry *newest, *oldest;
 } cache;
@@ -224,6 +237,35 @@ static void cache_touch(cache *c, entry *e) {
   lru_push(c, e);
 }
 
+static size_t hint_slot(const hints *h, uint64_t key) {
+  size_t i = (size_t)mix64(key) & (HINT_SLOTS - 1);
+  while (h->keys[i] != HOLE_EMPTY && h->keys[i] != key) i = (i + 1) & (HINT_SLOTS - 1);
+  return i;
+}
+
+static void hint_record(hints *h, const entry *e) {
+  if (e->next < 2 || e->next > UINT32_MAX || e->hash == HOLE_EMPTY) return;
+  if (!h->keys) {
+    h->keys = bson_malloc(HINT_SLOTS * sizeof *h->keys);
+    h->next = bson_malloc(HINT_SLOTS * sizeof *h->next);
+    h->n = HINT_SLOTS; /* emptied below */
+  }
+  if ((h->n + 1) * 10 > HINT_SLOTS * 7) {
+    for (size_t i = 0; i < HINT_SLOTS; i++) h->keys[i] = HOLE_EMPTY;
+    h->n = 0;
+  }
+  size_t i = hint_slot(h, e->hash);
+  if (h->keys[i] == HOLE_EMPTY) h->n++;
+  h->keys[i] = e->hash;
+  h->next[i] = (uint32_t)e->next;
+}
+
+static uint64_t hint_next(const hints *h, uint64_t hash) {
+  if (!h->keys || hash == HOLE_EMPTY) return 0;
+  size_t i = hint_slot(h, hash);
+  return h->keys[i] == hash ? h->next[i] : 0;
+}
+
 static entry *cache_add(cache *c, const char *base, size_t len) {
   if ((c->n + 1) * 4 > c->n_buckets * 3) {
     size_t nb = c->n_buckets ? c->n_buckets * 2 : 64;
@@ -243,6 +285,7 @@ static entry *cache_add(cache *c, const char *base, size_t len) {
   memcpy(e->base, base, len);
   e->len = len;
   e->hash = hash_bytes(base, len);
+  e->next = hint_next(&c->hints, e->hash);
   entry **slot = &c->buckets[e->hash & (c->n_buckets - 1)];
   e->chain = *slot;
   *slot = e;
@@ -262,9 +305,31 @@ static void cache_drop(cache *c, entry *e) {
   bson_free(e);
 }
 
+/* Bases that know this few taken suffixes, and no holes, are the cheap ones to forget. */
+#define CHEAP_NEXT 4
+
+/* Forgets bases until the cache is within its bounds: the least recently used cheap ones first
+ * (a popular name's long run of taken suffixes stays known however rarely it comes back), then,
+ * if that is not enough, the least recently used of all. */
+static void cache_trim(cache *c, size_t max_bases, size_t max_holes) {
+  for (entry *e = c->oldest, *newer; e && c->n > max_bases; e = newer) {
+    newer = e->newer;
+    if (e->next < CHEAP_NEXT && e->holes.n == 0) {
+      hint_record(&c->hints, e);
+      cache_drop(c, e);
+    }
+  }
+  while (c->n > max_bases || c->total_holes > max_holes) {
+    hint_record(&c->hints, c->oldest);
+    cache_drop(c, c->oldest);
+  }
+}
+
 static void cache_clear(cache *c) {
   while (c->oldest) cache_drop(c, c->oldest);
   bson_free(c->buckets);
+  bson_free(c->hints.keys);
+  bson_free(c->hints.next);
   memset(c, 0, sizeof *c);
 }
 
@@ -1672,13 +1737,9 @@ tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
     }
   }
   bson_free(items);
-  /* A real run's names are all in the database, so forgetting old bases only costs a query. A
-   * dry run's names exist only here: it keeps every base it has seen. */
-  if (!u->dry_run) {
-    while (u->cache.n > u->max_bases || u->cache.total_holes > u->max_holes) {
-      cache_drop(&u->cache, u->cache.oldest);
-    }
-  }
+  /* A real run's names are all in the database, so forgetting old bases only costs learning them
+   * again. A dry run's names exist only here: it keeps every base it has seen. */
+  if (!u->dry_run) cache_trim(&u->cache, u->max_bases, u->max_holes);
   if (code == TM_OK && u->index == INDEX_DEFERRED && !u->build_tried &&
       u->blockers - u->blockers_replaced <= 1) {
     try_deferred_index(u, false, err, &code);

@@ -188,10 +188,13 @@ def run_size(args, ctx, client, n, wanted, saved):
 
 def merge_approach(approaches, name, out):
     """Adds one run's results for an approach to another's at the same size: whole when the
-    approach is new there, else migration by migration (the later run's measure wins; peak RSS is
-    the larger), as when a million-document run measures some migrations at a time."""
+    approach is new there or the later run measured every migration the earlier one did, else
+    migration by migration (the later run's measure wins; peak RSS is the larger: the earlier
+    process's peak may have come from a migration it still stands for), as when a
+    million-document run measures some migrations at a time."""
     have = approaches.get(name)
-    if have is None:
+    measured = {m["migration"] for m in out.get("migrations", [])}
+    if have is None or measured >= {m["migration"] for m in have.get("migrations", [])}:
         approaches[name] = out
         return
     later = {m["migration"]: m for m in out.get("migrations", [])}
