@@ -73,9 +73,10 @@ void tm_usernames_destroy(tm_usernames *u);
 const char *tm_usernames_index_path(const tm_usernames *u);
 
 /* Bounds what a real run remembers between batches (default: 65536 bases, 8192 on FerretDB, and
- * 262144 known-taken suffixes in all); a forgotten base is learned again when it comes back (one
- * query; on FerretDB, refused reservations). A dry run
- * keeps every base it has seen: its names exist nowhere else. For tests and tuning. */
+ * 262144 known-taken suffixes in all); bases that know few taken names are forgotten first, and a
+ * forgotten base is learned again when it comes back (one query; on FerretDB, refused
+ * reservations), from the suffix it had reached. A dry run keeps every base it has seen: its names
+ * exist nowhere else. For tests and tuning. */
 void tm_usernames_limit_cache(tm_usernames *u, size_t max_bases, size_t max_holes);
 
 #endif
