@@ -405,6 +405,7 @@ static const char *const index_path_names[] = {
 };
 
 static void value_json(const bson_value_t *v, char *out, size_t size);
+static bool directory_inherited(tm_usernames *u);
 
 /* Stored usernames met by a pass over all of them, by hash, to notice a value held twice without
  * a server-side $group (on FerretDB one costs more than the pass the run makes anyway). Values
@@ -460,6 +461,11 @@ struct tm_usernames {
   bool used_reservations;
   /* FerretDB, real run: taken names are learned by reserving them (see "The directory"). */
   bool directory, directory_filled;
+  /* The directory was there before this run: a stopped run may have left reservations for the
+   * customers it was writing, checked batch by batch while some are found (find_left). */
+  bool check_left;
+  char **left; /* names reserved for this batch's customers by an earlier run (owned) */
+  size_t n_left;
   /* Present falsy usernames (null, "", false, 0) that blocked the plain index, and how many of
    * them this run has replaced: with at most one left, the index can be built. */
   int64_t blockers, blockers_replaced;
@@ -855,6 +861,7 @@ static tm_code ensure_plain_index(tm_usernames *u, tm_error *err) {
     if (u->caps.ferretdb) {
       u->watch.active = true;
     } else {
+      u->check_left = directory_inherited(u);
       code = check_duplicates(u, true, err);
       if (code != TM_OK) return code;
     }
@@ -958,9 +965,9 @@ void tm_usernames_limit_cache(tm_usernames *u, size_t max_bases, size_t max_hole
  * plans optimistically, reserving each planned name and planning past every refused one. FerretDB
  * answers any query but a lone _id by reading every customer, so learning bases by query cost one
  * such pass per window of customers, N^2 in all; reservations cost an insert per name and the one
- * pass. Reservations that a run stopped between reserving and writing left behind stay taken
- * (another run might still be writing them): the names are skipped until a run ends with the index
- * built and drops the collection. */
+ * pass. A reservation made for a customer names it: one that a stopped run left for a customer
+ * still without a username is used again by the run that resumes it (find_left); any other stays
+ * taken until a run ends with the index built and drops the collection. */
 
 /* An insert command of reservations being built. */
 typedef struct {
@@ -976,13 +983,16 @@ static void name_insert_init(name_insert *b) {
   b->n = 0;
 }
 
-static void name_insert_add(name_insert *b, const char *name, size_t len) {
+/* customer: who the name is reserved for, or NULL (a name a customer already holds). */
+static void name_insert_add(name_insert *b, const char *name, size_t len,
+                            const bson_value_t *customer) {
   char key[16];
   const char *k;
   bson_uint32_to_string((uint32_t)b->n++, &k, key, sizeof key);
   bson_t d;
   bson_append_document_begin(&b->docs, k, -1, &d);
   bson_append_utf8(&d, "_id", 3, name, (int)len);
+  if (customer) bson_append_value(&d, "customer", 8, customer);
   bson_append_document_end(&b->docs, &d);
 }
 
@@ -1108,7 +1118,7 @@ typedef struct {
 static void sink_name(taken_sink *k, const char *s, size_t len) {
   mark_name(&k->u->cache, s, len);
   if (!k->fill || k->code != TM_OK || !candidate_shaped(s, len)) return;
-  name_insert_add(&k->batch, s, len);
+  name_insert_add(&k->batch, s, len, NULL);
   if (k->batch.n < DIRECTORY_FILL_BATCH) return;
   /* Refused ones are reserved already: by an earlier run, or held twice (the watch's business). */
   k->code = name_insert_send(k->u, &k->batch, NULL, k->err);
@@ -1261,6 +1271,103 @@ static uint64_t contention_skip(tm_usernames *u, int round, size_t pending) {
 /* ---------------------------------------------------------------------------------------------
  * Reserving names */
 
+static bool is_left(const tm_usernames *u, const char *name) {
+  for (size_t i = 0; i < u->n_left; i++) {
+    if (strcmp(u->left[i], name) == 0) return true;
+  }
+  return false;
+}
+
+static void clear_left(tm_usernames *u) {
+  for (size_t i = 0; i < u->n_left; i++) bson_free(u->left[i]);
+  bson_free(u->left);
+  u->left = NULL;
+  u->n_left = 0;
+}
+
+/* Runs a read command on the customers' database; *batch iterates its cursor's first batch. */
+static tm_code first_batch(tm_usernames *u, const bson_t *cmd, bson_t *reply, bson_iter_t *batch,
+                           const char *what, tm_error *err) {
+  bson_error_t berr;
+  if (!mongoc_collection_read_command_with_opts(u->customers, cmd, NULL, NULL, reply, &berr)) {
+    return tm_store_error(&berr, err, what);
+  }
+  bson_iter_t it;
+  if (!bson_iter_init(&it, reply) || !bson_iter_find_descendant(&it, "cursor.firstBatch", batch) ||
+      !bson_iter_recurse(batch, batch)) {
+    return tm_error_set(err, TM_ERR_INTERNAL, "%s: the reply has no cursor", what);
+  }
+  return TM_OK;
+}
+
+/* Whether the directory was there before this run filled it (a run stopped or failed before). */
+static bool directory_inherited(tm_usernames *u) {
+  bson_t cmd = BSON_INITIALIZER, filter, reply;
+  bson_iter_t batch;
+  BSON_APPEND_INT32(&cmd, "listCollections", 1);
+  bson_append_document_begin(&cmd, "filter", -1, &filter);
+  BSON_APPEND_UTF8(&filter, "name", TM_USERNAMES_RESERVATIONS);
+  bson_append_document_end(&cmd, &filter);
+  BSON_APPEND_BOOL(&cmd, "nameOnly", true);
+  tm_error err;
+  /* Unknown counts as there: the check costs one query that finds nothing. */
+  bool there = first_batch(u, &cmd, &reply, &batch, "listing collections", &err) != TM_OK ||
+               bson_iter_next(&batch);
+  bson_destroy(&reply);
+  bson_destroy(&cmd);
+  return there;
+}
+
+/* Reads the names an earlier run reserved for this batch's pending customers and did not write
+ * (it stopped in between): this batch may use them (reserve), so a resumed run gives the names an
+ * uninterrupted one would. They follow the saved cursor, so the check goes on from batch to batch
+ * while it finds some; one query each, a scan of the reservations on FerretDB. */
+static tm_code find_left(tm_usernames *u, const item *items, size_t n, tm_error *err) {
+  clear_left(u);
+  bson_t cmd = BSON_INITIALIZER, filter, cond, in, proj, reply;
+  BSON_APPEND_UTF8(&cmd, "find", TM_USERNAMES_RESERVATIONS);
+  bson_append_document_begin(&cmd, "filter", -1, &filter);
+  bson_append_document_begin(&filter, "customer", -1, &cond);
+  bson_append_array_begin(&cond, "$in", 3, &in);
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (items[i].state != ITEM_PENDING) continue;
+    char key[16];
+    const char *k;
+    bson_uint32_to_string((uint32_t)m++, &k, key, sizeof key);
+    bson_append_value(&in, k, -1, &items[i].id);
+  }
+  bson_append_array_end(&cond, &in);
+  bson_append_document_end(&filter, &cond);
+  bson_append_document_end(&cmd, &filter);
+  bson_append_document_begin(&cmd, "projection", -1, &proj);
+  BSON_APPEND_INT32(&proj, "_id", 1);
+  bson_append_document_end(&cmd, &proj);
+  /* A customer holds one such name per round of its batch at most: more than fit is not read,
+   * and those names are only skipped. */
+  BSON_APPEND_INT32(&cmd, "batchSize", (int32_t)(4 * m + 16));
+  bson_iter_t batch;
+  tm_code code = TM_OK;
+  if (m > 0) code = first_batch(u, &cmd, &reply, &batch, "reading reservations left", err);
+  if (m > 0 && code == TM_OK) {
+    u->left = bson_malloc((4 * m + 16) * sizeof *u->left);
+    while (bson_iter_next(&batch) && u->n_left < 4 * m + 16) {
+      bson_iter_t f;
+      if (bson_iter_recurse(&batch, &f) && bson_iter_find(&f, "_id") && BSON_ITER_HOLDS_UTF8(&f)) {
+        u->left[u->n_left++] = bson_strdup(bson_iter_utf8(&f, NULL));
+      }
+    }
+  }
+  if (m > 0) bson_destroy(&reply);
+  bson_destroy(&cmd);
+  if (code == TM_OK) u->check_left = u->n_left > 0;
+  if (u->n_left) {
+    tm_log(TM_LOG_INFO, "usernames: reservations left by a stopped run are used", "migration",
+           TM_LOG_STR(u->m->name), "names", TM_LOG_INT((int64_t)u->n_left), NULL);
+  }
+  return code;
+}
+
 /* Reserves each pending item's planned name. Accepted items get `accepted` set; the names of the
  * others are taken and are appended to rejected (the caller frees them). */
 static tm_code reserve(tm_usernames *u, item *items, size_t n, bool *accepted, char **rejected,
@@ -1272,7 +1379,7 @@ static tm_code reserve(tm_usernames *u, item *items, size_t n, bool *accepted, c
     accepted[i] = items[i].state == ITEM_PENDING;
     if (!accepted[i]) continue;
     index_of[b.n] = i;
-    name_insert_add(&b, items[i].name, items[i].name_len);
+    name_insert_add(&b, items[i].name, items[i].name_len, &items[i].id);
   }
   size_t count = b.n;
   bool *refused = bson_malloc((count ? count : 1) * sizeof *refused);
@@ -1281,7 +1388,7 @@ static tm_code reserve(tm_usernames *u, item *items, size_t n, bool *accepted, c
     item *it = &items[index_of[j]];
     if (code != TM_OK) {
       accepted[index_of[j]] = false;
-    } else if (refused[j]) {
+    } else if (refused[j] && !is_left(u, it->name)) {
       accepted[index_of[j]] = false;
       rejected[(*n_rejected)++] = bson_strdup(it->name);
       u->refusals++;
@@ -1349,6 +1456,7 @@ static tm_code reserve_all(tm_usernames *u, item *items, size_t n, uint64_t skip
 /* Reserves every stored candidate-shaped name (strings and array elements), in one pass over the
  * customers (the pass the duplicate watch waits for, when there is one). */
 static tm_code fill_directory(tm_usernames *u, tm_error *err) {
+  u->check_left = directory_inherited(u);
   bson_t all = BSON_INITIALIZER;
   tm_code code = read_taken(u, &all, true, err);
   if (code == TM_OK) u->directory_filled = true;
@@ -1643,6 +1751,9 @@ static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *er
   for (size_t i = 0; i < n; i++) to_plan += items[i].state == ITEM_PENDING;
   tm_code code = TM_OK;
   if (u->directory && !u->directory_filled && to_plan > 0) code = fill_directory(u, err);
+  bool reserving = u->directory || u->index == INDEX_DEFERRED;
+  if (code == TM_OK && reserving && u->check_left && !u->dry_run)
+    code = find_left(u, items, n, err);
   if (code == TM_OK) code = learn_bases(u, items, n, false, err);
   for (int round = 0; code == TM_OK; round++) {
     to_plan = 0;
@@ -1696,6 +1807,7 @@ static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *er
   for (size_t r = 0; r < n_rejected; r++) bson_free(rejected[r]);
   bson_free(rejected);
   bson_free(sent);
+  clear_left(u);
   return code;
 }
 
@@ -1794,5 +1906,6 @@ void tm_usernames_destroy(tm_usernames *u) {
   if (!u) return;
   cache_clear(&u->cache);
   watch_clear(&u->watch);
+  clear_left(u);
   bson_free(u);
 }

@@ -18,11 +18,11 @@
 
 typedef struct tm_usernames tm_usernames;
 
-/* Where names are reserved, {_id: name}, in the customers' database: while a plain by_username
- * index cannot be built yet (servers without partial indexes, with stored falsy usernames that
- * this run replaces), and on FerretDB in every real run, where it also holds every stored name and
- * refused reservations are how taken names are learned. Dropped by tm_usernames_end once the
- * index exists. */
+/* Where names are reserved, {_id: name, customer: _id}, in the customers' database: while a plain
+ * by_username index cannot be built yet (servers without partial indexes, with stored falsy
+ * usernames that this run replaces), and on FerretDB in every real run, where it also holds every
+ * stored name and refused reservations are how taken names are learned. Dropped by tm_usernames_end
+ * once the index exists. */
 #define TM_USERNAMES_RESERVATIONS "_migrations_usernames"
 
 /* customers is borrowed (configured by the engine: majority writes, primary reads) and must outlive
