@@ -461,11 +461,9 @@ struct tm_usernames {
   bool used_reservations;
   /* FerretDB, real run: taken names are learned by reserving them (see "The directory"). */
   bool directory, directory_filled;
-  /* The directory was there before this run: a stopped run may have left reservations for the
-   * customers it was writing, checked batch by batch while some are found (find_left). */
-  bool check_left;
-  char **left; /* names reserved for this batch's customers by an earlier run (owned) */
-  size_t n_left;
+  /* The caller holds the migration's lease (tm_usernames_hold_lease): reservations found before
+   * this run's first write are a stopped run's, and are dropped. */
+  bool exclusive;
   /* Present falsy usernames (null, "", false, 0) that blocked the plain index, and how many of
    * them this run has replaced: with at most one left, the index can be built. */
   int64_t blockers, blockers_replaced;
@@ -861,7 +859,6 @@ static tm_code ensure_plain_index(tm_usernames *u, tm_error *err) {
     if (u->caps.ferretdb) {
       u->watch.active = true;
     } else {
-      u->check_left = directory_inherited(u);
       code = check_duplicates(u, true, err);
       if (code != TM_OK) return code;
     }
@@ -948,6 +945,8 @@ tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m
 
 const char *tm_usernames_index_path(const tm_usernames *u) { return index_path_names[u->index]; }
 
+void tm_usernames_hold_lease(tm_usernames *u) { u->exclusive = true; }
+
 void tm_usernames_limit_cache(tm_usernames *u, size_t max_bases, size_t max_holes) {
   u->max_bases = max_bases;
   u->max_holes = max_holes;
@@ -965,9 +964,10 @@ void tm_usernames_limit_cache(tm_usernames *u, size_t max_bases, size_t max_hole
  * plans optimistically, reserving each planned name and planning past every refused one. FerretDB
  * answers any query but a lone _id by reading every customer, so learning bases by query cost one
  * such pass per window of customers, N^2 in all; reservations cost an insert per name and the one
- * pass. A reservation made for a customer names it: one that a stopped run left for a customer
- * still without a username is used again by the run that resumes it (find_left); any other stays
- * taken until a run ends with the index built and drops the collection. */
+ * pass. Reservations a stopped run left behind (names it reserved and never wrote) are dropped
+ * before the first write of a run that holds the lease (fill_directory), so a resumed run gives
+ * the names an uninterrupted one gives; without the lease they stay taken (another run may still
+ * be writing them) until a run ends with the index built and drops the collection. */
 
 /* An insert command of reservations being built. */
 typedef struct {
@@ -1271,20 +1271,6 @@ static uint64_t contention_skip(tm_usernames *u, int round, size_t pending) {
 /* ---------------------------------------------------------------------------------------------
  * Reserving names */
 
-static bool is_left(const tm_usernames *u, const char *name) {
-  for (size_t i = 0; i < u->n_left; i++) {
-    if (strcmp(u->left[i], name) == 0) return true;
-  }
-  return false;
-}
-
-static void clear_left(tm_usernames *u) {
-  for (size_t i = 0; i < u->n_left; i++) bson_free(u->left[i]);
-  bson_free(u->left);
-  u->left = NULL;
-  u->n_left = 0;
-}
-
 /* Runs a read command on the customers' database; *batch iterates its cursor's first batch. */
 static tm_code first_batch(tm_usernames *u, const bson_t *cmd, bson_t *reply, bson_iter_t *batch,
                            const char *what, tm_error *err) {
@@ -1318,56 +1304,6 @@ static bool directory_inherited(tm_usernames *u) {
   return there;
 }
 
-/* Reads the names an earlier run reserved for this batch's pending customers and did not write
- * (it stopped in between): this batch may use them (reserve), so a resumed run gives the names an
- * uninterrupted one would. They follow the saved cursor, so the check goes on from batch to batch
- * while it finds some; one query each, a scan of the reservations on FerretDB. */
-static tm_code find_left(tm_usernames *u, const item *items, size_t n, tm_error *err) {
-  clear_left(u);
-  bson_t cmd = BSON_INITIALIZER, filter, cond, in, proj, reply;
-  BSON_APPEND_UTF8(&cmd, "find", TM_USERNAMES_RESERVATIONS);
-  bson_append_document_begin(&cmd, "filter", -1, &filter);
-  bson_append_document_begin(&filter, "customer", -1, &cond);
-  bson_append_array_begin(&cond, "$in", 3, &in);
-  size_t m = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (items[i].state != ITEM_PENDING) continue;
-    char key[16];
-    const char *k;
-    bson_uint32_to_string((uint32_t)m++, &k, key, sizeof key);
-    bson_append_value(&in, k, -1, &items[i].id);
-  }
-  bson_append_array_end(&cond, &in);
-  bson_append_document_end(&filter, &cond);
-  bson_append_document_end(&cmd, &filter);
-  bson_append_document_begin(&cmd, "projection", -1, &proj);
-  BSON_APPEND_INT32(&proj, "_id", 1);
-  bson_append_document_end(&cmd, &proj);
-  /* A customer holds one such name per round of its batch at most: more than fit is not read,
-   * and those names are only skipped. */
-  BSON_APPEND_INT32(&cmd, "batchSize", (int32_t)(4 * m + 16));
-  bson_iter_t batch;
-  tm_code code = TM_OK;
-  if (m > 0) code = first_batch(u, &cmd, &reply, &batch, "reading reservations left", err);
-  if (m > 0 && code == TM_OK) {
-    u->left = bson_malloc((4 * m + 16) * sizeof *u->left);
-    while (bson_iter_next(&batch) && u->n_left < 4 * m + 16) {
-      bson_iter_t f;
-      if (bson_iter_recurse(&batch, &f) && bson_iter_find(&f, "_id") && BSON_ITER_HOLDS_UTF8(&f)) {
-        u->left[u->n_left++] = bson_strdup(bson_iter_utf8(&f, NULL));
-      }
-    }
-  }
-  if (m > 0) bson_destroy(&reply);
-  bson_destroy(&cmd);
-  if (code == TM_OK) u->check_left = u->n_left > 0;
-  if (u->n_left) {
-    tm_log(TM_LOG_INFO, "usernames: reservations left by a stopped run are used", "migration",
-           TM_LOG_STR(u->m->name), "names", TM_LOG_INT((int64_t)u->n_left), NULL);
-  }
-  return code;
-}
-
 /* Reserves each pending item's planned name. Accepted items get `accepted` set; the names of the
  * others are taken and are appended to rejected (the caller frees them). */
 static tm_code reserve(tm_usernames *u, item *items, size_t n, bool *accepted, char **rejected,
@@ -1388,7 +1324,7 @@ static tm_code reserve(tm_usernames *u, item *items, size_t n, bool *accepted, c
     item *it = &items[index_of[j]];
     if (code != TM_OK) {
       accepted[index_of[j]] = false;
-    } else if (refused[j] && !is_left(u, it->name)) {
+    } else if (refused[j]) {
       accepted[index_of[j]] = false;
       rejected[(*n_rejected)++] = bson_strdup(it->name);
       u->refusals++;
@@ -1456,7 +1392,17 @@ static tm_code reserve_all(tm_usernames *u, item *items, size_t n, uint64_t skip
 /* Reserves every stored candidate-shaped name (strings and array elements), in one pass over the
  * customers (the pass the duplicate watch waits for, when there is one). */
 static tm_code fill_directory(tm_usernames *u, tm_error *err) {
-  u->check_left = directory_inherited(u);
+  if (u->exclusive && directory_inherited(u)) {
+    /* A stopped run's reservations for names it never wrote would be skipped as taken, and the
+     * resumed run would not give the names an uninterrupted one gives. */
+    bson_t cmd = BSON_INITIALIZER, reply;
+    bson_error_t berr;
+    BSON_APPEND_UTF8(&cmd, "drop", TM_USERNAMES_RESERVATIONS);
+    bool ok = write_command(u, &cmd, &reply, &berr) || berr.code == 26;
+    bson_destroy(&reply);
+    bson_destroy(&cmd);
+    if (!ok) return tm_store_error(&berr, err, "dropping the reservations left");
+  }
   bson_t all = BSON_INITIALIZER;
   tm_code code = read_taken(u, &all, true, err);
   if (code == TM_OK) u->directory_filled = true;
@@ -1751,9 +1697,6 @@ static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *er
   for (size_t i = 0; i < n; i++) to_plan += items[i].state == ITEM_PENDING;
   tm_code code = TM_OK;
   if (u->directory && !u->directory_filled && to_plan > 0) code = fill_directory(u, err);
-  bool reserving = u->directory || u->index == INDEX_DEFERRED;
-  if (code == TM_OK && reserving && u->check_left && !u->dry_run)
-    code = find_left(u, items, n, err);
   if (code == TM_OK) code = learn_bases(u, items, n, false, err);
   for (int round = 0; code == TM_OK; round++) {
     to_plan = 0;
@@ -1807,7 +1750,6 @@ static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *er
   for (size_t r = 0; r < n_rejected; r++) bson_free(rejected[r]);
   bson_free(rejected);
   bson_free(sent);
-  clear_left(u);
   return code;
 }
 
@@ -1906,6 +1848,5 @@ void tm_usernames_destroy(tm_usernames *u) {
   if (!u) return;
   cache_clear(&u->cache);
   watch_clear(&u->watch);
-  clear_left(u);
   bson_free(u);
 }

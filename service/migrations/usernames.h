@@ -72,6 +72,10 @@ void tm_usernames_destroy(tm_usernames *u);
  * "partial", "plain" (created, or built after being deferred) or "deferred" (not built yet). */
 const char *tm_usernames_index_path(const tm_usernames *u);
 
+/* Tells u that the caller holds the migration's lease, so no other run is writing: on FerretDB,
+ * reservations left by a stopped run are dropped before this run's first write (see usernames.c).
+ */
+void tm_usernames_hold_lease(tm_usernames *u);
 /* Bounds what a real run remembers between batches (default: 65536 bases, 8192 on FerretDB, and
  * 262144 known-taken suffixes in all); bases that know few taken names are forgotten first, and a
  * forgotten base is learned again when it comes back (one query; on FerretDB, refused

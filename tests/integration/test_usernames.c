@@ -657,36 +657,68 @@ Test(usernames, falsy_duplicates_defer_the_index_behind_reservations) {
   conn_close(&c);
 }
 
-/* Reservations left behind: one made for a customer still without a username (its run stopped
- * before writing it) is used again, so a resumed run gives the names an uninterrupted one would;
- * any other stays taken. Customers whose first choice was refused still get the smaller names. */
-Test(usernames, reservations_left_behind_are_used_for_their_customers_and_else_stay_taken) {
-  conn c;
-  fresh(&c);
-  insert(&c,
+/* Eve customers 1-3 and reservations left behind: eve (for someone else) and eve1 (for 3). */
+static void leave_reservations(conn *c) {
+  insert(c,
          "[{\"_id\": 1, \"name\": \"Eve\", \"username\": \"\"},"
          " {\"_id\": 2, \"name\": \"Eve\", \"username\": \"\"},"
          " {\"_id\": 3, \"name\": \"Eve\"}]");
   mongoc_collection_t *res =
-      mongoc_client_get_collection(c.client, c.db, TM_USERNAMES_RESERVATIONS);
-  /* _id 3 is an int32 in the customers above. */
+      mongoc_client_get_collection(c->client, c->db, TM_USERNAMES_RESERVATIONS);
   bson_t *r1 = BCON_NEW("_id", "eve", "customer", BCON_INT64(77)),
          *r2 = BCON_NEW("_id", "eve1", "customer", BCON_INT32(3));
   bson_error_t e;
   cr_assert(mongoc_collection_insert_one(res, r1, NULL, NULL, &e), "%s", e.message);
   cr_assert(mongoc_collection_insert_one(res, r2, NULL, NULL, &e), "%s", e.message);
-  result r;
-  run_ok(&c, false, 500, &r);
-  /* Planned eve (someone else's), eve1 (left for customer 3: this batch's), eve2; customer 1 was
-   * planned again (eve3) and the names put back in order. */
-  assert_stored(&c, 1, "eve1");
-  assert_stored(&c, 2, "eve2");
-  assert_stored(&c, 3, "eve3");
-  cr_assert_str_eq(r.path, "plain");
-  cr_assert_not(collection_exists(&c, TM_USERNAMES_RESERVATIONS), "reservations are dropped");
   bson_destroy(r1);
   bson_destroy(r2);
   mongoc_collection_destroy(res);
+}
+
+/* Without the lease another run may still be writing them: they stay taken. Customers whose first
+ * choice was refused still get the smaller names. */
+Test(usernames, reservations_left_behind_stay_taken_without_the_lease) {
+  conn c;
+  fresh(&c);
+  leave_reservations(&c);
+  result r;
+  run_ok(&c, false, 500, &r);
+  /* Planned eve, eve1, eve2: only eve2 was free; 1 and 2 were planned again (eve3, eve4), and
+   * the names put back in order. */
+  assert_stored(&c, 1, "eve2");
+  assert_stored(&c, 2, "eve3");
+  assert_stored(&c, 3, "eve4");
+  cr_assert_str_eq(r.path, "plain");
+  cr_assert_not(collection_exists(&c, TM_USERNAMES_RESERVATIONS), "reservations are dropped");
+  result_free(&r);
+  conn_close(&c);
+}
+
+/* With the lease they are a stopped run's (FerretDB: dropped before the first write), so a resumed
+ * run gives the names an uninterrupted one gives. */
+Test(usernames, reservations_left_behind_are_dropped_under_the_lease) {
+  conn c;
+  fresh(&c);
+  leave_reservations(&c);
+  doclist l;
+  read_pending(&c, &l);
+  result r;
+  result_init(&r, &l);
+  tm_usernames *u = NULL;
+  tm_error err = {0};
+  cr_assert_eq(tm_usernames_begin(c.customers, migration(), &caps, false, &u, &err), TM_OK, "%s",
+               err.msg);
+  tm_usernames_hold_lease(u);
+  cr_assert_eq(apply_range(u, &l, 0, l.n, 500, &r, &err), TM_OK, "%s", err.msg);
+  cr_assert_eq(tm_usernames_end(u, &err), TM_OK, "%s", err.msg);
+  if (caps.ferretdb) {
+    assert_stored(&c, 1, "eve");
+    assert_stored(&c, 2, "eve1");
+    assert_stored(&c, 3, "eve2");
+  }
+  assert_all_unique(&c);
+  tm_usernames_destroy(u);
+  doclist_free(&l);
   result_free(&r);
   conn_close(&c);
 }
