@@ -45,7 +45,9 @@ static tm_code worker_begin(const tm_runner_params *p, mongoc_collection_t *coll
   size_t n = (size_t)p->batch_size;
   if (p->m->derive == TM_DERIVE_USERNAME) {
     w->assigned = calloc(n, sizeof *w->assigned);
-    return tm_usernames_begin(coll, p->m, caps, p->dry_run, &w->usernames, err);
+    tm_code code = tm_usernames_begin(coll, p->m, caps, p->dry_run, &w->usernames, err);
+    if (code == TM_OK) tm_usernames_hold_lease(w->usernames); /* the chain claimed it */
+    return code;
   }
   w->masks = calloc(n, sizeof *w->masks);
   return tm_backfill_new(p->m, caps, &w->backfill, err);

@@ -9,6 +9,8 @@
  * `next`, so the cost is linear in the names assigned, not in the suffixes probed. A name can lie
  * in the candidate space of several bases ("abc11" is abc+11 and abc1+1), so assignments are
  * marked in every cached base they belong to and each candidate is also checked against them.
+ * On FerretDB, where such a query reads every customer, a real run learns instead from refused
+ * reservations in a directory of taken names (see "Reservations and the directory").
  *
  * Writes: the batch's names in one update command (ordered: false; FerretDB: chunks, see
  * FERRET_STATEMENTS), each statement filtered on _id and the username still missing, so the
@@ -42,10 +44,15 @@
  * base costs one query learning it again later. */
 #define MAX_BASES 65536
 #define MAX_HOLES 262144
-/* FerretDB reads the whole collection for any query but a lone _id (store/caps.h), so there the
- * bases of this many customers ahead are learned with one pass over every username
- * (tm_usernames_prepare); at most half the cache, so none is forgotten before its batch. */
+/* FerretDB reads the whole collection for any query but a lone _id (store/caps.h), so there a
+ * dry run (which reserves nothing) learns the bases of this many customers ahead with one pass
+ * over every username (tm_usernames_prepare); at most half the cache, so none is forgotten before
+ * its batch. */
 #define FERRET_LOOKAHEAD_DOCS 32768
+/* The directory (FerretDB, real runs): bases forgotten cost only refused reservations when they
+ * come back, so fewer are kept; stored names are reserved this many per insert command. */
+#define DIRECTORY_MAX_BASES 8192
+#define DIRECTORY_FILL_BATCH 1000
 
 #define HOLE_EMPTY UINT64_MAX
 
@@ -69,10 +76,23 @@ struct entry {
   entry *newer, *older; /* LRU list */
 };
 
+/* What forgotten bases knew: `next` by base hash (open addressing, HOLE_EMPTY marks a free slot),
+ * so a base that comes back skips the suffixes it had passed instead of learning them again (on
+ * the directory, one refused reservation each). Everything below a base's next stays taken, so a
+ * hint is never wrong, only perhaps low; the table is emptied when it fills. */
+#define HINT_SLOTS 65536
+
+typedef struct {
+  uint64_t *keys;
+  uint32_t *next;
+  size_t n;
+} hints;
+
 typedef struct {
   entry **buckets;
   size_t n_buckets;
   size_t n;
+  hints hints;
   size_t total_holes;
   entry *newest, *oldest;
 } cache;
@@ -217,6 +237,35 @@ static void cache_touch(cache *c, entry *e) {
   lru_push(c, e);
 }
 
+static size_t hint_slot(const hints *h, uint64_t key) {
+  size_t i = (size_t)mix64(key) & (HINT_SLOTS - 1);
+  while (h->keys[i] != HOLE_EMPTY && h->keys[i] != key) i = (i + 1) & (HINT_SLOTS - 1);
+  return i;
+}
+
+static void hint_record(hints *h, const entry *e) {
+  if (e->next < 2 || e->next > UINT32_MAX || e->hash == HOLE_EMPTY) return;
+  if (!h->keys) {
+    h->keys = bson_malloc(HINT_SLOTS * sizeof *h->keys);
+    h->next = bson_malloc(HINT_SLOTS * sizeof *h->next);
+    h->n = HINT_SLOTS; /* emptied below */
+  }
+  if ((h->n + 1) * 10 > HINT_SLOTS * 7) {
+    for (size_t i = 0; i < HINT_SLOTS; i++) h->keys[i] = HOLE_EMPTY;
+    h->n = 0;
+  }
+  size_t i = hint_slot(h, e->hash);
+  if (h->keys[i] == HOLE_EMPTY) h->n++;
+  h->keys[i] = e->hash;
+  h->next[i] = (uint32_t)e->next;
+}
+
+static uint64_t hint_next(const hints *h, uint64_t hash) {
+  if (!h->keys || hash == HOLE_EMPTY) return 0;
+  size_t i = hint_slot(h, hash);
+  return h->keys[i] == hash ? h->next[i] : 0;
+}
+
 static entry *cache_add(cache *c, const char *base, size_t len) {
   if ((c->n + 1) * 4 > c->n_buckets * 3) {
     size_t nb = c->n_buckets ? c->n_buckets * 2 : 64;
@@ -236,6 +285,7 @@ static entry *cache_add(cache *c, const char *base, size_t len) {
   memcpy(e->base, base, len);
   e->len = len;
   e->hash = hash_bytes(base, len);
+  e->next = hint_next(&c->hints, e->hash);
   entry **slot = &c->buckets[e->hash & (c->n_buckets - 1)];
   e->chain = *slot;
   *slot = e;
@@ -255,9 +305,31 @@ static void cache_drop(cache *c, entry *e) {
   bson_free(e);
 }
 
+/* Bases that know this few taken suffixes, and no holes, are the cheap ones to forget. */
+#define CHEAP_NEXT 4
+
+/* Forgets bases until the cache is within its bounds: the least recently used cheap ones first
+ * (a popular name's long run of taken suffixes stays known however rarely it comes back), then,
+ * if that is not enough, the least recently used of all. */
+static void cache_trim(cache *c, size_t max_bases, size_t max_holes) {
+  for (entry *e = c->oldest, *newer; e && c->n > max_bases; e = newer) {
+    newer = e->newer;
+    if (e->next < CHEAP_NEXT && e->holes.n == 0) {
+      hint_record(&c->hints, e);
+      cache_drop(c, e);
+    }
+  }
+  while (c->n > max_bases || c->total_holes > max_holes) {
+    hint_record(&c->hints, c->oldest);
+    cache_drop(c, c->oldest);
+  }
+}
+
 static void cache_clear(cache *c) {
   while (c->oldest) cache_drop(c, c->oldest);
   bson_free(c->buckets);
+  bson_free(c->hints.keys);
+  bson_free(c->hints.next);
   memset(c, 0, sizeof *c);
 }
 
@@ -333,6 +405,7 @@ static const char *const index_path_names[] = {
 };
 
 static void value_json(const bson_value_t *v, char *out, size_t size);
+static bool directory_inherited(tm_usernames *u);
 
 /* Stored usernames met by a pass over all of them, by hash, to notice a value held twice without
  * a server-side $group (on FerretDB one costs more than the pass the run makes anyway). Values
@@ -386,6 +459,11 @@ struct tm_usernames {
   size_t max_statements; /* per update command; 0: no limit */
   index_path index;
   bool used_reservations;
+  /* FerretDB, real run: taken names are learned by reserving them (see "The directory"). */
+  bool directory, directory_filled;
+  /* The caller holds the migration's lease (tm_usernames_hold_lease): reservations found before
+   * this run's first write are a stopped run's, and are dropped. */
+  bool exclusive;
   /* Present falsy usernames (null, "", false, 0) that blocked the plain index, and how many of
    * them this run has replaced: with at most one left, the index can be built. */
   int64_t blockers, blockers_replaced;
@@ -395,11 +473,18 @@ struct tm_usernames {
   size_t max_bases, max_holes;
   uint64_t rng;
   uint64_t batches;
-  int64_t conflicts;
+  int64_t conflicts; /* names written by someone else first */
+  int64_t refusals;  /* reservations refused: the name was taken */
 };
 
 /* One document of the batch being applied. */
-typedef enum { ITEM_SKIP, ITEM_PENDING, ITEM_WRITTEN, ITEM_OTHERS } item_state;
+typedef enum {
+  ITEM_SKIP,
+  ITEM_PENDING,
+  ITEM_RESERVED, /* holds a reserved name, not written yet (the directory's rounds) */
+  ITEM_WRITTEN,
+  ITEM_OTHERS,
+} item_state;
 
 typedef struct {
   const bson_t *doc;
@@ -407,6 +492,7 @@ typedef struct {
   item_state state;
   bool present_falsy; /* the username field held null, "", false or 0 (not absent) */
   entry *base;
+  uint64_t k; /* name is candidate k of base */
   char name[TM_USERNAME_MAX + 1];
   size_t name_len;
 } item;
@@ -844,6 +930,8 @@ tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m
   u->max_bases = MAX_BASES;
   u->max_holes = MAX_HOLES;
   u->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)u ^ 0x9e3779b97f4a7c15ULL;
+  u->directory = caps->ferretdb && !dry_run;
+  if (u->directory) u->max_bases = DIRECTORY_MAX_BASES;
   choose_write_path(u);
   /* A dry run only reads: a real run would fail on these duplicates, so the dry run says so too. */
   tm_code code = dry_run ? check_duplicates(u, false, err) : ensure_index(u, err);
@@ -857,15 +945,114 @@ tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m
 
 const char *tm_usernames_index_path(const tm_usernames *u) { return index_path_names[u->index]; }
 
+void tm_usernames_hold_lease(tm_usernames *u) { u->exclusive = true; }
+
 void tm_usernames_limit_cache(tm_usernames *u, size_t max_bases, size_t max_holes) {
   u->max_bases = max_bases;
   u->max_holes = max_holes;
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Reservations and the directory
+ *
+ * A reservation is {_id: name} in TM_USERNAMES_RESERVATIONS: the insert is atomic everywhere, so
+ * two runs can never both reserve a name, and a refused insert means the name is taken. Where the
+ * plain index is deferred, reservations are what keeps names unique.
+ *
+ * On FerretDB a real run also learns through them (the directory): before its first write it
+ * reserves every name customers hold that could be a candidate, in one pass over them, and then
+ * plans optimistically, reserving each planned name and planning past every refused one. FerretDB
+ * answers any query but a lone _id by reading every customer, so learning bases by query cost one
+ * such pass per window of customers, N^2 in all; reservations cost an insert per name and the one
+ * pass. Reservations a stopped run left behind (names it reserved and never wrote) are dropped
+ * before the first write of a run that holds the lease (fill_directory), so a resumed run gives
+ * the names an uninterrupted one gives; without the lease they stay taken (another run may still
+ * be writing them) until a run ends with the index built and drops the collection. */
+
+/* An insert command of reservations being built. */
+typedef struct {
+  bson_t cmd, docs;
+  size_t n;
+} name_insert;
+
+static void name_insert_init(name_insert *b) {
+  bson_init(&b->cmd);
+  BSON_APPEND_UTF8(&b->cmd, "insert", TM_USERNAMES_RESERVATIONS);
+  BSON_APPEND_BOOL(&b->cmd, "ordered", false);
+  bson_append_array_begin(&b->cmd, "documents", -1, &b->docs);
+  b->n = 0;
+}
+
+/* customer: who the name is reserved for, or NULL (a name a customer already holds). */
+static void name_insert_add(name_insert *b, const char *name, size_t len,
+                            const bson_value_t *customer) {
+  char key[16];
+  const char *k;
+  bson_uint32_to_string((uint32_t)b->n++, &k, key, sizeof key);
+  bson_t d;
+  bson_append_document_begin(&b->docs, k, -1, &d);
+  bson_append_utf8(&d, "_id", 3, name, (int)len);
+  if (customer) bson_append_value(&d, "customer", 8, customer);
+  bson_append_document_end(&b->docs, &d);
+}
+
+/* Sends the command and frees it. refused (b->n entries, or NULL) tells which names were already
+ * reserved; any other failure fails the whole insert. */
+static tm_code name_insert_send(tm_usernames *u, name_insert *b, bool *refused, tm_error *err) {
+  bson_append_array_end(&b->cmd, &b->docs);
+  size_t n = b->n;
+  if (refused) memset(refused, 0, n * sizeof *refused);
+  if (n == 0) {
+    bson_destroy(&b->cmd);
+    return TM_OK;
+  }
+  bson_t reply;
+  bson_error_t berr;
+  bool ok = write_command(u, &b->cmd, &reply, &berr);
+  bson_destroy(&b->cmd);
+  /* Duplicates arrive as writeErrors (ok: 1); anything else fails the batch. */
+  bson_iter_t it, errs;
+  tm_code code = TM_OK;
+  if (bson_iter_init_find(&it, &reply, "writeErrors") && bson_iter_recurse(&it, &errs)) {
+    while (bson_iter_next(&errs) && code == TM_OK) {
+      bson_iter_t we;
+      int64_t idx = -1, wcode = 0;
+      const char *msg = "";
+      if (!bson_iter_recurse(&errs, &we)) continue;
+      while (bson_iter_next(&we)) {
+        if (strcmp(bson_iter_key(&we), "index") == 0) idx = bson_iter_as_int64(&we);
+        if (strcmp(bson_iter_key(&we), "code") == 0) wcode = bson_iter_as_int64(&we);
+        if (strcmp(bson_iter_key(&we), "errmsg") == 0 && BSON_ITER_HOLDS_UTF8(&we)) {
+          msg = bson_iter_utf8(&we, NULL);
+        }
+      }
+      if (idx < 0 || (size_t)idx >= n || !is_duplicate_code((uint32_t)wcode)) {
+        code = tm_error_set(err, TM_ERR_INTERNAL, "reserving usernames: %s", msg);
+      } else if (refused) {
+        refused[idx] = true;
+      }
+    }
+  } else if (!ok) {
+    code = tm_store_error(&berr, err, "reserving usernames");
+  }
+  bson_destroy(&reply);
+  u->used_reservations = true;
+  return code;
+}
+
+/* True for a name some base could have as a candidate: [a-z0-9] only, not too long. */
+static bool candidate_shaped(const char *s, size_t len) {
+  if (len == 0 || len > TM_USERNAME_MAX) return false;
+  for (size_t i = 0; i < len; i++) {
+    if (!is_base_char(s[i])) return false;
+  }
+  return true;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Learning taken names */
 
-static tm_code read_taken(tm_usernames *u, bson_t *filter, tm_error *err);
+static tm_code read_taken(tm_usernames *u, bson_t *filter, bool fill, tm_error *err);
 
 /* After a watched pass: the server confirms or clears the suspect, and the watch ends. */
 static tm_code watch_verdict(tm_usernames *u, tm_error *err) {
@@ -892,7 +1079,7 @@ static tm_code learn(tm_usernames *u, entry **bases, size_t n, tm_error *err) {
     /* Every username: FerretDB decodes every customer for any filter, and the per-document cost
      * of hundreds of clauses is what it cannot afford; mark_name keeps what concerns a cached
      * base. */
-    return read_taken(u, &filter, err);
+    return read_taken(u, &filter, false, err);
   }
   bson_append_array_begin(&filter, "$or", 3, &or_arr);
   for (size_t i = 0; i < n; i++) {
@@ -916,12 +1103,31 @@ static tm_code learn(tm_usernames *u, entry **bases, size_t n, tm_error *err) {
     bson_append_document_end(&or_arr, &clause);
   }
   bson_append_array_end(&filter, &or_arr);
-  return read_taken(u, &filter, err);
+  return read_taken(u, &filter, false, err);
 }
 
-/* Reads the usernames that filter (destroyed here) selects and marks them taken. A name in an
- * array counts: a multikey unique index holds each element. */
-static tm_code read_taken(tm_usernames *u, bson_t *filter, tm_error *err) {
+/* What read_taken does with each stored name. */
+typedef struct {
+  tm_usernames *u;
+  bool fill; /* also reserve it (the directory) */
+  name_insert batch;
+  tm_code code;
+  tm_error *err;
+} taken_sink;
+
+static void sink_name(taken_sink *k, const char *s, size_t len) {
+  mark_name(&k->u->cache, s, len);
+  if (!k->fill || k->code != TM_OK || !candidate_shaped(s, len)) return;
+  name_insert_add(&k->batch, s, len, NULL);
+  if (k->batch.n < DIRECTORY_FILL_BATCH) return;
+  /* Refused ones are reserved already: by an earlier run, or held twice (the watch's business). */
+  k->code = name_insert_send(k->u, &k->batch, NULL, k->err);
+  name_insert_init(&k->batch);
+}
+
+/* Reads the usernames that filter (destroyed here) selects and marks them taken (and reserves
+ * them: fill). A name in an array counts: a multikey unique index holds each element. */
+static tm_code read_taken(tm_usernames *u, bson_t *filter, bool fill, tm_error *err) {
   bson_t opts = BSON_INITIALIZER, proj;
   bson_append_document_begin(&opts, "projection", -1, &proj);
   BSON_APPEND_INT32(&proj, "_id", 0);
@@ -929,30 +1135,38 @@ static tm_code read_taken(tm_usernames *u, bson_t *filter, tm_error *err) {
   bson_append_document_end(&opts, &proj);
   BSON_APPEND_INT32(&opts, "batchSize", 10000);
 
+  taken_sink sink = {.u = u, .fill = fill, .code = TM_OK, .err = err};
+  name_insert_init(&sink.batch);
   bool watched = u->watch.active && bson_empty(filter);
   mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(u->customers, filter, &opts, NULL);
   const bson_t *doc;
-  while (mongoc_cursor_next(cursor, &doc)) {
+  while (sink.code == TM_OK && mongoc_cursor_next(cursor, &doc)) {
     bson_iter_t it, elem;
     if (!bson_iter_init_find(&it, doc, u->field->field)) continue;
     if (watched) watch_value(&u->watch, &it);
     if (BSON_ITER_HOLDS_UTF8(&it)) {
       uint32_t len;
       const char *s = bson_iter_utf8(&it, &len);
-      mark_name(&u->cache, s, len);
+      sink_name(&sink, s, len);
     } else if (BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &elem)) {
       while (bson_iter_next(&elem)) {
         if (!BSON_ITER_HOLDS_UTF8(&elem)) continue;
         uint32_t len;
         const char *s = bson_iter_utf8(&elem, &len);
-        mark_name(&u->cache, s, len);
+        sink_name(&sink, s, len);
       }
     }
   }
   bson_error_t berr;
-  tm_code code = TM_OK;
-  if (mongoc_cursor_error(cursor, &berr)) {
+  tm_code code = sink.code;
+  if (code == TM_OK && mongoc_cursor_error(cursor, &berr)) {
     code = tm_store_error(&berr, err, "reading the usernames taken");
+  }
+  if (code == TM_OK && fill) {
+    code = name_insert_send(u, &sink.batch, NULL, err);
+  } else {
+    bson_append_array_end(&sink.batch.cmd, &sink.batch.docs);
+    bson_destroy(&sink.batch.cmd);
   }
   mongoc_cursor_destroy(cursor);
   bson_destroy(&opts);
@@ -997,7 +1211,9 @@ static tm_code learn_bases(tm_usernames *u, item *items, size_t n, bool fresh, t
     cache_touch(&u->cache, e);
     it->base = e;
   }
-  tm_code code = learn(u, learning, n_learning, err);
+  /* The directory's bases start knowing nothing: refused reservations teach them. After a
+   * conflict, though, the customers themselves are read (someone wrote past the directory). */
+  tm_code code = u->directory && !fresh ? TM_OK : learn(u, learning, n_learning, err);
   if (code != TM_OK) {
     /* Half-learned bases must not stay: they would claim names free that are taken. */
     for (size_t i = 0; i < n; i++) items[i].base = NULL;
@@ -1028,6 +1244,7 @@ static tm_code plan(tm_usernames *u, item *items, size_t n, uint64_t skip, tm_er
                             e->base);
       }
       if (k < e->next || holes_has(e, k)) continue;
+      it->k = k;
       it->name_len = candidate(e, k, it->name);
       if (!is_taken(&u->cache, it->name, it->name_len)) break;
       mark_suffix(&u->cache, e, k);
@@ -1052,130 +1269,147 @@ static uint64_t contention_skip(tm_usernames *u, int round, size_t pending) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Reservations (the deferred path) */
+ * Reserving names */
 
-/* Reserves each pending item's name with an insert keyed by it (atomic everywhere). A name
- * already reserved for the same customer is ours (a run that stopped before writing it); one
- * reserved for another customer is taken: the item stays pending with that name remembered in
- * rejected (a growing array owned by the caller). Accepted items get `accepted` set. */
-static tm_code reserve(tm_usernames *u, item *items, size_t n, bool *accepted, char **rejected,
-                       size_t *n_rejected, tm_error *err) {
-  bson_t cmd = BSON_INITIALIZER, docs, reply;
-  size_t *index_of = bson_malloc((n ? n : 1) * sizeof *index_of);
-  size_t count = 0;
-  BSON_APPEND_UTF8(&cmd, "insert", TM_USERNAMES_RESERVATIONS);
-  BSON_APPEND_BOOL(&cmd, "ordered", false);
-  bson_append_array_begin(&cmd, "documents", -1, &docs);
-  for (size_t i = 0; i < n; i++) {
-    accepted[i] = false;
-    if (items[i].state != ITEM_PENDING) continue;
-    char key[16];
-    const char *k;
-    bson_uint32_to_string((uint32_t)count, &k, key, sizeof key);
-    bson_t d;
-    bson_append_document_begin(&docs, k, -1, &d);
-    bson_append_utf8(&d, "_id", 3, items[i].name, (int)items[i].name_len);
-    bson_append_value(&d, "customer", -1, &items[i].id);
-    bson_append_document_end(&docs, &d);
-    index_of[count++] = i;
-    accepted[i] = true;
-  }
-  bson_append_array_end(&cmd, &docs);
-  u->used_reservations = true;
+/* Runs a read command on the customers' database; *batch iterates its cursor's first batch. */
+static tm_code first_batch(tm_usernames *u, const bson_t *cmd, bson_t *reply, bson_iter_t *batch,
+                           const char *what, tm_error *err) {
   bson_error_t berr;
-  bool ok = count == 0 || write_command(u, &cmd, &reply, &berr);
-  bson_destroy(&cmd);
-  if (count == 0) {
-    bson_free(index_of);
-    return TM_OK;
+  if (!mongoc_collection_read_command_with_opts(u->customers, cmd, NULL, NULL, reply, &berr)) {
+    return tm_store_error(&berr, err, what);
   }
-  /* Duplicates arrive as writeErrors (ok: 1); anything else fails the batch. */
-  bson_iter_t it, errs;
-  size_t n_dups = 0;
-  tm_code code = TM_OK;
-  if (bson_iter_init_find(&it, &reply, "writeErrors") && bson_iter_recurse(&it, &errs)) {
-    while (bson_iter_next(&errs)) {
-      bson_iter_t we;
-      int64_t idx = -1, wcode = 0;
-      const char *msg = "";
-      if (!bson_iter_recurse(&errs, &we)) continue;
-      while (bson_iter_next(&we)) {
-        if (strcmp(bson_iter_key(&we), "index") == 0) idx = bson_iter_as_int64(&we);
-        if (strcmp(bson_iter_key(&we), "code") == 0) wcode = bson_iter_as_int64(&we);
-        if (strcmp(bson_iter_key(&we), "errmsg") == 0 && BSON_ITER_HOLDS_UTF8(&we)) {
-          msg = bson_iter_utf8(&we, NULL);
-        }
-      }
-      if (idx < 0 || (size_t)idx >= count || !is_duplicate_code((uint32_t)wcode)) {
-        code = tm_error_set(err, TM_ERR_INTERNAL, "reserving usernames: %s", msg);
-        break;
-      }
-      accepted[index_of[idx]] = false;
-      n_dups++;
-    }
-  } else if (!ok) {
-    code = tm_store_error(&berr, err, "reserving usernames");
-  }
-  bson_destroy(&reply);
-  bson_free(index_of);
-  if (code != TM_OK || n_dups == 0) return code;
-
-  /* Who holds the names refused? */
-  bson_t find = BSON_INITIALIZER, filter, id_cond, in;
-  BSON_APPEND_UTF8(&find, "find", TM_USERNAMES_RESERVATIONS);
-  bson_append_document_begin(&find, "filter", -1, &filter);
-  bson_append_document_begin(&filter, "_id", 3, &id_cond);
-  bson_append_array_begin(&id_cond, "$in", 3, &in);
-  size_t m = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (items[i].state != ITEM_PENDING || accepted[i]) continue;
-    char key[16];
-    const char *k;
-    bson_uint32_to_string((uint32_t)m++, &k, key, sizeof key);
-    bson_append_utf8(&in, k, -1, items[i].name, (int)items[i].name_len);
-  }
-  bson_append_array_end(&id_cond, &in);
-  bson_append_document_end(&filter, &id_cond);
-  bson_append_document_end(&find, &filter);
-  BSON_APPEND_INT32(&find, "batchSize", (int32_t)m + 1);
-  ok = mongoc_collection_read_command_with_opts(u->customers, &find, NULL, NULL, &reply, &berr);
-  bson_destroy(&find);
-  if (!ok) {
-    bson_destroy(&reply);
-    return tm_store_error(&berr, err, "reading username reservations");
-  }
-  bson_iter_t batch;
-  if (bson_iter_init(&it, &reply) && bson_iter_find_descendant(&it, "cursor.firstBatch", &batch) &&
-      bson_iter_recurse(&batch, &batch)) {
-    while (bson_iter_next(&batch)) {
-      bson_iter_t f;
-      const char *name = NULL;
-      uint32_t name_len = 0;
-      const bson_value_t *holder = NULL;
-      if (!bson_iter_recurse(&batch, &f)) continue;
-      while (bson_iter_next(&f)) {
-        if (strcmp(bson_iter_key(&f), "_id") == 0 && BSON_ITER_HOLDS_UTF8(&f)) {
-          name = bson_iter_utf8(&f, &name_len);
-        } else if (strcmp(bson_iter_key(&f), "customer") == 0) {
-          holder = bson_iter_value(&f);
-        }
-      }
-      if (!name || !holder) continue;
-      for (size_t i = 0; i < n; i++) {
-        if (items[i].state == ITEM_PENDING && !accepted[i] && items[i].name_len == name_len &&
-            memcmp(items[i].name, name, name_len) == 0 && values_equal(holder, &items[i].id)) {
-          accepted[i] = true;
-        }
-      }
-    }
-  }
-  bson_destroy(&reply);
-  for (size_t i = 0; i < n; i++) {
-    if (items[i].state != ITEM_PENDING || accepted[i]) continue;
-    rejected[(*n_rejected)++] = bson_strdup(items[i].name);
-    u->conflicts++;
+  bson_iter_t it;
+  if (!bson_iter_init(&it, reply) || !bson_iter_find_descendant(&it, "cursor.firstBatch", batch) ||
+      !bson_iter_recurse(batch, batch)) {
+    return tm_error_set(err, TM_ERR_INTERNAL, "%s: the reply has no cursor", what);
   }
   return TM_OK;
+}
+
+/* Whether the directory was there before this run filled it (a run stopped or failed before). */
+static bool directory_inherited(tm_usernames *u) {
+  bson_t cmd = BSON_INITIALIZER, filter, reply;
+  bson_iter_t batch;
+  BSON_APPEND_INT32(&cmd, "listCollections", 1);
+  bson_append_document_begin(&cmd, "filter", -1, &filter);
+  BSON_APPEND_UTF8(&filter, "name", TM_USERNAMES_RESERVATIONS);
+  bson_append_document_end(&cmd, &filter);
+  BSON_APPEND_BOOL(&cmd, "nameOnly", true);
+  tm_error err;
+  /* Unknown counts as there: the check costs one query that finds nothing. */
+  bool there = first_batch(u, &cmd, &reply, &batch, "listing collections", &err) != TM_OK ||
+               bson_iter_next(&batch);
+  bson_destroy(&reply);
+  bson_destroy(&cmd);
+  return there;
+}
+
+/* Reserves each pending item's planned name. Accepted items get `accepted` set; the names of the
+ * others are taken and are appended to rejected (the caller frees them). */
+static tm_code reserve(tm_usernames *u, item *items, size_t n, bool *accepted, char **rejected,
+                       size_t *n_rejected, tm_error *err) {
+  name_insert b;
+  name_insert_init(&b);
+  size_t *index_of = bson_malloc((n ? n : 1) * sizeof *index_of);
+  for (size_t i = 0; i < n; i++) {
+    accepted[i] = items[i].state == ITEM_PENDING;
+    if (!accepted[i]) continue;
+    index_of[b.n] = i;
+    name_insert_add(&b, items[i].name, items[i].name_len, &items[i].id);
+  }
+  size_t count = b.n;
+  bool *refused = bson_malloc((count ? count : 1) * sizeof *refused);
+  tm_code code = name_insert_send(u, &b, refused, err);
+  for (size_t j = 0; j < count; j++) {
+    item *it = &items[index_of[j]];
+    if (code != TM_OK) {
+      accepted[index_of[j]] = false;
+    } else if (refused[j]) {
+      accepted[index_of[j]] = false;
+      rejected[(*n_rejected)++] = bson_strdup(it->name);
+      u->refusals++;
+    }
+  }
+  bson_free(refused);
+  bson_free(index_of);
+  return code;
+}
+
+/* Each base's names go to its customers in ascending suffix order: a customer whose first choice
+ * was refused is planned again after later ones got theirs, and one customer at a time would have
+ * given the earlier customer the smaller name. */
+static void order_by_suffix(item *items, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (items[i].state != ITEM_PENDING) continue;
+    size_t min = i;
+    for (size_t j = i + 1; j < n; j++) {
+      if (items[j].state == ITEM_PENDING && items[j].base == items[i].base &&
+          items[j].k < items[min].k) {
+        min = j;
+      }
+    }
+    if (min == i) continue;
+    item tmp = items[i];
+    items[i].k = items[min].k;
+    items[i].name_len = items[min].name_len;
+    memcpy(items[i].name, items[min].name, sizeof items[i].name);
+    items[min].k = tmp.k;
+    items[min].name_len = tmp.name_len;
+    memcpy(items[min].name, tmp.name, sizeof tmp.name);
+  }
+}
+
+/* The directory's rounds for planned items: reserves, marks what was refused as taken and plans
+ * those items again, until every pending item holds a reservation; sent[i] then says which items
+ * to write. Each round marks a new name taken, so they end. */
+static tm_code reserve_all(tm_usernames *u, item *items, size_t n, uint64_t skip, bool *sent,
+                           tm_error *err) {
+  char **rejected = bson_malloc((n ? n : 1) * sizeof *rejected);
+  tm_code code;
+  for (;;) {
+    size_t n_rejected = 0;
+    code = reserve(u, items, n, sent, rejected, &n_rejected, err);
+    for (size_t i = 0; i < n; i++) {
+      if (sent[i]) items[i].state = ITEM_RESERVED;
+    }
+    for (size_t r = 0; r < n_rejected; r++) {
+      mark_name(&u->cache, rejected[r], strlen(rejected[r]));
+      bson_free(rejected[r]);
+    }
+    if (code != TM_OK || n_rejected == 0) break;
+    code = plan(u, items, n, skip, err);
+    if (code != TM_OK) break;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (items[i].state == ITEM_RESERVED) items[i].state = ITEM_PENDING;
+    sent[i] = items[i].state == ITEM_PENDING;
+  }
+  if (code == TM_OK) order_by_suffix(items, n);
+  bson_free(rejected);
+  return code;
+}
+
+/* Reserves every stored candidate-shaped name (strings and array elements), in one pass over the
+ * customers (the pass the duplicate watch waits for, when there is one). */
+static tm_code fill_directory(tm_usernames *u, tm_error *err) {
+  if (u->exclusive && directory_inherited(u)) {
+    /* A stopped run's reservations for names it never wrote would be skipped as taken, and the
+     * resumed run would not give the names an uninterrupted one gives. */
+    bson_t cmd = BSON_INITIALIZER, reply;
+    bson_error_t berr;
+    BSON_APPEND_UTF8(&cmd, "drop", TM_USERNAMES_RESERVATIONS);
+    bool ok = write_command(u, &cmd, &reply, &berr) || berr.code == 26;
+    bson_destroy(&reply);
+    bson_destroy(&cmd);
+    if (!ok) return tm_store_error(&berr, err, "dropping the reservations left");
+  }
+  bson_t all = BSON_INITIALIZER;
+  tm_code code = read_taken(u, &all, true, err);
+  if (code == TM_OK) u->directory_filled = true;
+  tm_log(TM_LOG_INFO, "usernames: stored names reserved", "migration", TM_LOG_STR(u->m->name),
+         "collection", TM_LOG_STR(TM_USERNAMES_RESERVATIONS), "ok", TM_LOG_BOOL(code == TM_OK),
+         NULL);
+  return code;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1459,15 +1693,20 @@ static tm_code index_took_over(tm_usernames *u, tm_code failure, tm_error *err) 
 static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *err) {
   bool *sent = bson_malloc0((n ? n : 1) * sizeof *sent);
   char **rejected = bson_malloc((n * MAX_ROUNDS + 1) * sizeof *rejected);
-  size_t n_rejected = 0;
-  tm_code code = learn_bases(u, items, n, false, err);
+  size_t n_rejected = 0, to_plan = 0;
+  for (size_t i = 0; i < n; i++) to_plan += items[i].state == ITEM_PENDING;
+  tm_code code = TM_OK;
+  if (u->directory && !u->directory_filled && to_plan > 0) code = fill_directory(u, err);
+  if (code == TM_OK) code = learn_bases(u, items, n, false, err);
   for (int round = 0; code == TM_OK; round++) {
-    size_t to_plan = 0;
+    to_plan = 0;
     for (size_t i = 0; i < n; i++) to_plan += items[i].state == ITEM_PENDING;
-    code = plan(u, items, n, contention_skip(u, round, to_plan), err);
+    uint64_t skip = contention_skip(u, round, to_plan);
+    code = plan(u, items, n, skip, err);
     if (code != TM_OK || u->dry_run) break;
-    if (u->index == INDEX_DEFERRED) {
-      code = reserve(u, items, n, sent, rejected, &n_rejected, err);
+    if (u->directory || u->index == INDEX_DEFERRED) {
+      code = u->directory ? reserve_all(u, items, n, skip, sent, err)
+                          : reserve(u, items, n, sent, rejected, &n_rejected, err);
       if (code != TM_OK && code != TM_ERR_UNAVAILABLE) code = index_took_over(u, code, err);
       if (code != TM_OK) break;
     }
@@ -1552,13 +1791,9 @@ tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
     }
   }
   bson_free(items);
-  /* A real run's names are all in the database, so forgetting old bases only costs a query. A
-   * dry run's names exist only here: it keeps every base it has seen. */
-  if (!u->dry_run) {
-    while (u->cache.n > u->max_bases || u->cache.total_holes > u->max_holes) {
-      cache_drop(&u->cache, u->cache.oldest);
-    }
-  }
+  /* A real run's names are all in the database, so forgetting old bases only costs learning them
+   * again. A dry run's names exist only here: it keeps every base it has seen. */
+  if (!u->dry_run) cache_trim(&u->cache, u->max_bases, u->max_holes);
   if (code == TM_OK && u->index == INDEX_DEFERRED && !u->build_tried &&
       u->blockers - u->blockers_replaced <= 1) {
     try_deferred_index(u, false, err, &code);
@@ -1567,7 +1802,7 @@ tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
 }
 
 size_t tm_usernames_lookahead(const tm_usernames *u) {
-  return u->caps.ferretdb ? FERRET_LOOKAHEAD_DOCS : 0;
+  return u->caps.ferretdb && !u->directory ? FERRET_LOOKAHEAD_DOCS : 0;
 }
 
 tm_code tm_usernames_prepare(tm_usernames *u, const bson_t *const *docs, size_t n, tm_error *err) {
@@ -1581,7 +1816,7 @@ tm_code tm_usernames_prepare(tm_usernames *u, const bson_t *const *docs, size_t 
   if (code == TM_OK && u->watch.active) {
     /* Nothing to learn made no pass: the duplicates are still to be looked for before writing. */
     bson_t all = BSON_INITIALIZER;
-    code = read_taken(u, &all, err);
+    code = read_taken(u, &all, false, err);
   }
   return code;
 }
@@ -1604,7 +1839,8 @@ tm_code tm_usernames_end(tm_usernames *u, tm_error *err) {
   }
   tm_log(TM_LOG_INFO, "usernames: run ended", "migration", TM_LOG_STR(u->m->name), "index",
          TM_LOG_STR(index_path_names[u->index]), "batches", TM_LOG_INT(u->batches), "conflicts",
-         TM_LOG_INT(u->conflicts), "dry_run", TM_LOG_BOOL(u->dry_run), NULL);
+         TM_LOG_INT(u->conflicts), "refused_reservations", TM_LOG_INT(u->refusals), "dry_run",
+         TM_LOG_BOOL(u->dry_run), NULL);
   return code;
 }
 

@@ -18,9 +18,11 @@
 
 typedef struct tm_usernames tm_usernames;
 
-/* Where names are reserved while a plain by_username index cannot be built yet (servers without
- * partial indexes, with stored falsy usernames that this run replaces): {_id: name, customer: _id}
- * in the customers' database. Dropped by tm_usernames_end once the index exists. */
+/* Where names are reserved, {_id: name, customer: _id}, in the customers' database: while a plain
+ * by_username index cannot be built yet (servers without partial indexes, with stored falsy
+ * usernames that this run replaces), and on FerretDB in every real run, where it also holds every
+ * stored name and refused reservations are how taken names are learned. Dropped by tm_usernames_end
+ * once the index exists. */
 #define TM_USERNAMES_RESERVATIONS "_migrations_usernames"
 
 /* customers is borrowed (configured by the engine: majority writes, primary reads) and must outlive
@@ -43,13 +45,17 @@ tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m
  * change). Round trips per batch do not depend on how many suffixes are taken: one query learning
  * the batch's new bases and one update command (FerretDB: one per 16 statements, and after a
  * conflict one per statement: see usernames.c); on conflicts, per round, a re-read, a re-learn
- * and the update again, at most 16 rounds (then TM_ERR_CONFLICT, retrying helps). */
+ * and the update again, at most 16 rounds (then TM_ERR_CONFLICT, retrying helps). FerretDB, real
+ * run: no query, but one insert of reservations per round of refusals (the first time a base
+ * meets a run of taken names, one round per name), and before the first batch one pass over
+ * every customer reserving the names they hold. */
 tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
                            char (*assigned)[TM_USERNAME_MAX + 1], int64_t *updated, tm_error *err);
 
 /* How many customers ahead the caller should pass to tm_usernames_prepare before applying their
- * batches: 0 where learning per batch is cheap (MongoDB answers each base from the index); on
- * FerretDB, where every learning query reads the whole collection, a window of many batches. */
+ * batches: 0 where learning per batch is cheap (MongoDB answers each base from the index, and a
+ * real run on FerretDB learns from reservations); for a dry run on FerretDB, where every learning
+ * query reads the whole collection, a window of many batches. */
 size_t tm_usernames_lookahead(const tm_usernames *u);
 
 /* Learns, with one query, the bases of docs (the customers of the next batches, in order) that are
@@ -66,9 +72,15 @@ void tm_usernames_destroy(tm_usernames *u);
  * "partial", "plain" (created, or built after being deferred) or "deferred" (not built yet). */
 const char *tm_usernames_index_path(const tm_usernames *u);
 
-/* Bounds what a real run remembers between batches (default: 8192 bases and 262144 known-taken
- * suffixes in all); a forgotten base is learned again, one query, when it comes back. A dry run
- * keeps every base it has seen: its names exist nowhere else. For tests and tuning. */
+/* Tells u that the caller holds the migration's lease, so no other run is writing: on FerretDB,
+ * reservations left by a stopped run are dropped before this run's first write (see usernames.c).
+ */
+void tm_usernames_hold_lease(tm_usernames *u);
+/* Bounds what a real run remembers between batches (default: 65536 bases, 8192 on FerretDB, and
+ * 262144 known-taken suffixes in all); bases that know few taken names are forgotten first, and a
+ * forgotten base is learned again when it comes back (one query; on FerretDB, refused
+ * reservations), from the suffix it had reached. A dry run keeps every base it has seen: its names
+ * exist nowhere else. For tests and tuning. */
 void tm_usernames_limit_cache(tm_usernames *u, size_t max_bases, size_t max_holes);
 
 #endif

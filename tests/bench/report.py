@@ -366,13 +366,22 @@ def write(results, out_dir, plot=True):
               "commands in flight wedge FerretDB's pool. On MongoDB the count and the sorted cursor are served "
               "by indexes and none of this applies.",
               "",
-              "addUsernamesToCustomers spent, before this session's changes, 62 s before its first write: the "
-              "count, two duplicate checks, a by_username build that could only fail (stored \"\" and null "
-              "usernames are duplicates to a plain unique index, and FerretDB refuses partial ones), the count "
-              "of those falsy values, and the sorted query; then one pass over every username per 16,384 "
-              "customers. Now the falsy values are counted before any build is tried, duplicates are looked "
-              "for once, and the lookahead is 32,768 customers: 225 s became 162 s at N = 100,000 (399 to 556 "
-              "documents/s), peak RSS 37.7 MiB for that migration alone.",
+              "addUsernamesToCustomers spent, in session 3, 62 s before its first write: the count, two "
+              "duplicate checks, a by_username build that could only fail (stored \"\" and null usernames are "
+              "duplicates to a plain unique index, and FerretDB refuses partial ones), the count of those "
+              "falsy values, and the sorted query; then one pass over every username per window of customers "
+              "ahead, to learn their bases. Session 4 counted the falsy values before any build and looked "
+              "for duplicates once (225 s became 162 s at N = 100,000). Session 5 removed the windows: on "
+              "FerretDB a real run learns no base by query. Before its first write it reserves every stored "
+              "name that could be a candidate in `_migrations_usernames` (`{_id: name}`, 1,000 per insert; "
+              "FerretDB checks `_id` uniqueness through SQLite's index, so an insert costs the same at any "
+              "size), in one pass over the customers; then each batch is planned optimistically and its names "
+              "reserved with one insert, a refused name being a taken one, planned past in another round (a "
+              "base meets its run of stored names once per run; the rounds are inserts of the few names "
+              "still refused). At N = 100,000 (61da5bc) the run spends 9 s on the count, 8 s on the falsy "
+              "count, 17 s on the sorted query and the reserving pass, then 128 s writing 89,827 names (703 "
+              "documents/s), with 4,032 reservations refused: 553 documents/s over the whole run against 520 "
+              "with windows, and a peak RSS of 25.2 MiB against 37.7 for that migration alone.",
               "",
               "Status: each call is answered from a state read that began after it arrived, shared with every "
               "caller that arrived meanwhile. Waiting callers used to hold a handler thread each (four by "
@@ -401,20 +410,26 @@ def write(results, out_dir, plot=True):
               "the falsy usernames to be replaced, the run's first pass over every username, which it makes "
               "anyway, hashes the stored values and the server confirms a repeat).",
               "",
-              "addUsernamesToCustomers then ran until the 1,500 s cap, with 308,000 customers named: 205 "
-              "documents/s over the whole run (150 s of it the count and the falsy count) against 520 at "
-              "100,000, which misses the linearity target. On FerretDB its cost is not linear: every window "
-              "of 32,768 customers takes one pass over every username (FerretDB decodes the whole collection "
-              "for any query but a lone `_id`), and a window took about 140 s at a million customers, of "
-              "which the writes account for about 50 s at the 100,000 rate; the passes grow as N x N / "
-              "32,768. On MongoDB the window is one batch and a batch's bases are learned through the "
-              "by_username index, with no pass. The peak RSS, 48.6 MiB against 26.3 MiB for all four "
-              "migrations at 10,000, misses the memory target for the same reason: the window holds 32,768 "
-              "customers and the cache up to 65,536 bases; a smaller window would trade memory for more "
-              "passes.",
+              "That session's addUsernamesToCustomers then ran until the 1,500 s cap with 308,000 customers "
+              "named, 205 documents/s against 520 at 100,000: every window of 32,768 customers cost one pass "
+              "over every username (FerretDB decodes the whole collection for any query but a lone `_id`), "
+              "so the passes grew as N x N / 32,768, and the window and the cache of bases held 48.6 MiB. "
+              "Session 5 replaced the windows with the directory of reservations described above: one pass "
+              "reserving the stored names, then inserts only. Its first million-document run (at 73b11b5) "
+              "named all 899,783 customers in 2,143 s, 420 documents/s, but refused 1,089,545 "
+              "reservations against 6,187 at 100,000: the first/last-name bases (about nine customers each "
+              "at a million) were forgotten between sightings by the 8,192-base cache and passed their run "
+              "of taken names again each time they came back. Now the cache forgets the bases that know few "
+              "taken names first and keeps, by hash, where each forgotten base had reached (a lower bound, "
+              "never wrong). The run in the tables (at 61da5bc) named the 899,783 customers in 1,688 s, 533 "
+              "documents/s (0.96 of its 100,000 rate): 106 s counting them, 87 s counting the falsy usernames, "
+              "186 s for the sorted query and the pass reserving the stored names, then 1,310 s of writes "
+              "(687 documents/s), with 27,134 reservations refused; the service's peak RSS was 25.6 MiB.",
               "",
-              "addPrivacyToCustomers, measured in that second run, changed 720,652 customers in 1,134 s: 635 "
-              "documents/s against 623 at 100,000, linear like the other constant backfill.", ""]
+              "addPrivacyToCustomers, measured again in a run of its own (the earlier measure shared a "
+              "process, and so a peak RSS, with the old usernames code), changed 720,652 customers in "
+              "1,317 s: 547 documents/s against 623 at 100,000 (0.88; the earlier run had 635), with a "
+              "peak RSS of 21.6 MiB.", ""]
     lines += ["## FerretDB's update command and its connection pool", "",
               "FerretDB v1.24.2 runs the statements of one update command one after another, keeps each "
               "statement's query (and its pooled database connection) open until the whole command ends, and "
