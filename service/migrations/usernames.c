@@ -88,6 +88,22 @@ typedef struct {
   size_t n;
 } hints;
 
+/* Changes to entries made while a plan is tentative (the directory plans a batch, then takes the
+ * plan back when reservations are refused), undone newest first. */
+typedef enum { UNDO_NEXT, UNDO_HOLE_ADDED, UNDO_HOLE_REMOVED } undo_kind;
+
+typedef struct {
+  entry *e;
+  uint64_t v; /* the old next, or the hole */
+  undo_kind kind;
+} undo;
+
+typedef struct {
+  undo *ops;
+  size_t n, cap;
+  bool on;
+} journal;
+
 typedef struct {
   entry **buckets;
   size_t n_buckets;
@@ -95,6 +111,7 @@ typedef struct {
   hints hints;
   size_t total_holes;
   entry *newest, *oldest;
+  journal journal; /* entries are not dropped while it is on or holds changes */
 } cache;
 
 static uint64_t hash_bytes(const void *data, size_t len) {
@@ -179,16 +196,47 @@ static void u64set_clear(u64set *s) {
   *s = (u64set){0};
 }
 
+static void journal_record(cache *c, entry *e, undo_kind kind, uint64_t v) {
+  journal *j = &c->journal;
+  if (!j->on) return;
+  if (j->n == j->cap) {
+    j->cap = j->cap ? j->cap * 2 : 64;
+    j->ops = bson_realloc(j->ops, j->cap * sizeof *j->ops);
+  }
+  j->ops[j->n++] = (undo){.e = e, .v = v, .kind = kind};
+}
+
 static bool holes_has(const entry *e, uint64_t k) { return u64set_has(&e->holes, k); }
 
 static void holes_add(cache *c, entry *e, uint64_t k) {
-  if (u64set_add(&e->holes, k)) c->total_holes++;
+  if (!u64set_add(&e->holes, k)) return;
+  c->total_holes++;
+  journal_record(c, e, UNDO_HOLE_ADDED, k);
 }
 
 static bool holes_remove(cache *c, entry *e, uint64_t k) {
   if (!u64set_remove(&e->holes, k)) return false;
   c->total_holes--;
+  journal_record(c, e, UNDO_HOLE_REMOVED, k);
   return true;
+}
+
+/* Takes back every change the journal holds, newest first, and empties it. */
+static void journal_undo(cache *c) {
+  journal *j = &c->journal;
+  bool on = j->on;
+  j->on = false;
+  while (j->n > 0) {
+    undo *op = &j->ops[--j->n];
+    if (op->kind == UNDO_NEXT) {
+      op->e->next = op->v;
+    } else if (op->kind == UNDO_HOLE_ADDED) {
+      holes_remove(c, op->e, op->v);
+    } else {
+      holes_add(c, op->e, op->v);
+    }
+  }
+  j->on = on;
 }
 
 /* Records suffix k of e as taken, keeping everything below e->next taken and holes above it. */
@@ -198,6 +246,7 @@ static void mark_suffix(cache *c, entry *e, uint64_t k) {
     holes_add(c, e, k);
     return;
   }
+  journal_record(c, e, UNDO_NEXT, e->next);
   e->next++;
   while (holes_remove(c, e, e->next)) e->next++;
 }
@@ -330,6 +379,7 @@ static void cache_clear(cache *c) {
   bson_free(c->buckets);
   bson_free(c->hints.keys);
   bson_free(c->hints.next);
+  bson_free(c->journal.ops);
   memset(c, 0, sizeof *c);
 }
 
@@ -481,7 +531,6 @@ struct tm_usernames {
 typedef enum {
   ITEM_SKIP,
   ITEM_PENDING,
-  ITEM_RESERVED, /* holds a reserved name, not written yet (the directory's rounds) */
   ITEM_WRITTEN,
   ITEM_OTHERS,
 } item_state;
@@ -961,7 +1010,8 @@ void tm_usernames_limit_cache(tm_usernames *u, size_t max_bases, size_t max_hole
  *
  * On FerretDB a real run also learns through them (the directory): before its first write it
  * reserves every name customers hold that could be a candidate, in one pass over them, and then
- * plans optimistically, reserving each planned name and planning past every refused one. FerretDB
+ * plans each batch optimistically and reserves its names, planning the batch again past every
+ * refused one (plan_and_reserve). FerretDB
  * answers any query but a lone _id by reading every customer, so learning bases by query cost one
  * such pass per window of customers, N^2 in all; reservations cost an insert per name and the one
  * pass. Reservations a stopped run left behind (names it reserved and never wrote) are dropped
@@ -1335,57 +1385,132 @@ static tm_code reserve(tm_usernames *u, item *items, size_t n, bool *accepted, c
   return code;
 }
 
-/* Each base's names go to its customers in ascending suffix order: a customer whose first choice
- * was refused is planned again after later ones got theirs, and one customer at a time would have
- * given the earlier customer the smaller name. */
-static void order_by_suffix(item *items, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    if (items[i].state != ITEM_PENDING) continue;
-    size_t min = i;
-    for (size_t j = i + 1; j < n; j++) {
-      if (items[j].state == ITEM_PENDING && items[j].base == items[i].base &&
-          items[j].k < items[min].k) {
-        min = j;
-      }
-    }
-    if (min == i) continue;
-    item tmp = items[i];
-    items[i].k = items[min].k;
-    items[i].name_len = items[min].name_len;
-    memcpy(items[i].name, items[min].name, sizeof items[i].name);
-    items[min].k = tmp.k;
-    items[min].name_len = tmp.name_len;
-    memcpy(items[min].name, tmp.name, sizeof tmp.name);
+/* The names a batch holds reservations for, during the directory's rounds: a later round may
+ * give one to another customer or to none, and a name already ours is not reserved again (the
+ * refusal would read as taken). */
+typedef struct {
+  char (*names)[TM_USERNAME_MAX + 1];
+  bool *used;
+  size_t n, cap;
+  u64set hashes;
+} own_names;
+
+static ptrdiff_t own_find(const own_names *o, const char *name) {
+  if (!u64set_has(&o->hashes, hash_bytes(name, strlen(name)))) return -1;
+  for (size_t i = 0; i < o->n; i++) {
+    if (strcmp(o->names[i], name) == 0) return (ptrdiff_t)i;
   }
+  return -1;
 }
 
-/* The directory's rounds for planned items: reserves, marks what was refused as taken and plans
- * those items again, until every pending item holds a reservation; sent[i] then says which items
- * to write. Each round marks a new name taken, so they end. */
-static tm_code reserve_all(tm_usernames *u, item *items, size_t n, uint64_t skip, bool *sent,
-                           tm_error *err) {
-  char **rejected = bson_malloc((n ? n : 1) * sizeof *rejected);
+static void own_add(own_names *o, const char *name) {
+  if (o->n == o->cap) {
+    o->cap = o->cap ? o->cap * 2 : 64;
+    o->names = bson_realloc(o->names, o->cap * sizeof *o->names);
+    o->used = bson_realloc(o->used, o->cap * sizeof *o->used);
+  }
+  size_t len = strlen(name);
+  memcpy(o->names[o->n], name, len + 1);
+  o->used[o->n++] = false;
+  (void)u64set_add(&o->hashes, hash_bytes(name, len));
+}
+
+static void own_clear(own_names *o) {
+  bson_free(o->names);
+  bson_free(o->used);
+  u64set_clear(&o->hashes);
+}
+
+/* Deletes this batch's reservations that its final plan gave to nobody: left in place they would
+ * read as taken to the next batch, which one customer at a time would not have seen. */
+static tm_code release_unused(tm_usernames *u, const own_names *o, tm_error *err) {
+  size_t chunk = u->max_statements ? u->max_statements : o->n;
+  tm_code code = TM_OK;
+  for (size_t i = 0; i < o->n && code == TM_OK;) {
+    bson_t cmd = BSON_INITIALIZER, deletes, reply;
+    BSON_APPEND_UTF8(&cmd, "delete", TM_USERNAMES_RESERVATIONS);
+    bson_append_array_begin(&cmd, "deletes", -1, &deletes);
+    size_t in_cmd = 0;
+    for (; i < o->n && in_cmd < chunk; i++) {
+      if (o->used[i]) continue;
+      char key[16];
+      const char *k;
+      bson_uint32_to_string((uint32_t)in_cmd++, &k, key, sizeof key);
+      bson_t d, q;
+      bson_append_document_begin(&deletes, k, -1, &d);
+      bson_append_document_begin(&d, "q", 1, &q);
+      BSON_APPEND_UTF8(&q, "_id", o->names[i]);
+      bson_append_document_end(&d, &q);
+      BSON_APPEND_INT32(&d, "limit", 1);
+      bson_append_document_end(&deletes, &d);
+    }
+    bson_append_array_end(&cmd, &deletes);
+    bson_error_t berr;
+    bson_iter_t it;
+    if (in_cmd > 0) {
+      bool ok = write_command(u, &cmd, &reply, &berr);
+      if (!ok) {
+        code = tm_store_error(&berr, err, "releasing reservations");
+      } else if (bson_iter_init_find(&it, &reply, "writeErrors")) {
+        code = tm_error_set(err, TM_ERR_INTERNAL, "releasing reservations: the server refused one");
+      }
+      bson_destroy(&reply);
+    }
+    bson_destroy(&cmd);
+  }
+  return code;
+}
+
+/* The directory's rounds: plans the batch as one customer at a time would, reserves the planned
+ * names not yet ours, and when some are refused (taken), takes the whole plan back, marks them
+ * taken and plans again: a refused name can change what every later customer of the batch gets,
+ * of its base or of another whose candidates overlap ("john" + "13" is "john1" + "3"). Each round
+ * learns a new taken name, so they end. Then sent[i] says which items to write. */
+static tm_code plan_and_reserve(tm_usernames *u, item *items, size_t n, uint64_t skip, bool *sent,
+                                tm_error *err) {
+  own_names own = {0};
+  size_t *index_of = bson_malloc((n ? n : 1) * sizeof *index_of);
+  bool *refused = bson_malloc((n ? n : 1) * sizeof *refused);
   tm_code code;
   for (;;) {
-    size_t n_rejected = 0;
-    code = reserve(u, items, n, sent, rejected, &n_rejected, err);
-    for (size_t i = 0; i < n; i++) {
-      if (sent[i]) items[i].state = ITEM_RESERVED;
-    }
-    for (size_t r = 0; r < n_rejected; r++) {
-      mark_name(&u->cache, rejected[r], strlen(rejected[r]));
-      bson_free(rejected[r]);
-    }
-    if (code != TM_OK || n_rejected == 0) break;
+    u->cache.journal.on = true;
     code = plan(u, items, n, skip, err);
+    u->cache.journal.on = false;
     if (code != TM_OK) break;
+    name_insert b;
+    name_insert_init(&b);
+    for (size_t i = 0; i < n; i++) {
+      if (items[i].state != ITEM_PENDING || own_find(&own, items[i].name) >= 0) continue;
+      index_of[b.n] = i;
+      name_insert_add(&b, items[i].name, items[i].name_len, &items[i].id);
+    }
+    size_t count = b.n, n_refused = 0;
+    code = name_insert_send(u, &b, refused, err);
+    if (code != TM_OK) break;
+    for (size_t j = 0; j < count; j++) {
+      if (refused[j]) {
+        n_refused++;
+      } else {
+        own_add(&own, items[index_of[j]].name);
+      }
+    }
+    if (n_refused == 0) break;
+    u->refusals += (int64_t)n_refused;
+    journal_undo(&u->cache);
+    for (size_t j = 0; j < count; j++) {
+      if (refused[j]) mark_name(&u->cache, items[index_of[j]].name, items[index_of[j]].name_len);
+    }
   }
+  u->cache.journal.n = 0; /* the plan stands */
   for (size_t i = 0; i < n; i++) {
-    if (items[i].state == ITEM_RESERVED) items[i].state = ITEM_PENDING;
+    ptrdiff_t at = items[i].state == ITEM_PENDING ? own_find(&own, items[i].name) : -1;
+    if (at >= 0) own.used[at] = true;
     sent[i] = items[i].state == ITEM_PENDING;
   }
-  if (code == TM_OK) order_by_suffix(items, n);
-  bson_free(rejected);
+  if (code == TM_OK) code = release_unused(u, &own, err);
+  own_clear(&own);
+  bson_free(refused);
+  bson_free(index_of);
   return code;
 }
 
@@ -1702,14 +1827,18 @@ static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *er
     to_plan = 0;
     for (size_t i = 0; i < n; i++) to_plan += items[i].state == ITEM_PENDING;
     uint64_t skip = contention_skip(u, round, to_plan);
-    code = plan(u, items, n, skip, err);
-    if (code != TM_OK || u->dry_run) break;
-    if (u->directory || u->index == INDEX_DEFERRED) {
-      code = u->directory ? reserve_all(u, items, n, skip, sent, err)
-                          : reserve(u, items, n, sent, rejected, &n_rejected, err);
-      if (code != TM_OK && code != TM_ERR_UNAVAILABLE) code = index_took_over(u, code, err);
-      if (code != TM_OK) break;
+    bool reserving = u->directory || u->index == INDEX_DEFERRED;
+    if (u->directory) {
+      code = plan_and_reserve(u, items, n, skip, sent, err);
+    } else {
+      code = plan(u, items, n, skip, err);
+      if (code != TM_OK || u->dry_run) break;
+      if (reserving) code = reserve(u, items, n, sent, rejected, &n_rejected, err);
     }
+    if (reserving && code != TM_OK && code != TM_ERR_UNAVAILABLE) {
+      code = index_took_over(u, code, err);
+    }
+    if (code != TM_OK) break;
     if (u->index != INDEX_DEFERRED) {
       for (size_t i = 0; i < n; i++) sent[i] = items[i].state == ITEM_PENDING;
     }

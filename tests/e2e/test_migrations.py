@@ -151,6 +151,24 @@ def test_batch_sizes_one_and_ten_thousand_give_the_same_result(ferret, start_ser
     assert results[0] == results[1]
 
 
+def test_bases_whose_candidates_overlap_get_what_one_at_a_time_gives(db, start_service):
+    """"john" + "11" is "john1" + "1": a name one base's customer takes (or finds taken) moves what a
+    later customer of the other base gets. Customers alternate between the two bases within one
+    batch, with "john" and "john2" already held, so every base's first choice but one is taken."""
+    from bson import ObjectId
+    customers = [{"_id": ObjectId(), "name": "Held", "username": u} for u in ("john", "john2")]
+    customers += [{"_id": ObjectId(), "name": name} for name in ["John", "john1"] * 6]
+    seed.load(db, [], customers)
+    svc = start_service(database=db.name)
+    resp = call(svc.address, "Run", {"batchSize": 100})
+    assert all(m["state"] == "MIGRATION_STATE_SUCCEEDED" for m in resp["migrations"]), resp
+    got = [d["username"] for d in db.customers.find({"name": {"$ne": "Held"}}).sort("_id", 1)]
+    # one customer at a time, in _id order (reference.py gives the same)
+    assert got == ["john1", "john11", "john3", "john12", "john4", "john13",
+                   "john5", "john14", "john6", "john15", "john7", "john16"]
+    expect_database_equals_reference(db, [], customers)
+
+
 def test_existing_duplicate_usernames_fail_the_migration_and_write_nothing(db, start_service):
     customers = [{"_id": i, "name": "A", "username": "dup" if i < 2 else ""} for i in range(4)]
     seed.load(db, [], customers)
