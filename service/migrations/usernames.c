@@ -79,11 +79,13 @@ struct entry {
 /* What forgotten bases knew: `next` by base hash (open addressing, HOLE_EMPTY marks a free slot),
  * so a base that comes back skips the suffixes it had passed instead of learning them again (on
  * the directory, one refused reservation each). Everything below a base's next stays taken, so a
- * hint is never wrong, only perhaps low; the table is emptied when it fills. */
+ * hint is never wrong, only perhaps low; a second, unrelated hash of the base must match too, so
+ * that two bases whose first hashes collide do not share one. The table is emptied when full. */
 #define HINT_SLOTS 65536
 
 typedef struct {
   uint64_t *keys;
+  uint32_t *check;
   uint32_t *next;
   size_t n;
 } hints;
@@ -292,10 +294,18 @@ static size_t hint_slot(const hints *h, uint64_t key) {
   return i;
 }
 
+/* The second hash: 32-bit djb2 (xor form), unrelated to FNV-1a. */
+static uint32_t hint_check(const char *base, size_t len) {
+  uint32_t h = 5381;
+  for (size_t i = 0; i < len; i++) h = (h * 33) ^ (unsigned char)base[i];
+  return h;
+}
+
 static void hint_record(hints *h, const entry *e) {
   if (e->next < 2 || e->next > UINT32_MAX || e->hash == HOLE_EMPTY) return;
   if (!h->keys) {
     h->keys = bson_malloc(HINT_SLOTS * sizeof *h->keys);
+    h->check = bson_malloc(HINT_SLOTS * sizeof *h->check);
     h->next = bson_malloc(HINT_SLOTS * sizeof *h->next);
     h->n = HINT_SLOTS; /* emptied below */
   }
@@ -306,13 +316,14 @@ static void hint_record(hints *h, const entry *e) {
   size_t i = hint_slot(h, e->hash);
   if (h->keys[i] == HOLE_EMPTY) h->n++;
   h->keys[i] = e->hash;
+  h->check[i] = hint_check(e->base, e->len);
   h->next[i] = (uint32_t)e->next;
 }
 
-static uint64_t hint_next(const hints *h, uint64_t hash) {
+static uint64_t hint_next(const hints *h, const char *base, size_t len, uint64_t hash) {
   if (!h->keys || hash == HOLE_EMPTY) return 0;
   size_t i = hint_slot(h, hash);
-  return h->keys[i] == hash ? h->next[i] : 0;
+  return h->keys[i] == hash && h->check[i] == hint_check(base, len) ? h->next[i] : 0;
 }
 
 static entry *cache_add(cache *c, const char *base, size_t len) {
@@ -334,7 +345,7 @@ static entry *cache_add(cache *c, const char *base, size_t len) {
   memcpy(e->base, base, len);
   e->len = len;
   e->hash = hash_bytes(base, len);
-  e->next = hint_next(&c->hints, e->hash);
+  e->next = hint_next(&c->hints, base, len, e->hash);
   entry **slot = &c->buckets[e->hash & (c->n_buckets - 1)];
   e->chain = *slot;
   *slot = e;
@@ -378,6 +389,7 @@ static void cache_clear(cache *c) {
   while (c->oldest) cache_drop(c, c->oldest);
   bson_free(c->buckets);
   bson_free(c->hints.keys);
+  bson_free(c->hints.check);
   bson_free(c->hints.next);
   bson_free(c->journal.ops);
   memset(c, 0, sizeof *c);
@@ -525,6 +537,7 @@ struct tm_usernames {
   uint64_t batches;
   int64_t conflicts; /* names written by someone else first */
   int64_t refusals;  /* reservations refused: the name was taken */
+  int64_t released;  /* reservations deleted: a batch planned again gave the name to nobody */
 };
 
 /* One document of the batch being applied. */
@@ -1354,7 +1367,57 @@ static bool directory_inherited(tm_usernames *u) {
   return there;
 }
 
-/* Reserves each pending item's planned name. Accepted items get `accepted` set; the names of the
+/* Accepts the refused items whose name is reserved for that same customer: a run stopped between
+ * reserving and writing it left the reservation, and the name is still this customer's. */
+static tm_code accept_own_reservations(tm_usernames *u, item *items, size_t n, bool *accepted,
+                                       tm_error *err) {
+  bson_t find = BSON_INITIALIZER, filter, id_cond, in, reply;
+  BSON_APPEND_UTF8(&find, "find", TM_USERNAMES_RESERVATIONS);
+  bson_append_document_begin(&find, "filter", -1, &filter);
+  bson_append_document_begin(&filter, "_id", 3, &id_cond);
+  bson_append_array_begin(&id_cond, "$in", 3, &in);
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (items[i].state != ITEM_PENDING || accepted[i]) continue;
+    char key[16];
+    const char *k;
+    bson_uint32_to_string((uint32_t)m++, &k, key, sizeof key);
+    bson_append_utf8(&in, k, -1, items[i].name, (int)items[i].name_len);
+  }
+  bson_append_array_end(&id_cond, &in);
+  bson_append_document_end(&filter, &id_cond);
+  bson_append_document_end(&find, &filter);
+  BSON_APPEND_INT32(&find, "batchSize", (int32_t)m + 1);
+  bson_iter_t batch;
+  tm_code code = first_batch(u, &find, &reply, &batch, "reading username reservations", err);
+  while (code == TM_OK && bson_iter_next(&batch)) {
+    bson_iter_t f;
+    const char *name = NULL;
+    uint32_t name_len = 0;
+    const bson_value_t *holder = NULL;
+    if (!bson_iter_recurse(&batch, &f)) continue;
+    while (bson_iter_next(&f)) {
+      if (strcmp(bson_iter_key(&f), "_id") == 0 && BSON_ITER_HOLDS_UTF8(&f)) {
+        name = bson_iter_utf8(&f, &name_len);
+      } else if (strcmp(bson_iter_key(&f), "customer") == 0) {
+        holder = bson_iter_value(&f);
+      }
+    }
+    if (!name || !holder) continue;
+    for (size_t i = 0; i < n; i++) {
+      if (items[i].state == ITEM_PENDING && !accepted[i] && items[i].name_len == name_len &&
+          memcmp(items[i].name, name, name_len) == 0 && values_equal(holder, &items[i].id)) {
+        accepted[i] = true;
+      }
+    }
+  }
+  bson_destroy(&reply);
+  bson_destroy(&find);
+  return code;
+}
+
+/* Reserves each pending item's planned name, where the index is deferred on a server that is not
+ * FerretDB (the directory has its own rounds). Accepted items get `accepted` set; the names of the
  * others are taken and are appended to rejected (the caller frees them). */
 static tm_code reserve(tm_usernames *u, item *items, size_t n, bool *accepted, char **rejected,
                        size_t *n_rejected, tm_error *err) {
@@ -1362,24 +1425,26 @@ static tm_code reserve(tm_usernames *u, item *items, size_t n, bool *accepted, c
   name_insert_init(&b);
   size_t *index_of = bson_malloc((n ? n : 1) * sizeof *index_of);
   for (size_t i = 0; i < n; i++) {
-    accepted[i] = items[i].state == ITEM_PENDING;
-    if (!accepted[i]) continue;
+    accepted[i] = false;
+    if (items[i].state != ITEM_PENDING) continue;
     index_of[b.n] = i;
     name_insert_add(&b, items[i].name, items[i].name_len, &items[i].id);
   }
-  size_t count = b.n;
+  size_t count = b.n, n_refused = 0;
   bool *refused = bson_malloc((count ? count : 1) * sizeof *refused);
   tm_code code = name_insert_send(u, &b, refused, err);
-  for (size_t j = 0; j < count; j++) {
-    item *it = &items[index_of[j]];
-    if (code != TM_OK) {
-      accepted[index_of[j]] = false;
-    } else if (refused[j]) {
-      accepted[index_of[j]] = false;
-      rejected[(*n_rejected)++] = bson_strdup(it->name);
-      u->refusals++;
-    }
+  for (size_t j = 0; j < count && code == TM_OK; j++) {
+    accepted[index_of[j]] = !refused[j];
+    n_refused += refused[j];
   }
+  if (code == TM_OK && n_refused > 0) code = accept_own_reservations(u, items, n, accepted, err);
+  for (size_t j = 0; j < count && code == TM_OK; j++) {
+    item *it = &items[index_of[j]];
+    if (accepted[index_of[j]]) continue;
+    rejected[(*n_rejected)++] = bson_strdup(it->name);
+    u->refusals++;
+  }
+  if (code != TM_OK) memset(accepted, 0, n * sizeof *accepted);
   bson_free(refused);
   bson_free(index_of);
   return code;
@@ -1421,9 +1486,14 @@ static void own_clear(own_names *o) {
   u64set_clear(&o->hashes);
 }
 
-/* Deletes this batch's reservations that its final plan gave to nobody: left in place they would
- * read as taken to the next batch, which one customer at a time would not have seen. */
-static tm_code release_unused(tm_usernames *u, const own_names *o, tm_error *err) {
+/* Deletes this batch's reservations that no customer of it was written with: left in place they
+ * would read as taken to the next batch, which one customer at a time would not have seen. */
+static tm_code release_unused(tm_usernames *u, own_names *o, const item *items, size_t n,
+                              tm_error *err) {
+  for (size_t i = 0; i < n; i++) {
+    ptrdiff_t at = items[i].state == ITEM_WRITTEN ? own_find(o, items[i].name) : -1;
+    if (at >= 0) o->used[at] = true;
+  }
   size_t chunk = u->max_statements ? u->max_statements : o->n;
   tm_code code = TM_OK;
   for (size_t i = 0; i < o->n && code == TM_OK;) {
@@ -1433,6 +1503,7 @@ static tm_code release_unused(tm_usernames *u, const own_names *o, tm_error *err
     size_t in_cmd = 0;
     for (; i < o->n && in_cmd < chunk; i++) {
       if (o->used[i]) continue;
+      u->released++;
       char key[16];
       const char *k;
       bson_uint32_to_string((uint32_t)in_cmd++, &k, key, sizeof key);
@@ -1462,25 +1533,25 @@ static tm_code release_unused(tm_usernames *u, const own_names *o, tm_error *err
 }
 
 /* The directory's rounds: plans the batch as one customer at a time would, reserves the planned
- * names not yet ours, and when some are refused (taken), takes the whole plan back, marks them
+ * names not yet in `own`, and when some are refused (taken), takes the whole plan back, marks them
  * taken and plans again: a refused name can change what every later customer of the batch gets,
  * of its base or of another whose candidates overlap ("john" + "13" is "john1" + "3"). Each round
- * learns a new taken name, so they end. Then sent[i] says which items to write. */
-static tm_code plan_and_reserve(tm_usernames *u, item *items, size_t n, uint64_t skip, bool *sent,
+ * learns a new taken name, so they end. Then sent[i] says which items to write. No random skip
+ * after write conflicts, unlike the other paths: reservations already keep runs apart. */
+static tm_code plan_and_reserve(tm_usernames *u, item *items, size_t n, own_names *own, bool *sent,
                                 tm_error *err) {
-  own_names own = {0};
   size_t *index_of = bson_malloc((n ? n : 1) * sizeof *index_of);
   bool *refused = bson_malloc((n ? n : 1) * sizeof *refused);
   tm_code code;
   for (;;) {
     u->cache.journal.on = true;
-    code = plan(u, items, n, skip, err);
+    code = plan(u, items, n, 0, err);
     u->cache.journal.on = false;
     if (code != TM_OK) break;
     name_insert b;
     name_insert_init(&b);
     for (size_t i = 0; i < n; i++) {
-      if (items[i].state != ITEM_PENDING || own_find(&own, items[i].name) >= 0) continue;
+      if (items[i].state != ITEM_PENDING || own_find(own, items[i].name) >= 0) continue;
       index_of[b.n] = i;
       name_insert_add(&b, items[i].name, items[i].name_len, &items[i].id);
     }
@@ -1491,7 +1562,7 @@ static tm_code plan_and_reserve(tm_usernames *u, item *items, size_t n, uint64_t
       if (refused[j]) {
         n_refused++;
       } else {
-        own_add(&own, items[index_of[j]].name);
+        own_add(own, items[index_of[j]].name);
       }
     }
     if (n_refused == 0) break;
@@ -1501,14 +1572,12 @@ static tm_code plan_and_reserve(tm_usernames *u, item *items, size_t n, uint64_t
       if (refused[j]) mark_name(&u->cache, items[index_of[j]].name, items[index_of[j]].name_len);
     }
   }
-  u->cache.journal.n = 0; /* the plan stands */
-  for (size_t i = 0; i < n; i++) {
-    ptrdiff_t at = items[i].state == ITEM_PENDING ? own_find(&own, items[i].name) : -1;
-    if (at >= 0) own.used[at] = true;
-    sent[i] = items[i].state == ITEM_PENDING;
+  if (code == TM_OK) {
+    u->cache.journal.n = 0; /* the plan stands */
+  } else {
+    journal_undo(&u->cache); /* names never reserved must not stay marked taken */
   }
-  if (code == TM_OK) code = release_unused(u, &own, err);
-  own_clear(&own);
+  for (size_t i = 0; i < n; i++) sent[i] = code == TM_OK && items[i].state == ITEM_PENDING;
   bson_free(refused);
   bson_free(index_of);
   return code;
@@ -1816,6 +1885,7 @@ static tm_code index_took_over(tm_usernames *u, tm_code failure, tm_error *err) 
  * apply */
 
 static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *err) {
+  own_names own = {0}; /* the directory's reservations for this batch */
   bool *sent = bson_malloc0((n ? n : 1) * sizeof *sent);
   char **rejected = bson_malloc((n * MAX_ROUNDS + 1) * sizeof *rejected);
   size_t n_rejected = 0, to_plan = 0;
@@ -1829,7 +1899,7 @@ static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *er
     uint64_t skip = contention_skip(u, round, to_plan);
     bool reserving = u->directory || u->index == INDEX_DEFERRED;
     if (u->directory) {
-      code = plan_and_reserve(u, items, n, skip, sent, err);
+      code = plan_and_reserve(u, items, n, &own, sent, err);
     } else {
       code = plan(u, items, n, skip, err);
       if (code != TM_OK || u->dry_run) break;
@@ -1876,6 +1946,8 @@ static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *er
            TM_LOG_STR(u->m->name), "pending", TM_LOG_INT(pending), "round", TM_LOG_INT(round + 1),
            NULL);
   }
+  if (code == TM_OK) code = release_unused(u, &own, items, n, err);
+  own_clear(&own);
   for (size_t r = 0; r < n_rejected; r++) bson_free(rejected[r]);
   bson_free(rejected);
   bson_free(sent);
@@ -1968,8 +2040,9 @@ tm_code tm_usernames_end(tm_usernames *u, tm_error *err) {
   }
   tm_log(TM_LOG_INFO, "usernames: run ended", "migration", TM_LOG_STR(u->m->name), "index",
          TM_LOG_STR(index_path_names[u->index]), "batches", TM_LOG_INT(u->batches), "conflicts",
-         TM_LOG_INT(u->conflicts), "refused_reservations", TM_LOG_INT(u->refusals), "dry_run",
-         TM_LOG_BOOL(u->dry_run), NULL);
+         TM_LOG_INT(u->conflicts), "refused_reservations", TM_LOG_INT(u->refusals),
+         "released_reservations", TM_LOG_INT(u->released), "dry_run", TM_LOG_BOOL(u->dry_run),
+         NULL);
   return code;
 }
 
