@@ -46,9 +46,10 @@ tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m
  * the batch's new bases and one update command (FerretDB: one per 16 statements, and after a
  * conflict one per statement: see usernames.c); on conflicts, per round, a re-read, a re-learn
  * and the update again, at most 16 rounds (then TM_ERR_CONFLICT, retrying helps). FerretDB, real
- * run: no query, but one insert of reservations per round of refusals (the first time a base
- * meets a run of taken names, one round per name), and before the first batch one pass over
- * every customer reserving the names they hold. */
+ * run: no query, but one insert of reservations per round of refusals (each round plans the
+ * whole batch again; a base meeting a run of taken names for the first time takes one round per
+ * name), a delete of the reservations the final plan gave to nobody, if any, and before the
+ * first batch one pass over every customer reserving the names they hold. */
 tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
                            char (*assigned)[TM_USERNAME_MAX + 1], int64_t *updated, tm_error *err);
 
