@@ -121,8 +121,7 @@ tm_code tm_config_parse(tm_config *cfg, int argc, char **argv, tm_error *err) {
       if (code) return code;
     }
   }
-  cfg->auth_token = getenv("TWIGZ_AUTH_TOKEN");
-  if (cfg->auth_token && !*cfg->auth_token) cfg->auth_token = NULL;
+  cfg->auth_token = getenv("TWIGZ_AUTH_TOKEN"); /* set but blank is refused at start-up */
 
   int first = 1;
   if (argc > 1 && strcmp(argv[1], "run") == 0) {

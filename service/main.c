@@ -87,14 +87,22 @@ static void secrets_free(secrets *s) {
 /* Reads the token and TLS files; false (msg filled) when one cannot be used. */
 static bool load_secrets(const tm_config *cfg, secrets *s, char *msg, size_t size) {
   *s = (secrets){0};
+  /* A blank token would turn auth off or match no client: either way not what was asked. */
   if (cfg->auth_token_file) {
-    s->token = tm_auth_read_token_file(cfg->auth_token_file);
+    bool unreadable;
+    s->token = tm_auth_read_token_file(cfg->auth_token_file, &unreadable);
     if (!s->token) {
-      snprintf(msg, size, "--auth-token-file: cannot read a token from %s", cfg->auth_token_file);
+      snprintf(msg, size, "--auth-token-file: %s %s", cfg->auth_token_file,
+               unreadable ? "cannot be read" : "holds no token (empty or blank)");
       return false;
     }
   } else if (cfg->auth_token) {
-    s->token = strdup(cfg->auth_token);
+    s->token = tm_auth_token_from_text(cfg->auth_token);
+    if (!s->token) {
+      snprintf(msg, size,
+               "TWIGZ_AUTH_TOKEN is set but empty or blank: set a token or unset the variable");
+      return false;
+    }
   }
   if ((cfg->tls_cert && !(s->cert = read_file("--tls-cert", cfg->tls_cert, msg, size))) ||
       (cfg->tls_key && !(s->key = read_file("--tls-key", cfg->tls_key, msg, size))) ||

@@ -35,17 +35,22 @@ bool tm_auth_check(const grpc_metadata_array *md, const char *token) {
   return ok;
 }
 
-char *tm_auth_read_token_file(const char *path) {
+char *tm_auth_token_from_text(const char *text) {
+  const char *start = text;
+  while (*start == ' ' || *start == '\t') start++;
+  size_t len = strcspn(start, "\r\n");
+  while (len > 0 && isspace((unsigned char)start[len - 1])) len--;
+  return len ? strndup(start, len) : NULL;
+}
+
+char *tm_auth_read_token_file(const char *path, bool *unreadable) {
   FILE *f = fopen(path, "r");
+  *unreadable = f == NULL;
   if (!f) return NULL;
   char buf[4096];
   size_t n = fread(buf, 1, sizeof buf - 1, f);
+  *unreadable = ferror(f) != 0;
   fclose(f);
   buf[n] = '\0';
-  buf[strcspn(buf, "\r\n")] = '\0';
-  char *start = buf;
-  while (isspace((unsigned char)*start)) start++;
-  char *end = start + strlen(start);
-  while (end > start && isspace((unsigned char)end[-1])) *--end = '\0';
-  return *start ? strdup(start) : NULL;
+  return tm_auth_token_from_text(buf);
 }

@@ -11,24 +11,6 @@ struct tm_store {
   char *database;
 };
 
-void tm_store_redact_uri(const char *uri, char *out, size_t size) {
-  /* mongodb://user:password@host/...: replace what lies between the first ':' after the scheme and
-   * the last '@' of the authority. */
-  const char *scheme = strstr(uri, "://");
-  const char *auth = scheme ? scheme + 3 : uri;
-  const char *end = auth + strcspn(auth, "/?");
-  const char *at = NULL;
-  for (const char *p = auth; p < end; p++) {
-    if (*p == '@') at = p;
-  }
-  const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-  if (!colon) {
-    snprintf(out, size, "%s", uri);
-    return;
-  }
-  snprintf(out, size, "%.*s***%s", (int)(colon + 1 - uri), uri, at);
-}
-
 tm_code tm_store_error(const bson_error_t *berr, tm_error *err, const char *what) {
   tm_code code = TM_ERR_INTERNAL;
   if (berr->domain == MONGOC_ERROR_SERVER_SELECTION || berr->domain == MONGOC_ERROR_STREAM ||

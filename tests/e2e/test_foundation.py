@@ -144,6 +144,33 @@ def test_the_token_can_come_from_the_environment(start_service):
     assert rc == 0, err
 
 
+def test_a_token_from_the_environment_is_trimmed_like_one_from_a_file(start_service):
+    svc = start_service(env={"TWIGZ_AUTH_TOKEN": "  env-token \n"})
+    rc, _, err = grpcurl(svc.address, f"{SERVICE}/List", {}, "-H", "authorization: Bearer env-token")
+    assert rc == 0, err
+
+
+@pytest.mark.parametrize("value", ["", "   ", "\t\n"])
+def test_an_empty_or_blank_token_in_the_environment_is_refused_with_64(value):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWIGZ_")}
+    env["TWIGZ_AUTH_TOKEN"] = value
+    p = subprocess.run([BINARY, "--listen", "127.0.0.1:0", "--metrics-listen", ""], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 64, p.stderr
+    assert "TWIGZ_AUTH_TOKEN" in p.stderr and "empty or blank" in p.stderr
+
+
+@pytest.mark.parametrize("contents", ["", "  \n", "\n\n"])
+def test_an_empty_or_blank_token_file_is_refused_with_64(workdir, contents):
+    path = os.path.join(workdir, "blank-token")
+    with open(path, "w") as f:
+        f.write(contents)
+    p = subprocess.run([BINARY, "--auth-token-file", path, "--metrics-listen", ""],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 64, p.stderr
+    assert "--auth-token-file" in p.stderr and "holds no token" in p.stderr
+
+
 def make_certificates(d):
     """A CA, a server certificate for 127.0.0.1 and a client certificate, all made with openssl."""
     def run(*args):
@@ -277,6 +304,23 @@ def test_the_uri_password_never_reaches_the_logs(ferret, start_service):
     logs = svc.logs()
     assert "hunter2-secret" not in logs
     assert "admin:***@" in logs
+
+
+@pytest.mark.parametrize("uri", [
+    "mongodb://user:SECRET1?pw4@127.0.0.1:1/",
+    "mongodb://127.0.0.1:1/?tls=true&tlsCertificateKeyFilePassword=SECRET1",
+    "mongodb://AKIAUSER:SECRET1@127.0.0.1:1/?authMechanism=MONGODB-AWS"
+    "&authMechanismProperties=AWS_SESSION_TOKEN:SECRET2",
+])
+def test_no_credential_a_uri_can_carry_reaches_logs_errors_or_metrics(start_service, uri):
+    svc = start_service(mongodb_uri=uri)
+    # A call that reaches the (absent) database, so its error message is checked too.
+    _, out, err = grpcurl(svc.address, f"{SERVICE}/Status", {})
+    metrics = svc.metrics()
+    svc.stop()
+    for text in (svc.logs(), out, err, str(metrics)):
+        assert "SECRET1" not in text and "SECRET2" not in text, text
+    assert "***" in svc.logs()
 
 
 def test_liveness_stays_serving_while_the_database_is_down(workdir, start_service):

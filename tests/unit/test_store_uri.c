@@ -58,3 +58,33 @@ Test(store, long_server_operations_get_an_hour_before_the_socket_gives_up) {
 Test(store, a_socket_timeout_in_the_uri_is_kept) {
   cr_assert_eq(socket_timeout_of("mongodb://127.0.0.1:1/?socketTimeoutMS=1234"), 1234);
 }
+
+Test(redact, a_password_holding_a_raw_question_mark_is_covered_whole) {
+  expect("mongodb://user:SECRET?pw4@host/", "mongodb://user:***@host/");
+}
+Test(redact, a_password_holding_a_colon_is_covered_whole) {
+  expect("mongodb://user:SEC:RET@host/db", "mongodb://user:***@host/db");
+}
+Test(redact, the_key_file_password_option_is_redacted) {
+  expect("mongodb://h/?tls=true&tlsCertificateKeyFilePassword=SECRET&appname=x",
+         "mongodb://h/?tls=true&tlsCertificateKeyFilePassword=***&appname=x");
+}
+Test(redact, auth_mechanism_properties_are_redacted) {
+  expect(
+      "mongodb://AKIA:SECRET@h/?authMechanism=MONGODB-AWS&authMechanismProperties="
+      "AWS_SESSION_TOKEN:SECRET",
+      "mongodb://AKIA:***@h/?authMechanism=MONGODB-AWS&authMechanismProperties=***");
+}
+Test(redact, any_option_named_like_a_secret_is_redacted_whatever_its_case) {
+  expect("mongodb://h/?SSLCLIENTCERTIFICATEKEYPASSWORD=SECRET;x_Secret=SECRET&myToken=SECRET",
+         "mongodb://h/?SSLCLIENTCERTIFICATEKEYPASSWORD=***;x_Secret=***&myToken=***");
+}
+Test(redact, options_without_a_slash_before_them_are_redacted_too) {
+  expect("mongodb://h?tlsCertificateKeyFilePassword=SECRET",
+         "mongodb://h?tlsCertificateKeyFilePassword=***");
+}
+Test(redact, a_uri_longer_than_the_buffer_is_cut_without_leaking) {
+  char out[24];
+  tm_store_redact_uri("mongodb://user:SECRETSECRETSECRET@host/", out, sizeof out);
+  cr_assert_null(strstr(out, "SECRET"), "%s", out);
+}
