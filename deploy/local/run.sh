@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds everything and runs the service on 0.0.0.0:50051.
+# Builds everything and runs the service on 127.0.0.1:50051 (metrics on 127.0.0.1:9090): local by
+# default, since a developer's machine has no business serving migrations to its network.
+# TWIGZ_LISTEN / TWIGZ_METRICS_LISTEN or the flags (--listen 0.0.0.0:50051) open it up.
 # Without MONGODB_URI it starts the embedded default first: FerretDB (SQLite backend, data in
 # .local-data/ferretdb, loopback only) and points the service at it. Extra arguments go to the
 # service (e.g. --log-level debug). Ctrl-C stops both.
@@ -29,6 +31,10 @@ if [ -z "${MONGODB_URI:-}" ]; then
   echo "run: embedded FerretDB at $MONGODB_URI (data in $data, log in .local-data/ferretdb.log)" >&2
 fi
 
+export TWIGZ_LISTEN=${TWIGZ_LISTEN:-127.0.0.1:50051}
+export TWIGZ_METRICS_LISTEN=${TWIGZ_METRICS_LISTEN-127.0.0.1:9090}
+echo "run: gRPC on $TWIGZ_LISTEN, metrics on ${TWIGZ_METRICS_LISTEN:-off} unless flags say otherwise" \
+  "(loopback by default: --listen 0.0.0.0:50051 to serve the network)" >&2
 "$root/build/twigz-migrations" "$@" &
 service_pid=$!
 trap 'kill -TERM "$service_pid" 2>/dev/null' INT TERM
