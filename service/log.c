@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/utf8.h"
+
 static _Atomic int min_level = TM_LOG_INFO;
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
@@ -50,18 +52,26 @@ static void putf(line *l, const char *fmt, ...) {
   if (n > 0) put(l, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
-/* Writes s as a JSON string; bytes below 0x20 are escaped, other bytes pass through. */
+/* Writes s as a JSON string: control characters escaped, bytes that are not well-formed UTF-8
+ * written as the text \xHH (a JSON-lines reader refuses invalid UTF-8), and a character that does
+ * not fit left out whole rather than cut. */
 static void put_json_string(line *l, const char *s) {
   put(l, "\"", 1);
-  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-    if (*p == '"' || *p == '\\') {
-      char esc[2] = {'\\', (char)*p};
+  s = s ? s : "";
+  for (size_t len = strlen(s), i = 0; i < len;) {
+    unsigned char b = (unsigned char)s[i];
+    size_t n = tm_utf8_char_len(s + i, len - i);
+    if (b == '"' || b == '\\') {
+      char esc[2] = {'\\', (char)b};
       put(l, esc, 2);
-    } else if (*p < 0x20) {
-      putf(l, "\\u%04x", *p);
-    } else {
-      put(l, (const char *)p, 1);
+    } else if (b < 0x20) {
+      putf(l, "\\u%04x", b);
+    } else if (n == 0) {
+      putf(l, "\\\\x%02x", b);
+    } else if (l->len + n <= sizeof l->buf - 2) {
+      put(l, s + i, n);
     }
+    i += n ? n : 1;
   }
   put(l, "\"", 1);
 }

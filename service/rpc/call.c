@@ -10,6 +10,7 @@
 
 #include "../log.h"
 #include "../metrics/metrics.h"
+#include "../util/utf8.h"
 #include "server.h"
 #include "status.h"
 
@@ -56,7 +57,7 @@ static void record_end(tm_call *c) {
     snprintf(path, sizeof path, "%s", m->path);
   } else {
     char *p = grpc_slice_to_c_string(c->details.method);
-    snprintf(path, sizeof path, "%s", p);
+    snprintf(path, sizeof path, "%.*s", (int)tm_utf8_cut(p, sizeof path - 1), p);
     gpr_free(p);
   }
   tm_log(level, "rpc", "method", TM_LOG_STR(path), "code", TM_LOG_STR(tm_status_name(c->status)),
@@ -231,7 +232,10 @@ static void finish(tm_call *c, grpc_byte_buffer *msg, grpc_status_code code, con
   c->initial_sent = c->close_watched = true;
   c->final_has_close = need_close;
   c->status = code;
-  c->status_details = grpc_slice_from_copied_string(text ? text : "");
+  /* Messages quote client input and stored values: grpc clients refuse invalid UTF-8. */
+  char clean[TM_ERROR_MSG_MAX * 2];
+  tm_utf8_sanitize(text ? text : "", clean, sizeof clean);
+  c->status_details = grpc_slice_from_copied_string(clean);
   /* No send is in flight when a call is finished (streams send one message at a time). */
   if (c->send_buf) grpc_byte_buffer_destroy(c->send_buf);
   c->send_buf = msg;

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "../log.h"
+#include "../util/utf8.h"
 #include "grpc/health/v1/health.pb-c.h"
 
 #define MIGRATION_SERVICE "twigz.migrations.v1.MigrationService"
@@ -145,7 +146,8 @@ static void handle_check(tm_call *c, const ProtobufCMessage *request) {
   int target = target_of(req->service);
   if (target == TARGET_UNKNOWN) {
     char msg[300];
-    snprintf(msg, sizeof msg, "unknown service \"%.200s\"", req->service);
+    snprintf(msg, sizeof msg, "unknown service \"%.*s\"", (int)tm_utf8_cut(req->service, 200),
+             req->service);
     tm_call_fail(c, GRPC_STATUS_NOT_FOUND, msg);
     return;
   }

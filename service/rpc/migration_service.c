@@ -21,8 +21,16 @@ typedef struct {
   Google__Protobuf__Timestamp started, finished;
 } status_box;
 
-static void set_time(Google__Protobuf__Timestamp *ts, int64_t ms) {
+/* A Timestamp before 1970 is valid protobuf but refused by grpcurl and Python, and a state
+ * document holding one was written by something else: clamp it to the epoch and say so. */
+static void set_time(Google__Protobuf__Timestamp *ts, int64_t ms, const char *migration,
+                     const char *field) {
   google__protobuf__timestamp__init(ts);
+  if (ms < 0) {
+    tm_log(TM_LOG_WARN, "time before 1970 in a state document, shown as 1970-01-01", "migration",
+           TM_LOG_STR(migration), "field", TM_LOG_STR(field), "ms", TM_LOG_INT(ms), NULL);
+    ms = 0;
+  }
   ts->seconds = ms / 1000;
   ts->nanos = (int32_t)(ms % 1000) * 1000000;
 }
@@ -42,11 +50,11 @@ static void convert_status(const tm_status *st, status_box *box) {
   pb->pending = st->has_pending ? st->pending : 0;
   pb->cursor = st->cursor ? st->cursor : empty;
   if (st->started_at_ms) {
-    set_time(&box->started, st->started_at_ms);
+    set_time(&box->started, st->started_at_ms, st->name, "startedAt");
     pb->started_at = &box->started;
   }
   if (st->finished_at_ms) {
-    set_time(&box->finished, st->finished_at_ms);
+    set_time(&box->finished, st->finished_at_ms, st->name, "finishedAt");
     pb->finished_at = &box->finished;
   }
   pb->error = st->error ? st->error : empty;

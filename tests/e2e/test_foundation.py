@@ -91,6 +91,47 @@ def test_health_watch_of_an_unknown_service_says_service_unknown(start_service):
         watch.cancel()
 
 
+def protobuf_string(field, text):
+    data = text.encode()
+    assert len(data) < 16384
+    return bytes([field << 3 | 2, len(data) & 0x7F | 0x80, len(data) >> 7]) + data
+
+
+def test_a_long_unknown_service_name_is_cut_on_a_character_boundary(start_service):
+    svc = start_service()
+    with grpc.insecure_channel(svc.address) as channel:
+        check = channel.unary_unary("/grpc.health.v1.Health/Check")
+        with pytest.raises(grpc.RpcError) as e:
+            check(protobuf_string(1, "\u20ac" * 100), timeout=10)  # 300 bytes, cut at 200
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    assert e.value.details() == 'unknown service "' + "\u20ac" * 66 + '"'
+
+
+def test_log_lines_stay_valid_utf8_when_a_method_path_is_cut(start_service):
+    svc = start_service()
+    with grpc.insecure_channel(svc.address) as channel:
+        with pytest.raises(grpc.RpcError) as e:
+            channel.unary_unary("/xy." + "\u20ac" * 120 + "/M")(b"", timeout=10)  # 366 bytes, cut at 255
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    svc.stop()
+    with open(svc.logpath, "rb") as f:
+        lines = f.read().splitlines()
+    cut = [json.loads(line.decode("utf-8")) for line in lines if b"/xy." in line]
+    assert cut and all(entry["method"].startswith("/xy.\u20ac") for entry in cut), cut
+
+
+def test_a_time_before_1970_in_a_state_document_is_a_valid_timestamp(ferret, start_service):
+    import datetime
+    ferret.client()["e2e_timestamps"]["_migrations"].insert_one({
+        "_id": "addStatusToStores", "state": "FAILED", "error": "written by hand",
+        "startedAt": datetime.datetime(1969, 12, 31, 23, 59, 59, 999000)})
+    svc = start_service(database="e2e_timestamps")
+    rc, out, err = grpcurl(svc.address, f"{SERVICE}/Status", {"names": ["addStatusToStores"]})
+    assert rc == 0, err
+    assert "1970-01-01T00:00:00Z" in out, out
+    assert any(e["msg"].startswith("time before 1970") for e in svc.log_entries())
+
+
 @pytest.mark.parametrize("path", [
     f"/{SERVICE}/NoSuchMethod",
     "/no.such.Service/Method",
