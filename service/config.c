@@ -61,6 +61,8 @@ static const option options[] = {
      "seconds calls in flight may take to finish after SIGTERM [20]", BOTH},
     {"health-interval-ms", "TWIGZ_HEALTH_INTERVAL_MS", OPT_INT, OFF(health_interval_ms), 100, 60000,
      "how often the health checker pings MongoDB [2000]", BOTH},
+    {"ping-timeout-ms", "TWIGZ_PING_TIMEOUT_MS", OPT_INT, OFF(ping_timeout_ms), 100, 60000,
+     "a readiness ping MongoDB does not answer within this is NOT_SERVING [2000]", BOTH},
     {"metrics-listen", "TWIGZ_METRICS_LISTEN", OPT_STRING, OFF(metrics_listen), 0, 0,
      "Prometheus /metrics address host:port; empty turns it off [0.0.0.0:9090]", BOTH},
     {"dry-run", NULL, OPT_BOOL, OFF(dry_run), 0, 0, "run: plan only, write nothing", ONESHOT},
@@ -107,6 +109,7 @@ static void defaults(tm_config *cfg) {
       .batch_size = 500,
       .shutdown_grace_seconds = 20,
       .health_interval_ms = 2000,
+      .ping_timeout_ms = 2000,
       .metrics_listen = "0.0.0.0:9090",
   };
 }

@@ -23,6 +23,7 @@ typedef struct {
   int batch_size;
   int shutdown_grace_seconds;
   int health_interval_ms;
+  int ping_timeout_ms;
   const char *metrics_listen; /* "" turns the endpoint off */
   bool help, version;
   /* One-shot mode: `twigz-migrations run [NAME...] [--dry-run] [--rerun] [--batch-size N]` runs the

@@ -135,7 +135,7 @@ static int serve(const tm_config *cfg, tm_store *store, tm_engine *engine, const
     tm_engine_destroy(engine);
     return TM_EXIT_SOFTWARE;
   }
-  tm_health *health = tm_health_new(store, cfg->health_interval_ms);
+  tm_health *health = tm_health_new(store, cfg->health_interval_ms, cfg->ping_timeout_ms);
 
   tm_method methods[TM_MIGRATION_SERVICE_MAX_METHODS + 4];
   size_t n = tm_migration_service_methods(engine, methods, TM_MIGRATION_SERVICE_MAX_METHODS);

@@ -26,7 +26,8 @@ typedef struct watcher {
 struct tm_health {
   tm_store *store;
   int interval_ms;
-  pthread_mutex_t mu; /* guards everything below and every watcher's send state */
+  int ping_timeout_ms; /* a ping that takes longer is NOT_SERVING */
+  pthread_mutex_t mu;  /* guards everything below and every watcher's send state */
   pthread_cond_t cv;
   serving_status status;
   bool stopping;
@@ -183,7 +184,7 @@ static void *checker(void *arg) {
   tm_health *h = arg;
   for (;;) {
     tm_error err;
-    tm_code code = tm_store_ping(h->store, &err);
+    tm_code code = tm_store_ping(h->store, h->ping_timeout_ms, &err);
     set_status(h,
                code == TM_OK ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
                              : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING,
@@ -207,10 +208,11 @@ static void *checker(void *arg) {
   }
 }
 
-tm_health *tm_health_new(tm_store *store, int interval_ms) {
+tm_health *tm_health_new(tm_store *store, int interval_ms, int ping_timeout_ms) {
   tm_health *h = calloc(1, sizeof *h);
   h->store = store;
-  h->interval_ms = interval_ms > 0 ? interval_ms : 2000;
+  h->interval_ms = interval_ms;
+  h->ping_timeout_ms = ping_timeout_ms;
   h->status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
   pthread_mutex_init(&h->mu, NULL);
   pthread_cond_init(&h->cv, NULL);

@@ -14,7 +14,7 @@
 typedef struct tm_health tm_health;
 
 /* store is borrowed and must outlive the health service. */
-tm_health *tm_health_new(tm_store *store, int interval_ms);
+tm_health *tm_health_new(tm_store *store, int interval_ms, int ping_timeout_ms);
 /* Starts the checker thread; the first check runs at once. */
 void tm_health_start(tm_health *h);
 bool tm_health_serving(tm_health *h);

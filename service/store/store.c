@@ -9,6 +9,9 @@
 struct tm_store {
   mongoc_client_pool_t *pool;
   char *database;
+  mongoc_uri_t *uri;        /* the pool's, for the probe client */
+  mongoc_client_t *probe;   /* tm_store_ping's own client; only the health checker uses it */
+  int32_t probe_timeout_ms; /* the timeouts probe was made with */
 };
 
 tm_code tm_store_error(const bson_error_t *berr, tm_error *err, const char *what) {
@@ -65,13 +68,15 @@ tm_code tm_store_new(const char *uri_text, const char *database, tm_store **out,
     mongoc_uri_set_appname(uri, "twigz-migrations");
   }
   mongoc_client_pool_t *pool = mongoc_client_pool_new_with_error(uri, &berr);
-  mongoc_uri_destroy(uri);
-  if (!pool)
+  if (!pool) {
+    mongoc_uri_destroy(uri);
     return tm_error_set(err, TM_ERR_INVALID, "cannot create MongoDB client pool: %s", berr.message);
+  }
   mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
 
   tm_store *s = calloc(1, sizeof *s);
   s->pool = pool;
+  s->uri = uri;
   s->database = strdup(database);
   *out = s;
   return TM_OK;
@@ -79,7 +84,9 @@ tm_code tm_store_new(const char *uri_text, const char *database, tm_store **out,
 
 void tm_store_destroy(tm_store *store) {
   if (!store) return;
+  if (store->probe) mongoc_client_destroy(store->probe);
   mongoc_client_pool_destroy(store->pool);
+  mongoc_uri_destroy(store->uri);
   free(store->database);
   free(store);
 }
@@ -92,14 +99,37 @@ void tm_store_push(tm_store *store, mongoc_client_t *client) {
 
 const char *tm_store_database(const tm_store *store) { return store->database; }
 
-tm_code tm_store_ping(tm_store *store, tm_error *err) {
-  mongoc_client_t *client = tm_store_pop(store);
+/* The probe has timeouts of its own: a pooled client waits up to socketTimeoutMS (an hour) for a
+ * server that accepts connections but never answers (frozen, SIGSTOP), and waits in the pool
+ * behind migrations when they hold every client. */
+static mongoc_client_t *probe_client(tm_store *store, int32_t timeout_ms, tm_error *err) {
+  if (store->probe && store->probe_timeout_ms == timeout_ms) return store->probe;
+  if (store->probe) mongoc_client_destroy(store->probe);
+  store->probe = NULL;
+  mongoc_uri_t *uri = mongoc_uri_copy(store->uri);
+  mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, timeout_ms);
+  mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, timeout_ms);
+  mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, timeout_ms);
+  bson_error_t berr;
+  store->probe = mongoc_client_new_from_uri_with_error(uri, &berr);
+  mongoc_uri_destroy(uri);
+  if (!store->probe) {
+    tm_error_set(err, TM_ERR_INTERNAL, "cannot create the health probe's client: %s", berr.message);
+    return NULL;
+  }
+  mongoc_client_set_error_api(store->probe, MONGOC_ERROR_API_VERSION_2);
+  store->probe_timeout_ms = timeout_ms;
+  return store->probe;
+}
+
+tm_code tm_store_ping(tm_store *store, int timeout_ms, tm_error *err) {
+  mongoc_client_t *client = probe_client(store, timeout_ms, err);
+  if (!client) return TM_ERR_INTERNAL;
   bson_t cmd = BSON_INITIALIZER;
   BSON_APPEND_INT32(&cmd, "ping", 1);
   bson_error_t berr;
   bool ok = mongoc_client_command_simple(client, store->database, &cmd, NULL, NULL, &berr);
   bson_destroy(&cmd);
-  tm_store_push(store, client);
   if (!ok) return tm_store_error(&berr, err, "ping");
   return TM_OK;
 }

@@ -83,6 +83,25 @@ def test_health_follows_the_database_down_and_back(workdir, start_service):
         db.stop()
 
 
+def test_a_frozen_database_turns_readiness_not_serving_and_back(workdir, start_service):
+    db = FerretDB(os.path.join(workdir, "frozen")).start()
+    try:
+        svc = start_service("--health-interval-ms", "200", "--ping-timeout-ms", "500",
+                            "--shutdown-grace", "2", mongodb_uri=db.uri)
+        wait_until(lambda: health_probe(svc.address)[0] == 0, 10, what="SERVING")
+        os.kill(db.proc.pid, signal.SIGSTOP)  # accepts connections, answers nothing
+        try:
+            wait_until(lambda: health_probe(svc.address)[0] == 4, 30, what="NOT_SERVING while frozen")
+            assert health_probe(svc.address, service="liveness")[0] == 0
+            reasons = [e["reason"] for e in svc.log_entries() if e["msg"] == "health: NOT_SERVING"]
+            assert reasons and "ping" in reasons[-1], reasons
+        finally:
+            os.kill(db.proc.pid, signal.SIGCONT)
+        wait_until(lambda: health_probe(svc.address)[0] == 0, 30, what="SERVING once it answers")
+    finally:
+        db.stop()
+
+
 def test_health_watch_of_an_unknown_service_says_service_unknown(start_service):
     svc = start_service()
     with grpc.insecure_channel(svc.address) as channel:
