@@ -10,6 +10,7 @@
 
 #include "../log.h"
 #include "../metrics/metrics.h"
+#include "../util/ratelimit.h"
 #include "../util/utf8.h"
 #include "server.h"
 #include "status.h"
@@ -60,8 +61,16 @@ static void record_end(tm_call *c) {
     snprintf(path, sizeof path, "%.*s", (int)tm_utf8_cut(p, sizeof path - 1), p);
     gpr_free(p);
   }
+  /* A client without the token can call as fast as it likes; its lines are kept to a few. */
+  static tm_ratelimit unauthenticated = TM_RATELIMIT_INIT(5, 10000);
+  uint64_t held = 0;
+  if (c->status == GRPC_STATUS_UNAUTHENTICATED &&
+      !tm_ratelimit_allow(&unauthenticated, now_ns() / 1000000, &held)) {
+    return;
+  }
+  /* With nothing held back, the NULL key ends the fields before "suppressed". */
   tm_log(level, "rpc", "method", TM_LOG_STR(path), "code", TM_LOG_STR(tm_status_name(c->status)),
-         "duration_ms", TM_LOG_DBL(ms), NULL);
+         "duration_ms", TM_LOG_DBL(ms), held ? "suppressed" : NULL, TM_LOG_INT(held), NULL);
 }
 
 void tm_call_unref(tm_call *c) {

@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 
 import grpc
@@ -244,6 +245,51 @@ def make_certificates(d):
         run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
             "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem")
     return {n: os.path.join(d, n) for n in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")}
+
+
+def junk_connection(address):
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"\x16\x03\x01\x00\x05junk!" * 4)  # a TLS record header, then nonsense
+        try:
+            sock.recv(64)
+        except OSError:
+            pass
+
+
+def test_junk_tls_handshakes_are_logged_a_few_at_a_time_with_a_count(workdir, start_service):
+    d = os.path.join(workdir, "certs-junk")
+    os.makedirs(d, exist_ok=True)
+    c = make_certificates(d)
+    svc = start_service("--tls-cert", c["server.pem"], "--tls-key", c["server.key"])
+    for _ in range(300):
+        junk_connection(svc.address)
+    grpc_warnings = lambda: [e for e in svc.log_entries() if e.get("component") == "grpc" and e["level"] == "warn"]
+    # Once a window has passed, the next failure's line says how many were held back.
+    wait_until(lambda: junk_connection(svc.address) or any(e.get("suppressed", 0) > 0 for e in grpc_warnings()),
+               60, interval=0.5, what="a warn line carrying the count held back")
+    assert 0 < len(grpc_warnings()) <= 60, len(grpc_warnings())
+    rc, _, err = grpcurl(svc.address, f"{SERVICE}/List", {}, "-cacert", c["ca.pem"], plaintext=False)
+    assert rc == 0, err  # real clients are still served
+
+
+def test_unauthenticated_calls_are_logged_a_few_at_a_time_with_a_count(workdir, start_service):
+    token_file = os.path.join(workdir, "token-flood")
+    with open(token_file, "w") as f:
+        f.write("flood-token\n")
+    svc = start_service("--auth-token-file", token_file)
+    with grpc.insecure_channel(svc.address) as channel:
+        list_call = channel.unary_unary(f"/{SERVICE}/List")
+        def refused():
+            with pytest.raises(grpc.RpcError) as e:
+                list_call(b"", timeout=10)
+            assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        for _ in range(300):
+            refused()
+        lines = lambda: [e for e in svc.log_entries() if e["msg"] == "rpc" and e["code"] == "Unauthenticated"]
+        wait_until(lambda: refused() or any(e.get("suppressed", 0) > 0 for e in lines()), 60, interval=0.5,
+                   what="an rpc line carrying the count held back")
+    assert len(lines()) <= 20, len(lines())
 
 
 def test_tls_and_mutual_tls(workdir, start_service):
