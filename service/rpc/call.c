@@ -64,8 +64,7 @@ static void record_end(tm_call *c) {
   /* A client without the token can call as fast as it likes; its lines are kept to a few. */
   static tm_ratelimit unauthenticated = TM_RATELIMIT_INIT(5, 10000);
   uint64_t held = 0;
-  if (c->status == GRPC_STATUS_UNAUTHENTICATED &&
-      !tm_ratelimit_allow(&unauthenticated, now_ns() / 1000000, &held)) {
+  if (c->status == GRPC_STATUS_UNAUTHENTICATED && !tm_ratelimit_allow(&unauthenticated, &held)) {
     return;
   }
   /* With nothing held back, the NULL key ends the fields before "suppressed". */

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../log.h"
 #include "../metrics/metrics.h"
@@ -143,12 +142,7 @@ static void forward_core_log(gpr_log_func_args *args) {
   /* Core warns once per failed TLS handshake: junk connections must not flood the log. */
   static tm_ratelimit warnings = TM_RATELIMIT_INIT(10, 10000);
   uint64_t held = 0;
-  if (level == TM_LOG_WARN) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (!tm_ratelimit_allow(&warnings, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, &held))
-      return;
-  }
+  if (level == TM_LOG_WARN && !tm_ratelimit_allow(&warnings, &held)) return;
   /* With nothing held back, the NULL key ends the fields before "suppressed". */
   tm_log(level, args->message, "component", TM_LOG_STR("grpc"), "file", TM_LOG_STR(args->file),
          "line", TM_LOG_INT(args->line), held ? "suppressed" : NULL, TM_LOG_INT(held), NULL);

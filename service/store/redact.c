@@ -4,7 +4,6 @@
  * The userinfo ends at the last '@' before the first '/' after the scheme, as libmongoc parses it,
  * so a password holding raw '?', ':' or '@' is covered whole. Redacting too much is harmless; too
  * little leaks, so a URI the driver would refuse is still redacted as far as it can be read. */
-#include <ctype.h>
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
@@ -66,16 +65,16 @@ void tm_store_redact_uri(const char *uri, char *out, size_t size) {
     if (*p == '@') at = p;
   }
   const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-  const char *rest = auth;
+  const char *from = uri; /* what is copied as it is next */
   if (colon) {
     put(out, size, &len, uri, (size_t)(colon + 1 - uri));
     put(out, size, &len, "***", 3);
-    rest = at;
+    from = at;
   }
   /* Without a '/', options may still follow a '?' in the authority. */
-  const char *query = strchr(rest, '?');
-  if (!query) query = rest + strlen(rest);
-  put(out, size, &len, colon ? rest : uri, (size_t)(query - (colon ? rest : uri)));
+  const char *query = strchr(from, '?');
+  if (!query) query = from + strlen(from);
+  put(out, size, &len, from, (size_t)(query - from));
   if (*query) {
     put(out, size, &len, "?", 1);
     redact_options(query + 1, out, size, &len);

@@ -9,9 +9,8 @@
 struct tm_store {
   mongoc_client_pool_t *pool;
   char *database;
-  mongoc_uri_t *uri;        /* the pool's, for the probe client */
-  mongoc_client_t *probe;   /* tm_store_ping's own client; only the health checker uses it */
-  int32_t probe_timeout_ms; /* the timeouts probe was made with */
+  mongoc_uri_t *uri;      /* the pool's, for the probe client */
+  mongoc_client_t *probe; /* tm_store_ping's own client; only the health checker uses it */
 };
 
 tm_code tm_store_error(const bson_error_t *berr, tm_error *err, const char *what) {
@@ -103,9 +102,7 @@ const char *tm_store_database(const tm_store *store) { return store->database; }
  * server that accepts connections but never answers (frozen, SIGSTOP), and waits in the pool
  * behind migrations when they hold every client. */
 static mongoc_client_t *probe_client(tm_store *store, int32_t timeout_ms, tm_error *err) {
-  if (store->probe && store->probe_timeout_ms == timeout_ms) return store->probe;
-  if (store->probe) mongoc_client_destroy(store->probe);
-  store->probe = NULL;
+  if (store->probe) return store->probe;
   mongoc_uri_t *uri = mongoc_uri_copy(store->uri);
   mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, timeout_ms);
   mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, timeout_ms);
@@ -118,7 +115,6 @@ static mongoc_client_t *probe_client(tm_store *store, int32_t timeout_ms, tm_err
     return NULL;
   }
   mongoc_client_set_error_api(store->probe, MONGOC_ERROR_API_VERSION_2);
-  store->probe_timeout_ms = timeout_ms;
   return store->probe;
 }
 

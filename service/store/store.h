@@ -30,9 +30,9 @@ void tm_store_push(tm_store *store, mongoc_client_t *client);
 const char *tm_store_database(const tm_store *store);
 
 /* Runs {ping: 1} on the database through a client of its own whose connect, server-selection and
- * socket timeouts are timeout_ms, so it answers within about that time whatever the server and the
- * pool do; TM_ERR_UNAVAILABLE when the server does not answer in time. One thread at a time (the
- * health checker). */
+ * socket timeouts are timeout_ms (the first call's: the client is made once), so it answers within
+ * about that time whatever the server and the pool do; TM_ERR_UNAVAILABLE when the server does not
+ * answer in time. One thread at a time (the health checker). */
 tm_code tm_store_ping(tm_store *store, int timeout_ms, tm_error *err);
 
 /* Copies uri into out with any password replaced by "***"; for logs and errors. */

@@ -21,7 +21,11 @@ typedef struct {
 #define TM_RATELIMIT_INIT(burst_, window_ms_) \
   { .burst = (burst_), .window_ms = (window_ms_), .mu = PTHREAD_MUTEX_INITIALIZER }
 
-/* True when a line may be written now; then *suppressed is how many were held back before it. */
-bool tm_ratelimit_allow(tm_ratelimit *rl, int64_t now_ms, uint64_t *suppressed);
+/* True when a line may be written now (the monotonic clock); then *suppressed is how many were
+ * held back before it. */
+bool tm_ratelimit_allow(tm_ratelimit *rl, uint64_t *suppressed);
+
+/* The same at a given time in milliseconds, for tests. */
+bool tm_ratelimit_allow_at(tm_ratelimit *rl, int64_t now_ms, uint64_t *suppressed);
 
 #endif
