@@ -4,6 +4,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 
 import grpc
 import pytest
@@ -262,13 +263,16 @@ def test_junk_tls_handshakes_are_logged_a_few_at_a_time_with_a_count(workdir, st
     os.makedirs(d, exist_ok=True)
     c = make_certificates(d)
     svc = start_service("--tls-cert", c["server.pem"], "--tls-key", c["server.key"])
+    started = time.monotonic()
     for _ in range(300):
         junk_connection(svc.address)
     grpc_warnings = lambda: [e for e in svc.log_entries() if e.get("component") == "grpc" and e["level"] == "warn"]
     # Once a window has passed, the next failure's line says how many were held back.
     wait_until(lambda: junk_connection(svc.address) or any(e.get("suppressed", 0) > 0 for e in grpc_warnings()),
                60, interval=0.5, what="a warn line carrying the count held back")
-    assert 0 < len(grpc_warnings()) <= 60, len(grpc_warnings())
+    # At most 10 lines per 10 s window the flood spanned (not 300): the bound follows this machine's pace.
+    windows = (time.monotonic() - started) // 10 + 2
+    assert 0 < len(grpc_warnings()) <= 10 * windows, (len(grpc_warnings()), windows)
     rc, _, err = grpcurl(svc.address, f"{SERVICE}/List", {}, "-cacert", c["ca.pem"], plaintext=False)
     assert rc == 0, err  # real clients are still served
 
@@ -284,12 +288,14 @@ def test_unauthenticated_calls_are_logged_a_few_at_a_time_with_a_count(workdir, 
             with pytest.raises(grpc.RpcError) as e:
                 list_call(b"", timeout=10)
             assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        started = time.monotonic()
         for _ in range(300):
             refused()
         lines = lambda: [e for e in svc.log_entries() if e["msg"] == "rpc" and e["code"] == "Unauthenticated"]
         wait_until(lambda: refused() or any(e.get("suppressed", 0) > 0 for e in lines()), 60, interval=0.5,
                    what="an rpc line carrying the count held back")
-    assert len(lines()) <= 20, len(lines())
+    windows = (time.monotonic() - started) // 10 + 2  # at most 5 lines per 10 s window, not 300
+    assert len(lines()) <= 5 * windows, (len(lines()), windows)
 
 
 def test_tls_and_mutual_tls(workdir, start_service):
