@@ -3,6 +3,7 @@
 migratectl is at TM_BUILD_DIR/clients/migratectl/migratectl. Data are seeded with pymongo into the
 database each test gives its service.
 """
+import datetime
 import fcntl
 import json
 import os
@@ -433,17 +434,26 @@ def test_cancel_of_an_unknown_migration_exits_64(start_service):
 
 
 def test_a_run_still_going_when_the_timeout_runs_out_exits_75(start_service, ferret):
+    # A lease held by a fake owner keeps the Run waiting for as long as the test wants.
     svc = service(start_service, "mctl_deadline")
     seed(ferret, "mctl_deadline", stores=SLOW_STORES)
-    p = ctl("--addr", svc.address, "--timeout", "1.5", "run", "addStatusToStores", *slow_run_args())
+    leases = ferret.client()["mctl_deadline"]["_migrations_leases"]
+    far = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+    leases.insert_one({"_id": "addStatusToStores#1", "name": "addStatusToStores", "gen": 1, "kind": "lease",
+                       "owner": "fake-owner", "runId": "run-of-fake-owner", "expiresAt": far})
+    p = ctl("--addr", svc.address, "--timeout", "1.5", "run", "addStatusToStores")
     assert p.returncode == 75, p.stdout + p.stderr
     line = one_line(p.stderr)
     assert "DEADLINE_EXCEEDED" in line and "status --watch" in line
-    # The service goes on: the migration ends without the client.
+    # The service goes on without the client: once the fake owner lets go, the waiting Run takes over.
+    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=1)
+    leases.update_one({"_id": "addStatusToStores#1"}, {"$set": {"expiresAt": past}})
+
     def settled():
         p = ctl("--addr", svc.address, "--json", "status", "addStatusToStores")
         return json.loads(p.stdout)["migrations"][0]["state"] == "MIGRATION_STATE_SUCCEEDED"
     wait_until(settled, 60, interval=0.5, what="addStatusToStores SUCCEEDED")
+    assert ferret.client()["mctl_deadline"]["stores"].count_documents({"status": "pending"}) == SLOW_STORES
 
 
 def test_run_on_a_terminal_shows_a_live_progress_line(start_service, ferret):
