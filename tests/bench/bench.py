@@ -3,7 +3,7 @@ server, one run; writes benchmarks.md (and the plot) into --out. run.sh is the u
 
   bench.py --out DIR --binary BUILD/twigz-migrations [--sizes 10000,100000] [--postgres] [--rpc]
            [--smoke] [--approaches limit,service,one-at-a-time,migrate-mongo] [--slow-cap 60]
-           [--stock-sqlite] [--no-count] [--no-plot] [--workdir DIR]
+           [--no-count] [--no-plot] [--workdir DIR]
 """
 import argparse
 import datetime
@@ -129,8 +129,7 @@ def run_size(args, ctx, client, n, wanted, saved):
     t0 = time.monotonic()
     stores, customers = gen.generate(n)
     log(f"{ctx.backend} N={n}: generated in {time.monotonic() - t0:.1f}s")
-    result = {"backend": ctx.backend, "n": n, "id_index": ctx.backend == "sqlite" and not args.stock_sqlite,
-              "approaches": {}}
+    result = {"backend": ctx.backend, "n": n, "approaches": {}}
     saved["runs"].append(result)
     reference = None
     runs = []
@@ -144,8 +143,6 @@ def run_size(args, ctx, client, n, wanted, saved):
         db = client[dbname]
         t0 = time.monotonic()
         gen.load(db, stores, customers)
-        if result["id_index"]:
-            ctx.ferret.add_id_index(dbname)
         load_s = time.monotonic() - t0
         log(f"{ctx.backend} N={n} {approach}{' (counting commands)' if counted else ''}: loaded in {load_s:.1f}s")
         cpu0, wall0 = cpu_seconds(ctx.ferret.proc.pid), time.monotonic()
@@ -217,8 +214,6 @@ def main(argv=None):
     ap.add_argument("--approaches", default=",".join(ORDER))
     ap.add_argument("--postgres", action="store_true", help="also on FerretDB over PostgreSQL")
     ap.add_argument("--no-sqlite", action="store_true", help="only PostgreSQL (with --postgres)")
-    ap.add_argument("--stock-sqlite", action="store_true",
-                    help="leave FerretDB's SQLite backend without the _id index its statements use")
     ap.add_argument("--rpc", action="store_true", help="ghz on Status and List, idle and under load")
     ap.add_argument("--rpc-size", type=int, default=100000)
     ap.add_argument("--rpc-seconds", type=float, default=5)

@@ -59,8 +59,6 @@ def measure(ctx, client, n, seconds, log):
     def reload():
         client.drop_database(dbname)
         gen.load(client[dbname], stores, customers)
-        if ctx.backend == "sqlite":
-            ctx.ferret.add_id_index(dbname)
 
     reload()
     svc = Service(ctx.binary, ctx.workdir, ctx.uri, dbname, f"rpc-{n}")

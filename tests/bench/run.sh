@@ -2,7 +2,7 @@
 # The one command behind docs/benchmarks.md: builds the service (RelWithDebInfo) in build-bench,
 # installs what the harness needs, and runs every approach at every size, writing docs/.
 #
-#   tests/bench/run.sh [--sizes 10000,100000] [--postgres] [--rpc] [--stock-sqlite] [--slow-cap S] ...
+#   tests/bench/run.sh [--sizes 10000,100000] [--postgres] [--rpc] [--slow-cap S] ...
 #
 # Every option goes to tests/bench/bench.py (see its --help); --sizes 10000,100000,1000000 adds the
 # million (about an hour more on 2 cores). --postgres also runs everything on FerretDB over a

@@ -5,7 +5,6 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import time
 
@@ -109,29 +108,6 @@ class FerretDB:
         self.host, port = hostport.rsplit(":", 1)
         self.port = int(port)
         return self
-
-    def add_id_index(self, database):
-        """Adds the index FerretDB v1.24's SQLite backend means to have on _id.
-
-        FerretDB creates its _id index on the expression _ferretdb_sjson->"_id" but looks documents
-        up with _ferretdb_sjson->'$._id'; SQLite uses an expression index only for the same
-        expression, so every update by _id (updateMany's too: it updates one document at a time)
-        scans the whole table and a backfill is quadratic for every approach. An index on the
-        expression the statements use makes those lookups logarithmic. FerretDB does not know about
-        it (listIndexes is unchanged); SQLite maintains it and drops it with the table."""
-        if self.postgresql_url:
-            return False
-        path = os.path.join(self.data_dir, f"{database}.sqlite")
-        con = sqlite3.connect(path, timeout=60)
-        try:
-            tables = [r[0] for r in con.execute("SELECT table_name FROM _ferretdb_collections")]
-            for table in tables:
-                con.execute(f'CREATE INDEX IF NOT EXISTS "{table}_bench_id" ON "{table}" '
-                            "(_ferretdb_sjson->'$._id')")
-            con.commit()
-        finally:
-            con.close()
-        return True
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

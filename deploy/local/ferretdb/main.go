@@ -4,6 +4,8 @@
 // version.txt), so this main imports the embeddable package instead. Once the listener is up it prints
 // one line, "ready <mongodb-uri>", on stdout: scripts wait for that line and read the bound address
 // from it (useful with port 0). It stops cleanly on SIGTERM or SIGINT.
+//
+// With the SQLite backend it also keeps every collection's `_id` lookups indexed (idindex.go).
 package main
 
 import (
@@ -15,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -51,13 +54,24 @@ func main() {
 		cfg.SQLiteURL = "file:" + dir + "/"
 	}
 
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	var idx *idIndexer
+	if cfg.Handler == "sqlite" {
+		// Existing collections are indexed before FerretDB opens its files: nothing waits on the
+		// build, however large the tables.
+		idx = newIDIndexer(cfg.SQLiteURL[len("file:"):], logger)
+		idx.pass(ctx)
+	}
+
 	f, err := ferretdb.New(&cfg)
 	if err != nil {
 		fatal("%v", err)
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+	if idx != nil {
+		go idx.watch(ctx, 200*time.Millisecond) // closes its files when ctx ends
+	}
 
 	done := make(chan struct{})
 	go func() {
