@@ -22,6 +22,7 @@ typedef struct {
   int lease_seconds;
   int batch_size;
   int shutdown_grace_seconds;
+  int outage_wait_seconds;
   int health_interval_ms;
   int ping_timeout_ms;
   const char *metrics_listen; /* "" turns the endpoint off */

@@ -281,6 +281,7 @@ int main(int argc, char **argv) {
       .default_batch_size = cfg.batch_size,
       .instance_id = instance,
       .write_filter = write_filter,
+      .outage_wait_ms = cfg.outage_wait_seconds ? cfg.outage_wait_seconds * 1000 : -1,
   };
   if (tm_store_new(cfg.mongodb_uri, cfg.database, &store, &err) != TM_OK) {
     snprintf(msg, sizeof msg, "--mongodb-uri: %s", err.msg);

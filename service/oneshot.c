@@ -24,9 +24,10 @@ static void on_done(void *arg, tm_code code, const tm_error *err, const tm_run_r
   int exit_code = TM_EXIT_OK;
   if (code != TM_OK) {
     fprintf(stderr, "twigz-migrations run: %s\n", err->msg);
-    exit_code = code == TM_ERR_UNAVAILABLE ? TM_EXIT_TEMPFAIL
-                : code == TM_ERR_INVALID   ? TM_EXIT_USAGE
-                                           : TM_EXIT_SOFTWARE;
+    exit_code = code == TM_ERR_UNAVAILABLE    ? TM_EXIT_TEMPFAIL
+                : code == TM_ERR_INVALID      ? TM_EXIT_USAGE
+                : code == TM_ERR_PRECONDITION ? TM_EXIT_FAILED
+                                              : TM_EXIT_SOFTWARE;
   } else {
     for (size_t i = 0; i < result->migrations.n; i++) {
       const tm_status *st = &result->migrations.items[i];

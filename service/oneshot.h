@@ -10,7 +10,8 @@
 
 #define TM_EXIT_OK 0
 #define TM_EXIT_USAGE 64
-#define TM_EXIT_FAILED 65 /* a migration ended FAILED or CANCELED */
+/* A migration ended FAILED or CANCELED, or a permanent precondition (rejected credentials). */
+#define TM_EXIT_FAILED 65
 #define TM_EXIT_SOFTWARE 70
 #define TM_EXIT_TEMPFAIL 75 /* unavailable or interrupted: retry */
 

@@ -11,18 +11,14 @@
 #include "json.h"
 #include "query.h"
 
-/* FerretDB holds a pooled connection per statement until its command ends and hangs at 100; stay
- * well below. */
-#define STATEMENTS_PER_COMMAND 40
-
 struct tm_backfill {
   const tm_migration *m;
-  tm_filter_caps caps;
+  tm_profile_view caps;
   bson_t defaults;                             /* {"0": <default of fields[0]>, "1": ...} */
   bson_value_t values[TM_BACKFILL_MAX_FIELDS]; /* point into defaults */
 };
 
-tm_code tm_backfill_new(const tm_migration *m, const tm_filter_caps *caps, tm_backfill **out,
+tm_code tm_backfill_new(const tm_migration *m, const tm_profile_view *caps, tm_backfill **out,
                         tm_error *err) {
   if (m->n_fields == 0 || m->n_fields > TM_BACKFILL_MAX_FIELDS) {
     return tm_error_set(err, TM_ERR_INTERNAL, "%s: %zu fields (1..%d supported)", m->name,
@@ -162,7 +158,7 @@ static bool add_statement(const tm_backfill *b, mongoc_bulk_operation_t *bulk, c
 }
 
 /* {_id: <the document's _id>}: the only write filter FerretDB finds without reading the whole
- * collection (store/caps.h). The filter is not repeated in it: FerretDB checks a write's filter
+ * collection (store/profile.h). The filter is not repeated in it: FerretDB checks a write's filter
  * against a snapshot taken when the command started and writes whole documents back, so even there
  * it would not stop a concurrent writer; the cursor's snapshot that planned the document is the
  * same kind of guard (FerretDB's own updateMany gives no more). */
@@ -196,18 +192,19 @@ static tm_code execute(mongoc_bulk_operation_t *bulk, int64_t *updated, tm_error
 typedef bool (*add_fn)(const tm_backfill *b, mongoc_bulk_operation_t *bulk, const void *ctx,
                        size_t k, bson_error_t *berr);
 
-/* Sends n statements (add(k) builds statement k) in ordered update commands of at most
- * STATEMENTS_PER_COMMAND. */
+/* Sends n statements (add(k) builds statement k) in ordered update commands of at most the
+ * profile's max_write_statements. */
 static tm_code send_statements(const tm_backfill *b, mongoc_collection_t *coll, size_t n,
                                add_fn add, const void *ctx, int64_t *updated, tm_error *err) {
   tm_code code = TM_OK;
-  for (size_t start = 0; start < n && code == TM_OK; start += STATEMENTS_PER_COMMAND) {
+  size_t chunk = b->caps.max_write_statements ? b->caps.max_write_statements : n;
+  for (size_t start = 0; start < n && code == TM_OK; start += chunk) {
     bson_t opts = BSON_INITIALIZER;
     BSON_APPEND_BOOL(&opts, "ordered", true);
     mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
     bson_destroy(&opts);
     bson_error_t berr;
-    for (size_t k = start; k < n && k < start + STATEMENTS_PER_COMMAND; k++) {
+    for (size_t k = start; k < n && k < start + chunk; k++) {
       if (!add(b, bulk, ctx, k, &berr)) {
         code = tm_store_error(&berr, err, "planning a batch");
         break;

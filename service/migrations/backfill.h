@@ -29,7 +29,7 @@ typedef struct tm_backfill tm_backfill;
 
 /* Parses m's defaults. caps is copied. TM_ERR_INTERNAL when a default is not valid JSON or m has
  * more than TM_BACKFILL_MAX_FIELDS fields (a registry bug). */
-tm_code tm_backfill_new(const tm_migration *m, const tm_filter_caps *caps, tm_backfill **out,
+tm_code tm_backfill_new(const tm_migration *m, const tm_profile_view *caps, tm_backfill **out,
                         tm_error *err);
 void tm_backfill_destroy(tm_backfill *b);
 

@@ -70,6 +70,7 @@ typedef struct {
   mongoc_client_t *client;
   mongoc_collection_t *states, *leases;
   tm_heartbeat *hb;
+  tm_error interrupt; /* why a run stopped resumable, when it did not for shutdown */
 } chain;
 
 /* This process's view of a migration's state, for the metrics series; finished_ms: when it
@@ -330,7 +331,10 @@ static tm_state run_claimed(chain *c, item *it, bool *interrupted) {
   const char *error = state == TM_STATE_FAILED ? r.err.msg : NULL;
   finish(c, it, state, error, was_interrupted, r.outcome == TM_RUN_LOST, r.processed, r.updated);
   metric_state(it->m, state, tm_clock_wall_ms());
-  if (was_interrupted) *interrupted = true;
+  if (was_interrupted) {
+    *interrupted = true;
+    if (!tm_engine_stopping(c->e)) c->interrupt = r.err;
+  }
 
   tm_log(state == TM_STATE_SUCCEEDED ? TM_LOG_INFO : TM_LOG_WARN, "migration ended", "migration",
          TM_LOG_STR(name), "run_id", TM_LOG_STR(c->run_id), "state",
@@ -564,7 +568,9 @@ static void run_chain(chain *c) {
     }
     if (interrupted || state == TM_STATE_FAILED || state == TM_STATE_CANCELED) stop = true;
   }
-  if (interrupted) {
+  if (interrupted && c->interrupt.code != TM_OK) {
+    report(c, TM_ERR_UNAVAILABLE, &c->interrupt);
+  } else if (interrupted) {
     tm_error_set(&err, TM_ERR_UNAVAILABLE,
                  "interrupted: service shutting down; run again (on any replica) to resume");
     report(c, TM_ERR_UNAVAILABLE, &err);

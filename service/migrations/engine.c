@@ -7,9 +7,11 @@
 #include <time.h>
 
 #include "../log.h"
-#include "../store/caps.h"
+#include "../store/clock.h"
 #include "../store/lease.h"
+#include "../store/profile.h"
 #include "../store/state.h"
+#include "../util/backoff.h"
 #include "chain.h"
 #include "engine_impl.h"
 #include "filter.h"
@@ -109,9 +111,12 @@ tm_code tm_engine_new(tm_store *store, const tm_engine_options *opts, tm_engine 
     e->instance_id = strdup(hex);
   }
   e->lease_ms = lease_ms;
+  e->outage_wait_ms = !opts || !opts->outage_wait_ms ? 300000
+                      : opts->outage_wait_ms < 0     ? 0
+                                                     : opts->outage_wait_ms;
   e->default_batch_size = batch;
   e->write_filter = opts ? opts->write_filter : TM_WRITE_FILTER_AUTO;
-  tm_caps_init(&e->caps);
+  tm_profile_init(&e->profile);
   tm_state_reads_init(&e->state_reads, e);
   pthread_mutex_init(&e->mu, NULL);
   pthread_condattr_t attr;
@@ -291,8 +296,8 @@ static void status_answered(void *arg, tm_code code, const tm_error *err, tm_sta
 static tm_code count_pending(tm_engine *e, mongoc_client_t *client, const tm_migration *m,
                              int64_t *pending, tm_error *err) {
   mongoc_collection_t *coll = tm_engine_collection(e, client, m->collection);
-  tm_filter_caps caps = {0};
-  tm_code code = tm_caps_probe(&e->caps, coll, &caps, err);
+  tm_profile_view caps = {0};
+  tm_code code = tm_profile_probe(&e->profile, coll, &caps, err);
   if (code == TM_OK) {
     bson_t filter = BSON_INITIALIZER;
     tm_query_build(m, &caps, NULL, &filter);
@@ -342,13 +347,9 @@ tm_code tm_engine_status(tm_engine *engine, const char *const *names, size_t n_n
 
 /* --- Cancel --- */
 
-tm_code tm_engine_cancel(tm_engine *engine, const char *name, tm_status *out, tm_error *err) {
-  memset(out, 0, sizeof *out);
-  const tm_migration *m = tm_registry_find(name ? name : "");
-  if (!m) return invalid_name(err, name ? name : "", "unknown");
-  mongoc_client_t *client = tm_store_pop(engine->store);
-  mongoc_collection_t *states = tm_engine_collection(engine, client, engine->state_collection);
-  mongoc_collection_t *leases = tm_engine_collection(engine, client, engine->lease_collection);
+/* Records a Cancel of m: idempotent, so a transient failure repeats all of it. */
+static tm_code cancel_once(mongoc_collection_t *states, mongoc_collection_t *leases,
+                           const tm_migration *m, tm_status *out, tm_error *err) {
   tm_state_doc doc;
   tm_code code = tm_state_read(states, m->name, &doc, err);
   bool recorded = false;
@@ -374,6 +375,31 @@ tm_code tm_engine_cancel(tm_engine *engine, const char *name, tm_status *out, tm
            TM_LOG_STR(doc.run_id ? doc.run_id : ""), NULL);
   }
   tm_state_doc_clear(&doc);
+  return code;
+}
+
+/* How long a control call (Cancel) retries a transient failure before it answers UNAVAILABLE: a
+ * busy FerretDB or a replica-set election is over in seconds. */
+#define CONTROL_RETRY_MS 10000
+
+tm_code tm_engine_cancel(tm_engine *engine, const char *name, tm_status *out, tm_error *err) {
+  memset(out, 0, sizeof *out);
+  const tm_migration *m = tm_registry_find(name ? name : "");
+  if (!m) return invalid_name(err, name ? name : "", "unknown");
+  mongoc_client_t *client = tm_store_pop(engine->store);
+  mongoc_collection_t *states = tm_engine_collection(engine, client, engine->state_collection);
+  mongoc_collection_t *leases = tm_engine_collection(engine, client, engine->lease_collection);
+  tm_backoff retry;
+  tm_backoff_init(&retry, CONTROL_RETRY_MS);
+  tm_code code;
+  for (;;) {
+    code = cancel_once(states, leases, m, out, err);
+    if (code != TM_ERR_UNAVAILABLE) break;
+    int64_t wait = tm_backoff_next(&retry, tm_clock_mono_ms());
+    if (wait < 0 || !tm_engine_nap(engine, (int)wait)) break;
+    tm_log(TM_LOG_WARN, "cancel: transient failure; retrying", "migration", TM_LOG_STR(m->name),
+           "attempt", TM_LOG_INT(retry.attempts), "error", TM_LOG_STR(err->msg), NULL);
+  }
   mongoc_collection_destroy(leases);
   mongoc_collection_destroy(states);
   tm_store_push(engine->store, client);

@@ -71,6 +71,9 @@ typedef struct {
   int default_batch_size;       /* default 500 (1..10000) */
   const char *instance_id;      /* this replica's owner name, e.g. "host:pid:random" */
   tm_write_filter write_filter; /* default TM_WRITE_FILTER_AUTO */
+  /* How long a run waits, retrying, for a database that went away before it stops resumable:
+   * default 300000; negative: not at all. */
+  int outage_wait_ms;
 } tm_engine_options;
 
 typedef struct tm_engine tm_engine;

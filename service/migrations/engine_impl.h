@@ -7,7 +7,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "../store/caps.h"
+#include "../store/profile.h"
 #include "engine.h"
 #include "state_reads.h"
 
@@ -19,9 +19,10 @@ struct tm_engine {
   char *lease_collection; /* "_migrations_leases" */
   char *instance_id;
   int lease_ms;
+  int outage_wait_ms; /* how long a run waits for the database before it stops resumable */
   int default_batch_size;
   tm_write_filter write_filter;
-  tm_caps caps;
+  tm_profile profile;
   tm_state_reads state_reads; /* Status */
   pthread_mutex_t mu;         /* guards what follows */
   pthread_cond_t cond;        /* CLOCK_MONOTONIC; broadcast on stop and when a chain ends */

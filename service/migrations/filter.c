@@ -23,7 +23,7 @@ static void append_or_clause(bson_t *or_array, uint32_t *index, const char *fiel
 }
 
 void tm_filter_append_field(bson_t *out, const char *key, const tm_field *field,
-                            const tm_filter_caps *caps) {
+                            const tm_profile_view *caps) {
   bson_t doc, or_array;
   uint32_t i = 0;
   bson_append_document_begin(out, key, -1, &doc);
@@ -56,7 +56,7 @@ void tm_filter_append_field(bson_t *out, const char *key, const tm_field *field,
   bson_append_document_end(out, &doc);
 }
 
-void tm_filter_build(const tm_migration *m, const tm_filter_caps *caps, bson_t *out) {
+void tm_filter_build(const tm_migration *m, const tm_profile_view *caps, bson_t *out) {
   if (m->n_fields == 1) {
     /* {$or: [...]} directly: the common case stays a plain, index-friendly filter. */
     bson_t tmp = BSON_INITIALIZER;

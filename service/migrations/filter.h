@@ -9,22 +9,20 @@
 #include <bson/bson.h>
 #include <stdbool.h>
 
-#include "../store/caps.h"
+#include "../store/profile.h"
 #include "registry.h"
 
-/* What the server can express (store/caps.h). Real MongoDB can match the deprecated BSON undefined
- * type and NaN; FerretDB refuses `$type: "undefined"`, drops the connection on any message holding
- * a NaN, and can store neither, so there both clauses are left out. */
-typedef tm_caps_view tm_filter_caps;
+/* Filters take the server profile (store/profile.h): where the server refuses `$type:
+ * "undefined"` (and NaN), those clauses are left out. */
 
 /* Appends to out, under key, a document matching `field` missing under its rule, e.g.
  * {$or: [{status: {$exists: false}}, {status: {$type: "undefined"}}]}. */
 void tm_filter_append_field(bson_t *out, const char *key, const tm_field *field,
-                            const tm_filter_caps *caps);
+                            const tm_profile_view *caps);
 
 /* Builds into out (initialised by the caller) the migration's filter: documents missing any of its
  * fields. */
-void tm_filter_build(const tm_migration *m, const tm_filter_caps *caps, bson_t *out);
+void tm_filter_build(const tm_migration *m, const tm_profile_view *caps, bson_t *out);
 
 /* True when doc misses field under its rule; decides which fields one document gets. */
 bool tm_filter_doc_misses(const bson_t *doc, const tm_field *field);

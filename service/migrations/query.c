@@ -79,7 +79,7 @@ static void append_resume(bson_t *out, const bson_value_t *after, int bracket) {
   bson_append_array_end(out, &or_array);
 }
 
-void tm_query_build(const tm_migration *m, const tm_filter_caps *caps, const bson_value_t *after,
+void tm_query_build(const tm_migration *m, const tm_profile_view *caps, const bson_value_t *after,
                     bson_t *out) {
   int bracket = after ? bracket_of(after->value_type) : UNORDERABLE;
   if (after && bracket == UNORDERABLE) {

@@ -10,7 +10,7 @@
 #include "registry.h"
 
 /* Builds into out (initialised by the caller) m's filter under caps, past after when not NULL. */
-void tm_query_build(const tm_migration *m, const tm_filter_caps *caps, const bson_value_t *after,
+void tm_query_build(const tm_migration *m, const tm_profile_view *caps, const bson_value_t *after,
                     bson_t *out);
 
 /* Whether a and b are in one BSON type bracket (numbers, strings, ObjectIds, ...), so that

@@ -54,3 +54,8 @@ void tm_report_add_sample(tm_status *st, char *json) {
     free(json);
   }
 }
+
+void tm_report_clear_samples(tm_status *st) {
+  for (size_t i = 0; i < st->n_samples; i++) free(st->samples[i]);
+  st->n_samples = 0;
+}

@@ -16,4 +16,7 @@ void tm_report_pending(const tm_migration *m, tm_status *st);
  * which case it is freed. */
 void tm_report_add_sample(tm_status *st, char *json);
 
+/* Frees st's samples (a dry run planning again from the start). */
+void tm_report_clear_samples(tm_status *st);
+
 #endif

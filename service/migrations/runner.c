@@ -1,6 +1,7 @@
 /* One migration's pass: count, cursor, batches, checkpoints; or the dry run of the same. */
 #include "runner.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "../store/clock.h"
 #include "../store/state.h"
 #include "../store/store.h"
+#include "../util/backoff.h"
 #include "backfill.h"
 #include "filter.h"
 #include "json.h"
@@ -40,7 +42,7 @@ typedef struct {
 } batch_worker;
 
 static tm_code worker_begin(const tm_runner_params *p, mongoc_collection_t *coll,
-                            const tm_filter_caps *caps, batch_worker *w, tm_error *err) {
+                            const tm_profile_view *caps, batch_worker *w, tm_error *err) {
   memset(w, 0, sizeof *w);
   size_t n = (size_t)p->batch_size;
   if (p->m->derive == TM_DERIVE_USERNAME) {
@@ -117,45 +119,8 @@ static mongoc_cursor_t *open_cursor(const tm_runner_params *p, mongoc_collection
   return cursor;
 }
 
-/* Transient failures worth a retry: the connection, server selection, a failover (not primary,
- * stepping down, shutting down), a cursor the server forgot. Our writes are idempotent (each is
- * filtered on the fields still missing) and a cursor reopens after the last _id done, so retrying
- * repeats no work; after RETRIES the migration fails, resumable. */
-#define RETRIES 5
-
 /* How often a run asks for the Cancel markers (tm_heartbeat_poke). */
 #define CANCEL_POLL_MS 1000
-
-static bool transient(const bson_error_t *e) {
-  if (e->domain == MONGOC_ERROR_STREAM || e->domain == MONGOC_ERROR_SERVER_SELECTION) return true;
-  /* Server codes only: client-side errors reuse small numbers for other meanings. */
-  if (e->domain != MONGOC_ERROR_SERVER && e->domain != MONGOC_ERROR_QUERY &&
-      e->domain != MONGOC_ERROR_WRITE_CONCERN) {
-    return false;
-  }
-  switch (e->code) {
-  case 6:     /* HostUnreachable */
-  case 7:     /* HostNotFound */
-  case 43:    /* CursorNotFound */
-  case 89:    /* NetworkTimeout */
-  case 91:    /* ShutdownInProgress */
-  case 189:   /* PrimarySteppedDown */
-  case 9001:  /* SocketException */
-  case 10107: /* NotWritablePrimary */
-  case 11600: /* InterruptedAtShutdown */
-  case 11602: /* InterruptedDueToReplStateChange */
-  case 13435: /* NotPrimaryNoSecondaryOk */
-  case 13436: /* NotPrimaryOrSecondary */ return true;
-  default: return false;
-  }
-}
-
-/* Waits before retry k (0-based): 0.5 s, 1 s, 2 s, ...; false when the engine stops meanwhile. */
-static bool backoff(const tm_runner_params *p, int k, const char *what, const char *error) {
-  tm_log(TM_LOG_WARN, "transient failure; retrying", "migration", TM_LOG_STR(p->m->name), "what",
-         TM_LOG_STR(what), "attempt", TM_LOG_INT(k + 1), "error", TM_LOG_STR(error), NULL);
-  return tm_engine_nap(p->engine, 500 << k);
-}
 
 static bool may_write_now(const tm_runner_params *p) {
   return p->dry_run || tm_heartbeat_may_write(p->hb, p->hb_slot);
@@ -178,16 +143,9 @@ static bool checkpoint(const tm_runner_params *p, tm_runner_result *r) {
     tm_heartbeat_view view;
     tm_heartbeat_view_of(p->hb, p->hb_slot, &view);
     bool cancel = false;
-    tm_code code;
-    for (int attempt = 0;; attempt++) {
-      code = tm_state_checkpoint(p->states, p->m->name, p->lease_gen,
-                                 r->has_cursor ? &r->cursor : NULL, r->processed, r->updated,
-                                 view.lease.expires_at_ms, &cancel, &r->err);
-      if (code != TM_ERR_UNAVAILABLE || attempt == RETRIES ||
-          !backoff(p, attempt, "saving progress", r->err.msg)) {
-        break;
-      }
-    }
+    tm_code code =
+        tm_state_checkpoint(p->states, p->m->name, p->lease_gen, r->has_cursor ? &r->cursor : NULL,
+                            r->processed, r->updated, view.lease.expires_at_ms, &cancel, &r->err);
     if (code == TM_ERR_CONFLICT) {
       r->outcome = TM_RUN_LOST;
       return false;
@@ -209,11 +167,11 @@ static bool checkpoint(const tm_runner_params *p, tm_runner_result *r) {
   return true;
 }
 
-/* The cursor of a run, reopened after the last _id done when the server loses it. */
+/* The cursor of a run. */
 typedef struct {
   const tm_runner_params *p;
   mongoc_collection_t *coll;
-  const tm_filter_caps *caps;
+  const tm_profile_view *caps;
   mongoc_cursor_t *cursor;
   bool exhausted;
 } scan;
@@ -229,45 +187,22 @@ static void scan_open(scan *sc, const bson_value_t *after) {
 /* Reads up to max documents into docs (copies); returns how many. On failure returns 0 with
  * *failed set and r's outcome and error. */
 static size_t read_docs(scan *sc, bson_t **docs, size_t max, tm_runner_result *r, bool *failed) {
-  const tm_runner_params *p = sc->p;
-  for (int attempt = 0;; attempt++) {
-    size_t n = 0;
-    const bson_t *doc;
-    while (!sc->exhausted && n < max) {
-      if (mongoc_cursor_next(sc->cursor, &doc)) {
-        docs[n++] = bson_copy(doc);
-      } else {
-        sc->exhausted = true;
-      }
-    }
-    bson_error_t berr;
-    *failed = mongoc_cursor_error(sc->cursor, &berr);
-    if (!*failed) return n;
-    for (size_t i = 0; i < n; i++) bson_destroy(docs[i]);
-    if (!transient(&berr) || attempt == RETRIES ||
-        !backoff(p, attempt, "reading documents", berr.message)) {
-      r->outcome = TM_RUN_FAILED;
-      tm_store_error(&berr, &r->err, "reading documents");
-      return 0;
-    }
-    mongoc_cursor_destroy(sc->cursor);
-    scan_open(sc, r->has_cursor ? &r->cursor : p->resume_after);
-  }
-}
-
-/* Plans and writes one batch, retrying a constant backfill's transient failures (a username
- * batch is not retried here: its planner has counted the names as assigned; a new run re-learns).
- */
-static tm_code apply_batch(const tm_runner_params *p, batch_worker *w, mongoc_collection_t *coll,
-                           const bson_t *const *docs, size_t n, int64_t *updated,
-                           tm_status *samples, tm_error *err) {
-  for (int attempt = 0;; attempt++) {
-    tm_code code = worker_apply(p, w, coll, docs, n, updated, samples, err);
-    if (code != TM_ERR_UNAVAILABLE || w->usernames || attempt == RETRIES ||
-        !backoff(p, attempt, "writing a batch", err->msg) || !may_write_now(p)) {
-      return code;
+  size_t n = 0;
+  const bson_t *doc;
+  while (!sc->exhausted && n < max) {
+    if (mongoc_cursor_next(sc->cursor, &doc)) {
+      docs[n++] = bson_copy(doc);
+    } else {
+      sc->exhausted = true;
     }
   }
+  bson_error_t berr;
+  *failed = mongoc_cursor_error(sc->cursor, &berr);
+  if (!*failed) return n;
+  for (size_t i = 0; i < n; i++) bson_destroy(docs[i]);
+  r->outcome = TM_RUN_FAILED;
+  tm_store_error(&berr, &r->err, "reading documents");
+  return 0;
 }
 
 /* Documents read ahead of the batch being written: one batch, or a window of whole batches where
@@ -284,7 +219,7 @@ static bool run_batch(const tm_runner_params *p, batch_worker *w, mongoc_collect
   if (!may_write(p, r)) return false;
   int64_t updated = 0, t1 = tm_clock_mono_ms();
   tm_code code =
-      apply_batch(p, w, coll, (const bson_t *const *)docs, n, &updated, samples, &r->err);
+      worker_apply(p, w, coll, (const bson_t *const *)docs, n, &updated, samples, &r->err);
   if (code != TM_OK) {
     r->outcome = TM_RUN_FAILED;
     return false;
@@ -306,10 +241,10 @@ static bool run_batch(const tm_runner_params *p, batch_worker *w, mongoc_collect
 }
 
 static void run_batches(const tm_runner_params *p, mongoc_collection_t *coll,
-                        const tm_filter_caps *caps, batch_worker *w, tm_runner_result *r,
+                        const tm_profile_view *caps, batch_worker *w, tm_runner_result *r,
                         tm_status *samples) {
   scan sc = {.p = p, .coll = coll, .caps = caps};
-  scan_open(&sc, p->resume_after);
+  scan_open(&sc, r->has_cursor ? &r->cursor : p->resume_after);
   size_t batch = (size_t)p->batch_size, window = window_size(p, w);
   bson_t **docs = calloc(window, sizeof *docs);
   for (;;) {
@@ -336,50 +271,133 @@ static void run_batches(const tm_runner_params *p, mongoc_collection_t *coll,
   mongoc_cursor_destroy(sc.cursor);
 }
 
-void tm_runner_run(const tm_runner_params *p, tm_runner_result *r, tm_status *samples) {
-  memset(r, 0, sizeof *r);
-  r->outcome = TM_RUN_SUCCEEDED;
-  mongoc_collection_t *coll = tm_engine_collection(p->engine, p->client, p->m->collection);
-  tm_filter_caps caps = {0};
-  bson_t query = BSON_INITIALIZER;
-  batch_worker w = {0};
-  bool have_worker = false;
-  tm_code code = tm_caps_probe(&p->engine->caps, coll, &caps, &r->err);
+/* What one attempt at a run has done, so that an attempt after an outage does not repeat it. */
+typedef struct {
+  tm_profile_view caps;
+  bool probed, counted, started;
+} attempt_state;
+
+static tm_code probe(const tm_runner_params *p, mongoc_collection_t *coll, attempt_state *a,
+                     tm_error *err) {
+  if (a->probed) return TM_OK;
+  tm_code code = tm_profile_probe(&p->engine->profile, coll, &a->caps, err);
   if (p->engine->write_filter != TM_WRITE_FILTER_AUTO) {
-    caps.lone_id_writes = p->engine->write_filter == TM_WRITE_FILTER_ID;
+    a->caps.lone_id_writes = p->engine->write_filter == TM_WRITE_FILTER_ID;
   }
-  if (code == TM_OK) {
-    tm_query_build(p->m, &caps, p->resume_after, &query);
-    bson_error_t berr;
-    mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
-    r->total = mongoc_collection_count_documents(coll, &query, NULL, primary, NULL, &berr);
-    mongoc_read_prefs_destroy(primary);
-    if (r->total < 0) {
-      r->total = 0;
-      code = tm_store_error(&berr, &r->err, "counting documents");
-    }
+  if (code == TM_OK && !p->dry_run && p->m->derive == TM_DERIVE_USERNAME) {
+    /* The username index depends on how the server's unique indexes treat null and missing. */
+    code = tm_profile_probe_indexes(&p->engine->profile, p->client,
+                                    tm_store_database(p->engine->store),
+                                    p->engine->state_collection, &a->caps, err);
   }
-  if (code == TM_OK && !p->dry_run) {
+  a->probed = code == TM_OK;
+  return code;
+}
+
+static tm_code count_total(const tm_runner_params *p, mongoc_collection_t *coll, attempt_state *a,
+                           tm_runner_result *r) {
+  if (a->counted) return TM_OK;
+  bson_t query = BSON_INITIALIZER;
+  tm_query_build(p->m, &a->caps, p->resume_after, &query);
+  bson_error_t berr;
+  mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
+  int64_t total = mongoc_collection_count_documents(coll, &query, NULL, primary, NULL, &berr);
+  mongoc_read_prefs_destroy(primary);
+  bson_destroy(&query);
+  if (total < 0) return tm_store_error(&berr, &r->err, "counting documents");
+  r->total = total;
+  a->counted = true;
+  return TM_OK;
+}
+
+/* One attempt: from the start, or after an outage from the last batch done. */
+static void attempt(const tm_runner_params *p, mongoc_collection_t *coll, attempt_state *a,
+                    tm_runner_result *r, tm_status *samples) {
+  tm_code code = probe(p, coll, a, &r->err);
+  if (code == TM_OK) code = count_total(p, coll, a, r);
+  if (code == TM_OK && !p->dry_run && !a->started) {
     code =
         tm_state_start(p->states, p->m->name, p->lease_gen, r->total, tm_clock_wall_ms(), &r->err);
     if (code == TM_ERR_CONFLICT) r->outcome = TM_RUN_LOST;
+    a->started = code == TM_OK;
   }
+  batch_worker w = {0};
+  bool have_worker = false;
   if (code == TM_OK) {
-    code = worker_begin(p, coll, &caps, &w, &r->err);
+    code = worker_begin(p, coll, &a->caps, &w, &r->err);
     have_worker = true;
   }
   if (code == TM_OK) {
     tm_log(TM_LOG_INFO, p->dry_run ? "dry run started" : "migration started", "migration",
            TM_LOG_STR(p->m->name), "total", TM_LOG_INT(r->total), "resume",
-           TM_LOG_BOOL(p->resume_after != NULL), "batch_size", TM_LOG_INT(p->batch_size),
-           "filter_undefined_clause", TM_LOG_BOOL(caps.type_undefined), NULL);
-    run_batches(p, coll, &caps, &w, r, samples);
+           TM_LOG_BOOL(p->resume_after != NULL || r->has_cursor), "batch_size",
+           TM_LOG_INT(p->batch_size), "filter_undefined_clause",
+           TM_LOG_BOOL(a->caps.type_undefined), NULL);
+    run_batches(p, coll, &a->caps, &w, r, samples);
     if (r->outcome == TM_RUN_SUCCEEDED && w.usernames) {
       code = tm_usernames_end(w.usernames, &r->err);
     }
   }
   if (code != TM_OK && r->outcome == TM_RUN_SUCCEEDED) r->outcome = TM_RUN_FAILED;
   if (have_worker) worker_destroy(&w);
-  bson_destroy(&query);
+}
+
+/* After a failure: whether to try again once the database is back. A transient failure is waited
+ * for, with backoff, for up to the engine's outage bound since the last batch that went through;
+ * past it the run stops resumable (TM_RUN_INTERRUPTED), as at shutdown. */
+static bool wait_for_database(const tm_runner_params *p, tm_backoff *outage, tm_runner_result *r) {
+  if (r->outcome != TM_RUN_FAILED || r->err.code != TM_ERR_UNAVAILABLE) return false;
+  int64_t now = tm_clock_mono_ms();
+  int64_t wait = tm_backoff_next(outage, now);
+  if (wait < 0) {
+    r->outcome = TM_RUN_INTERRUPTED;
+    tm_error_wrap(&r->err,
+                  "the database was unavailable for %" PRId64
+                  " s (--outage-wait-seconds); run again to resume",
+                  tm_backoff_elapsed(outage, now) / 1000);
+    return false;
+  }
+  tm_log(TM_LOG_WARN, "database unavailable; waiting to resume from the last batch done",
+         "migration", TM_LOG_STR(p->m->name), "attempt", TM_LOG_INT(outage->attempts), "wait_ms",
+         TM_LOG_INT(wait), "unavailable_ms", TM_LOG_INT(tm_backoff_elapsed(outage, now)), "error",
+         TM_LOG_STR(r->err.msg), NULL);
+  if (!tm_engine_nap(p->engine, (int)wait)) {
+    r->outcome = TM_RUN_INTERRUPTED;
+    tm_error_set(&r->err, TM_ERR_UNAVAILABLE, "interrupted: service shutting down");
+    return false;
+  }
+  r->outcome = TM_RUN_SUCCEEDED;
+  r->err = (tm_error){0};
+  return true;
+}
+
+void tm_runner_run(const tm_runner_params *p, tm_runner_result *r, tm_status *samples) {
+  memset(r, 0, sizeof *r);
+  r->outcome = TM_RUN_SUCCEEDED;
+  mongoc_collection_t *coll = tm_engine_collection(p->engine, p->client, p->m->collection);
+  attempt_state a = {0};
+  tm_backoff outage;
+  tm_backoff_init(&outage, p->engine->outage_wait_ms);
+  int outages = 0;
+  for (;;) {
+    int64_t processed = r->processed;
+    attempt(p, coll, &a, r, samples);
+    if (r->processed > processed) tm_backoff_reset(&outage);
+    if (!wait_for_database(p, &outage, r)) break;
+    outages++;
+    if (p->dry_run && p->m->derive == TM_DERIVE_USERNAME) {
+      /* A dry run's names live only in its planner, which the failure left half updated: plan
+       * again from the start. */
+      int64_t total = r->total;
+      tm_runner_result_clear(r);
+      memset(r, 0, sizeof *r);
+      r->total = total;
+      if (samples) tm_report_clear_samples(samples);
+    }
+  }
+  if (r->outcome == TM_RUN_SUCCEEDED && outages > 0) {
+    tm_log(TM_LOG_INFO, "database back; the run went on", "migration", TM_LOG_STR(p->m->name),
+           "retries", TM_LOG_INT(outages), NULL);
+  }
   mongoc_collection_destroy(coll);
 }

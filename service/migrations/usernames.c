@@ -12,16 +12,15 @@
  * On FerretDB, where such a query reads every customer, a real run learns instead from refused
  * reservations in a directory of taken names (see "Reservations and the directory").
  *
- * Writes: the batch's names in one update command (ordered: false; FerretDB: chunks, see
- * FERRET_STATEMENTS), each statement filtered on _id and the username still missing, so the
- * unique index arbitrates and a customer completed meanwhile is left alone. A batch that does not
- * come back clean (a refused duplicate, FerretDB's InternalError for one, a statement that matched
- * nothing) is re-read by _id, the bases of what is still unnamed are learned afresh, and those
- * customers are planned again: a few round trips per round, at most MAX_ROUNDS rounds. */
+ * Writes: the batch's names in one update command (ordered: false; in chunks where the server
+ * profile limits statements per command), each statement filtered on _id and the username still
+ * missing, so the unique index arbitrates and a customer completed meanwhile is left alone. A batch
+ * that does not come back clean (a refused duplicate, FerretDB's InternalError for one, a statement
+ * that matched nothing) is re-read by _id, the bases of what is still unnamed are learned afresh,
+ * and those customers are planned again: a few round trips per round, at most MAX_ROUNDS rounds. */
 #include "usernames.h"
 
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +30,6 @@
 #include "../store/store.h"
 
 #define INDEX_NAME "by_username"
-/* FerretDB keeps every statement's query open until an update command ends, and its SQLite pool
- * holds 100 connections per database: an update command of about 100 statements waits forever for
- * a connection and wedges that database. 16 leaves room for the engine's cursor and for other
- * replicas writing at the same time; each statement costs a table scan there anyway, so the extra
- * round trips do not show. */
-#define FERRET_STATEMENTS 16
 /* Rounds of plan-and-write per batch before giving up: each round re-learns from the database,
  * so only a writer racing us on every single round could use them all up. */
 #define MAX_ROUNDS 16
@@ -44,7 +37,7 @@
  * base costs one query learning it again later. */
 #define MAX_BASES 65536
 #define MAX_HOLES 262144
-/* FerretDB reads the whole collection for any query but a lone _id (store/caps.h), so there a
+/* FerretDB reads the whole collection for any query but a lone _id (store/profile.h), so there a
  * dry run (which reserves nothing) learns the bases of this many customers ahead with one pass
  * over every username (tm_usernames_prepare); at most half the cache, so none is forgotten before
  * its batch. */
@@ -516,7 +509,7 @@ struct tm_usernames {
   mongoc_collection_t *customers; /* borrowed */
   const tm_migration *m;
   const tm_field *field; /* the username field of m */
-  tm_filter_caps caps;
+  tm_profile_view caps;
   bool dry_run;
   size_t max_statements; /* per update command; 0: no limit */
   index_path index;
@@ -592,7 +585,10 @@ static bool values_equal(const bson_value_t *a, const bson_value_t *b) {
   return eq;
 }
 
-static bool is_duplicate_code(uint32_t code) { return code == 11000 || code == 11001; }
+/* A writeErrors entry: whether the server refused it as a duplicate. */
+static bool is_duplicate_entry(int64_t code, const char *message) {
+  return tm_profile_classify_code(code, message) == TM_SERVER_ERR_DUPLICATE;
+}
 
 /* Runs a command on the customers' database that writes (collection's write concern). */
 static bool write_command(tm_usernames *u, const bson_t *cmd, bson_t *reply, bson_error_t *berr) {
@@ -660,58 +656,9 @@ static tm_code find_duplicate(tm_usernames *u, const bson_t *match, bool *found,
   return code;
 }
 
-/* True when the element is a NaN or holds one at any depth. */
-static bool holds_nan(bson_iter_t *it) {
-  if (BSON_ITER_HOLDS_DOUBLE(it)) return isnan(bson_iter_double(it));
-  bson_iter_t child;
-  if ((BSON_ITER_HOLDS_DOCUMENT(it) || BSON_ITER_HOLDS_ARRAY(it)) &&
-      bson_iter_recurse(it, &child)) {
-    while (bson_iter_next(&child)) {
-      if (holds_nan(&child)) return true;
-    }
-  }
-  return false;
-}
-
-/* Copies the elements after src into dst, leaving out every array element that holds a NaN. */
-static void copy_without_nan(bson_iter_t *src, bson_t *dst, bool in_array) {
-  uint32_t i = 0;
-  while (bson_iter_next(src)) {
-    char key[16];
-    const char *k = bson_iter_key(src);
-    if (in_array) {
-      if (holds_nan(src)) continue;
-      bson_uint32_to_string(i++, &k, key, sizeof key);
-    }
-    bson_iter_t child;
-    bson_t sub;
-    if (BSON_ITER_HOLDS_DOCUMENT(src) && bson_iter_recurse(src, &child)) {
-      bson_append_document_begin(dst, k, -1, &sub);
-      copy_without_nan(&child, &sub, false);
-      bson_append_document_end(dst, &sub);
-    } else if (BSON_ITER_HOLDS_ARRAY(src) && bson_iter_recurse(src, &child)) {
-      bson_append_array_begin(dst, k, -1, &sub);
-      copy_without_nan(&child, &sub, true);
-      bson_append_array_end(dst, &sub);
-    } else {
-      bson_append_value(dst, k, -1, bson_iter_value(src));
-    }
-  }
-}
-
-/* The field's "still missing" filter under key (filter.h). FerretDB drops the connection on any
- * message holding a NaN and cannot store one either, so there the NaN alternative, which could
- * never match, is left out. */
+/* The field's "still missing" filter under key (filter.h). */
 static void append_missing(const tm_usernames *u, bson_t *out, const char *key) {
-  if (!u->caps.ferretdb) {
-    tm_filter_append_field(out, key, u->field, &u->caps);
-    return;
-  }
-  bson_t tmp = BSON_INITIALIZER;
-  bson_iter_t it;
-  tm_filter_append_field(&tmp, key, u->field, &u->caps);
-  if (bson_iter_init(&it, &tmp)) copy_without_nan(&it, out, false);
-  bson_destroy(&tmp);
+  tm_filter_append_field(out, key, u->field, &u->caps);
 }
 
 /* {username: {$gt: ""}}: the non-empty strings (a comparison matches only its own type). */
@@ -722,12 +669,17 @@ static void append_nonempty_strings(const tm_usernames *u, bson_t *out) {
   bson_append_document_end(out, &cond);
 }
 
-/* {username: {$exists: true}, $and: [<still missing>]}: the falsy values actually stored. */
-static void build_present_falsy(const tm_usernames *u, bson_t *out) {
-  bson_t cond, and_arr;
-  bson_append_document_begin(out, u->field->field, -1, &cond);
-  BSON_APPEND_BOOL(&cond, "$exists", true);
-  bson_append_document_end(out, &cond);
+/* The customers a plain unique index on the username would hold twice as "no name": the falsy
+ * values actually stored ({username: {$exists: true}, $and: [<still missing>]}), and where the
+ * server indexes a missing field as null, every customer still missing one. */
+static void build_blockers(const tm_usernames *u, bson_t *out) {
+  if (!u->caps.plain_indexes_missing) {
+    bson_t cond;
+    bson_append_document_begin(out, u->field->field, -1, &cond);
+    BSON_APPEND_BOOL(&cond, "$exists", true);
+    bson_append_document_end(out, &cond);
+  }
+  bson_t and_arr;
   bson_append_array_begin(out, "$and", -1, &and_arr);
   append_missing(u, &and_arr, "0");
   bson_append_array_end(out, &and_arr);
@@ -767,13 +719,14 @@ static tm_code check_duplicates(tm_usernames *u, bool any_type, tm_error *err) {
   return code;
 }
 
-static tm_code count_present_falsy(tm_usernames *u, int64_t *out, tm_error *err) {
+static tm_code count_blockers(tm_usernames *u, int64_t *out, tm_error *err) {
   bson_t filter = BSON_INITIALIZER;
-  build_present_falsy(u, &filter);
+  build_blockers(u, &filter);
   bson_error_t berr;
   *out = mongoc_collection_count_documents(u->customers, &filter, NULL, NULL, NULL, &berr);
   bson_destroy(&filter);
-  if (*out < 0) return tm_store_error(&berr, err, "counting falsy usernames");
+  if (*out < 0)
+    return tm_store_error(&berr, err, "counting the customers that block a plain unique index");
   return TM_OK;
 }
 
@@ -838,7 +791,8 @@ static tm_code inspect_index(tm_usernames *u, bool *exists, tm_error *err) {
   }
   bson_error_t berr;
   /* A collection that does not exist yet has no indexes (NamespaceNotFound). */
-  if (mongoc_cursor_error(cursor, &berr) && berr.code != 26) {
+  if (mongoc_cursor_error(cursor, &berr) &&
+      tm_profile_classify(&berr, NULL) != TM_SERVER_ERR_NAMESPACE_MISSING) {
     code = tm_store_error(&berr, err, "listing the indexes of customers");
   }
   mongoc_cursor_destroy(cursor);
@@ -870,17 +824,8 @@ static bool create_index(tm_usernames *u, bool partial, bson_error_t *berr) {
   return ok;
 }
 
-/* A refusal that means "this server cannot do that index", as opposed to a failure. */
-static bool refuses_partial(const bson_error_t *berr) {
-  if (berr->domain != MONGOC_ERROR_SERVER && berr->domain != MONGOC_ERROR_QUERY) return false;
-  return berr->code == 238    /* NotImplemented (FerretDB) */
-         || berr->code == 197 /* InvalidIndexSpecificationOption */
-         || berr->code == 67; /* CannotCreateIndex */
-}
-
 static tm_code index_error(tm_usernames *u, const bson_error_t *berr, tm_error *err) {
-  if (berr->code == 85 || berr->code == 86) {
-    /* IndexOptionsConflict / IndexKeySpecsConflict: another index is in the way. */
+  if (tm_profile_classify(berr, NULL) == TM_SERVER_ERR_INDEX_CONFLICT) {
     return tm_error_set(err, TM_ERR_DATA,
                         "cannot create index %s on %s: %s; drop the conflicting index and run %s "
                         "again",
@@ -897,28 +842,26 @@ static void log_index(const tm_usernames *u, const char *why) {
 /* A failed index build: name the duplicate the data holds when that was the cause. */
 static tm_code build_failed(tm_usernames *u, bool any_type, const bson_error_t *berr,
                             tm_error *err) {
-  if (berr->domain == MONGOC_ERROR_SERVER || berr->domain == MONGOC_ERROR_QUERY) {
-    /* FerretDB refuses a unique build over duplicates with InternalError (1), not 11000. */
-    if (is_duplicate_code(berr->code) || (u->caps.ferretdb && berr->code == 1)) {
-      tm_code code = check_duplicates(u, any_type, err);
-      if (code != TM_OK) return code;
-    }
+  if (tm_profile_classify(berr, NULL) == TM_SERVER_ERR_DUPLICATE) {
+    tm_code code = check_duplicates(u, any_type, err);
+    if (code != TM_OK) return code;
   }
   return index_error(u, berr, err);
 }
 
-/* Where the server refuses partial indexes: a plain unique index also indexes stored falsy
- * usernames ("" and null twice are duplicates), which this run replaces; while two or more are
- * stored, it cannot be built, so it is deferred to the end of the run (building it only to see it
- * fail would cost a pass over the collection). Duplicates among the other values can never be
- * indexed: they fail the migration before anything is written, found by the build itself when it
- * is not deferred, else by the run's first pass over every username (FerretDB, where a $group
- * over a million customers outlasted libmongoc's default 5-minute socket timeout) or a $group. */
+/* Where the server has no partial indexes: a plain unique index also indexes stored falsy
+ * usernames ("" and null twice are duplicates), and on some servers missing ones, which this run
+ * replaces; while two or more are left, it cannot be built, so it is deferred to the end of the run
+ * (building it only to see it fail would cost a pass over the collection). Duplicates among the
+ * other values can never be indexed: they fail the migration before anything is written, found by
+ * the build itself when it is not deferred, else by the run's first pass over every username
+ * (FerretDB, where a $group over a million customers outlasted libmongoc's default 5-minute socket
+ * timeout) or a $group. */
 static tm_code ensure_plain_index(tm_usernames *u, tm_error *err) {
-  tm_code code = count_present_falsy(u, &u->blockers, err);
+  tm_code code = count_blockers(u, &u->blockers, err);
   if (code != TM_OK) return code;
   if (u->blockers >= 2) {
-    if (u->caps.ferretdb) {
+    if (u->caps.filters_scan) {
       u->watch.active = true;
     } else {
       code = check_duplicates(u, true, err);
@@ -928,20 +871,25 @@ static tm_code ensure_plain_index(tm_usernames *u, tm_error *err) {
     u->used_reservations = true;
     tm_log(TM_LOG_INFO, "usernames: by_username index", "migration", TM_LOG_STR(u->m->name), "path",
            TM_LOG_STR("deferred"), "why",
-           TM_LOG_STR("stored falsy usernames block a plain unique index until they are replaced; "
-                      "names are reserved in " TM_USERNAMES_RESERVATIONS " meanwhile"),
-           "falsy", TM_LOG_INT(u->blockers), NULL);
+           TM_LOG_STR("customers without a username block a plain unique index until they are "
+                      "named; names are reserved in " TM_USERNAMES_RESERVATIONS " meanwhile"),
+           "blockers", TM_LOG_INT(u->blockers), "missing_counts_as_null",
+           TM_LOG_BOOL(u->caps.plain_indexes_missing), NULL);
     return TM_OK;
   }
   bson_error_t berr;
   if (!create_index(u, false, &berr)) return build_failed(u, true, &berr, err);
   u->index = INDEX_PLAIN;
-  log_index(u, "created unique, not partial (the server refused partialFilterExpression)");
+  log_index(u, u->caps.partial == TM_PARTIAL_IGNORED
+                   ? "created unique, not partial (the server accepts partialFilterExpression "
+                     "but does not apply it)"
+                   : "created unique, not partial (the server refuses partialFilterExpression)");
   return TM_OK;
 }
 
-/* The partial index is tried first: a server that refuses the option says so at once, and one
- * that builds it checks for duplicates in the same pass (they are looked for only to name one). */
+/* The server profile says whether partial indexes work (a server may accept the option and not
+ * apply it); where they do, the build checks for duplicates in the same pass (they are looked for
+ * only to name one). */
 static tm_code ensure_index(tm_usernames *u, tm_error *err) {
   bool exists;
   tm_code code = inspect_index(u, &exists, err);
@@ -951,30 +899,26 @@ static tm_code ensure_index(tm_usernames *u, tm_error *err) {
     log_index(u, "an acceptable by_username index already exists");
     return TM_OK;
   }
+  if (u->caps.partial != TM_PARTIAL_APPLIED) return ensure_plain_index(u, err);
   bson_error_t berr;
-  if (create_index(u, true, &berr)) {
-    u->index = INDEX_PARTIAL;
-    log_index(u, "created unique over non-empty strings");
-    return TM_OK;
-  }
-  if (!refuses_partial(&berr)) return build_failed(u, false, &berr, err);
-  tm_log(TM_LOG_INFO, "usernames: the server refuses partial indexes; trying a plain unique one",
-         "migration", TM_LOG_STR(u->m->name), "error", TM_LOG_STR(berr.message), NULL);
-  return ensure_plain_index(u, err);
+  if (!create_index(u, true, &berr)) return build_failed(u, false, &berr, err);
+  u->index = INDEX_PARTIAL;
+  log_index(u, "created unique over non-empty strings");
+  return TM_OK;
 }
 
-/* FerretDB (caps.h): update commands in chunks, no NaN, every query but a lone _id a full scan.
- * Whether writes carry the migration's filter is the caps' decision (--write-filter). */
+/* Statements per update command and whether writes carry the migration's filter come from the
+ * server profile (and --write-filter). */
 static void choose_write_path(tm_usernames *u) {
-  u->max_statements = u->caps.ferretdb ? FERRET_STATEMENTS : 0;
-  tm_log(TM_LOG_INFO, "usernames: write path", "migration", TM_LOG_STR(u->m->name), "server",
-         TM_LOG_STR(u->caps.ferretdb ? "ferretdb" : "mongodb"), "statements_per_update",
-         TM_LOG_INT(u->max_statements), "write_filter",
+  u->max_statements = u->caps.max_write_statements;
+  tm_log(TM_LOG_INFO, "usernames: write path", "migration", TM_LOG_STR(u->m->name), "filters_scan",
+         TM_LOG_BOOL(u->caps.filters_scan), "statements_per_update", TM_LOG_INT(u->max_statements),
+         "write_filter",
          TM_LOG_STR(u->caps.lone_id_writes ? "_id alone" : "_id and username still missing"), NULL);
 }
 
 tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m,
-                           const tm_filter_caps *caps, bool dry_run, tm_usernames **out,
+                           const tm_profile_view *caps, bool dry_run, tm_usernames **out,
                            tm_error *err) {
   *out = NULL;
   if (!customers || !m || !caps || m->derive != TM_DERIVE_USERNAME || m->n_fields != 1 ||
@@ -992,7 +936,7 @@ tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m
   u->max_bases = MAX_BASES;
   u->max_holes = MAX_HOLES;
   u->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)u ^ 0x9e3779b97f4a7c15ULL;
-  u->directory = caps->ferretdb && !dry_run;
+  u->directory = caps->filters_scan && !dry_run;
   if (u->directory) u->max_bases = DIRECTORY_MAX_BASES;
   choose_write_path(u);
   /* A dry run only reads: a real run would fail on these duplicates, so the dry run says so too. */
@@ -1089,8 +1033,10 @@ static tm_code name_insert_send(tm_usernames *u, name_insert *b, bool *refused, 
           msg = bson_iter_utf8(&we, NULL);
         }
       }
-      if (idx < 0 || (size_t)idx >= n || !is_duplicate_code((uint32_t)wcode)) {
-        code = tm_error_set(err, TM_ERR_INTERNAL, "reserving usernames: %s", msg);
+      if (idx < 0 || (size_t)idx >= n || !is_duplicate_entry(wcode, msg)) {
+        bool transient = tm_profile_classify_code(wcode, msg) == TM_SERVER_ERR_TRANSIENT;
+        code = tm_error_set(err, transient ? TM_ERR_UNAVAILABLE : TM_ERR_INTERNAL,
+                            "reserving usernames: %s", msg);
       } else if (refused) {
         refused[idx] = true;
       }
@@ -1138,7 +1084,7 @@ static tm_code watch_verdict(tm_usernames *u, tm_error *err) {
 static tm_code learn(tm_usernames *u, entry **bases, size_t n, tm_error *err) {
   if (n == 0) return TM_OK;
   bson_t filter = BSON_INITIALIZER, or_arr;
-  if (u->caps.ferretdb) {
+  if (u->caps.filters_scan) {
     /* Every username: FerretDB decodes every customer for any filter, and the per-document cost
      * of hundreds of clauses is what it cannot afford; mark_name keeps what concerns a cached
      * base. */
@@ -1592,7 +1538,8 @@ static tm_code fill_directory(tm_usernames *u, tm_error *err) {
     bson_t cmd = BSON_INITIALIZER, reply;
     bson_error_t berr;
     BSON_APPEND_UTF8(&cmd, "drop", TM_USERNAMES_RESERVATIONS);
-    bool ok = write_command(u, &cmd, &reply, &berr) || berr.code == 26;
+    bool ok = write_command(u, &cmd, &reply, &berr) ||
+              tm_profile_classify(&berr, NULL) == TM_SERVER_ERR_NAMESPACE_MISSING;
     bson_destroy(&reply);
     bson_destroy(&cmd);
     if (!ok) return tm_store_error(&berr, err, "dropping the reservations left");
@@ -1665,8 +1612,13 @@ static tm_code write_chunk(tm_usernames *u, item *items, const size_t *idx, size
     while (bson_iter_next(&errs)) {
       bson_iter_t we;
       n_errors++;
+      bson_iter_t msg;
       if (bson_iter_recurse(&errs, &we) && bson_iter_find(&we, "code") &&
-          is_duplicate_code((uint32_t)bson_iter_as_int64(&we))) {
+          is_duplicate_entry(bson_iter_as_int64(&we), bson_iter_recurse(&errs, &msg) &&
+                                                              bson_iter_find(&msg, "errmsg") &&
+                                                              BSON_ITER_HOLDS_UTF8(&msg)
+                                                          ? bson_iter_utf8(&msg, NULL)
+                                                          : NULL)) {
         out->dup_error = true;
       } else {
         out->other_error = true;
@@ -1679,12 +1631,13 @@ static tm_code write_chunk(tm_usernames *u, item *items, const size_t *idx, size
     bson_destroy(&reply);
     return tm_store_error(&berr, err, "writing usernames (write concern)");
   }
+  tm_server_error kind = tm_profile_classify(&berr, &reply);
   bson_destroy(&reply);
   if (!server && n_errors == 0) {
     /* A failure of the whole command. Unreachable servers end the batch; others may be
      * FerretDB's way of reporting a unique violation on update (InternalError, code 1), which
      * only a re-read can confirm. */
-    if (berr.domain == MONGOC_ERROR_STREAM || berr.domain == MONGOC_ERROR_SERVER_SELECTION ||
+    if (kind == TM_SERVER_ERR_TRANSIENT || kind == TM_SERVER_ERR_CREDENTIALS ||
         berr.domain == MONGOC_ERROR_CLIENT) {
       return tm_store_error(&berr, err, "writing usernames");
     }
@@ -1849,7 +1802,7 @@ static void try_deferred_index(tm_usernames *u, bool at_end, tm_error *err, tm_c
     return;
   }
   int64_t left = 0;
-  tm_code c = count_present_falsy(u, &left, err);
+  tm_code c = count_blockers(u, &left, err);
   if (c != TM_OK) {
     *code = c;
   } else if (left >= 2) {
@@ -1988,7 +1941,7 @@ tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
       if (!done) continue;
       memcpy(assigned[i], it->name, it->name_len + 1);
       (*updated)++;
-      if (it->present_falsy) u->blockers_replaced++;
+      if (it->present_falsy || u->caps.plain_indexes_missing) u->blockers_replaced++;
     }
   }
   bson_free(items);
@@ -2003,7 +1956,7 @@ tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
 }
 
 size_t tm_usernames_lookahead(const tm_usernames *u) {
-  return u->caps.ferretdb && !u->directory ? FERRET_LOOKAHEAD_DOCS : 0;
+  return u->caps.filters_scan && !u->directory ? FERRET_LOOKAHEAD_DOCS : 0;
 }
 
 tm_code tm_usernames_prepare(tm_usernames *u, const bson_t *const *docs, size_t n, tm_error *err) {
@@ -2031,7 +1984,8 @@ tm_code tm_usernames_end(tm_usernames *u, tm_error *err) {
     bson_t cmd = BSON_INITIALIZER, reply;
     bson_error_t berr;
     BSON_APPEND_UTF8(&cmd, "drop", TM_USERNAMES_RESERVATIONS);
-    if (!write_command(u, &cmd, &reply, &berr) && berr.code != 26) {
+    if (!write_command(u, &cmd, &reply, &berr) &&
+        tm_profile_classify(&berr, NULL) != TM_SERVER_ERR_NAMESPACE_MISSING) {
       tm_log(TM_LOG_WARN, "usernames: could not drop the reservations", "collection",
              TM_LOG_STR(TM_USERNAMES_RESERVATIONS), "error", TM_LOG_STR(berr.message), NULL);
     }

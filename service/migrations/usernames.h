@@ -33,7 +33,7 @@ typedef struct tm_usernames tm_usernames;
  * that is unique on {username: 1} without a collation (any other definition: TM_ERR_DATA). A dry
  * run writes nothing at all. */
 tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m,
-                           const tm_filter_caps *caps, bool dry_run, tm_usernames **out,
+                           const tm_profile_view *caps, bool dry_run, tm_usernames **out,
                            tm_error *err);
 
 /* Assigns usernames to one batch: docs[i] are customers in ascending _id order, each with at least

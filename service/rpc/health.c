@@ -30,6 +30,7 @@ struct tm_health {
   pthread_mutex_t mu;  /* guards everything below and every watcher's send state */
   pthread_cond_t cv;
   serving_status status;
+  tm_code cause; /* why the last ping failed, so that a new kind of failure is logged too */
   bool stopping;
   bool thread_started;
   pthread_t thread;
@@ -161,14 +162,15 @@ static void handle_check(tm_call *c, const ProtobufCMessage *request) {
 
 /* --- the checker --- */
 
-static void set_status(tm_health *h, serving_status status, const char *why) {
+static void set_status(tm_health *h, serving_status status, tm_code cause, const char *why) {
   pthread_mutex_lock(&h->mu);
   if (h->stopping && status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING) {
     pthread_mutex_unlock(&h->mu);
     return; /* shutdown is final */
   }
-  bool changed = h->status != status;
+  bool changed = h->status != status || h->cause != cause;
   h->status = status;
+  h->cause = cause;
   /* Every watcher is offered the news: each sends only when its own status changed (liveness
    * watchers change at shutdown even when the database status does not). */
   for (watcher *w = h->watchers; w; w = w->next) send_status_locked(h, w);
@@ -188,7 +190,7 @@ static void *checker(void *arg) {
     set_status(h,
                code == TM_OK ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
                              : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING,
-               code == TM_OK ? "MongoDB answers ping" : err.msg);
+               code, code == TM_OK ? "MongoDB answers ping" : err.msg);
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     /* While down, look again sooner so SERVING returns quickly once the database is back. */
@@ -235,7 +237,7 @@ void tm_health_shutdown(tm_health *h) {
   h->stopping = true;
   pthread_mutex_unlock(&h->mu);
   set_status(h, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING,
-             "shutting down");
+             TM_ERR_CANCELED, "shutting down");
   pthread_mutex_lock(&h->mu);
   pthread_cond_broadcast(&h->cv);
   /* A Watch never ends by itself. Cancelling is safe while listed: the list holds a reference, and

@@ -13,17 +13,6 @@ struct tm_store {
   mongoc_client_t *probe; /* tm_store_ping's own client; only the health checker uses it */
 };
 
-tm_code tm_store_error(const bson_error_t *berr, tm_error *err, const char *what) {
-  tm_code code = TM_ERR_INTERNAL;
-  if (berr->domain == MONGOC_ERROR_SERVER_SELECTION || berr->domain == MONGOC_ERROR_STREAM ||
-      berr->code == MONGOC_ERROR_STREAM_SOCKET || berr->code == MONGOC_ERROR_STREAM_CONNECT) {
-    code = TM_ERR_UNAVAILABLE;
-  } else if (berr->code == 11000 || berr->code == 11001) {
-    code = TM_ERR_CONFLICT;
-  }
-  return tm_error_set(err, code, "%s: %s", what, berr->message);
-}
-
 /* Routes the driver's own log lines into our JSON log. */
 static void forward_driver_log(mongoc_log_level_t level, const char *domain, const char *message,
                                void *ud) {
@@ -72,6 +61,7 @@ tm_code tm_store_new(const char *uri_text, const char *database, tm_store **out,
     return tm_error_set(err, TM_ERR_INVALID, "cannot create MongoDB client pool: %s", berr.message);
   }
   mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
+  tm_profile_set_user(mongoc_uri_get_username(uri));
 
   tm_store *s = calloc(1, sizeof *s);
   s->pool = pool;

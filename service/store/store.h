@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "../error.h"
+#include "profile.h" /* tm_store_error */
 
 typedef struct tm_store tm_store;
 
@@ -37,10 +38,5 @@ tm_code tm_store_ping(tm_store *store, int timeout_ms, tm_error *err);
 
 /* Copies uri into out with any password replaced by "***"; for logs and errors. */
 void tm_store_redact_uri(const char *uri, char *out, size_t size);
-
-/* Maps a libmongoc/libbson error onto a tm_code: network and server-selection failures are
- * TM_ERR_UNAVAILABLE, duplicate keys (11000) TM_ERR_CONFLICT, the rest TM_ERR_INTERNAL. Fills err
- * with "what: <driver message>". */
-tm_code tm_store_error(const bson_error_t *berr, tm_error *err, const char *what);
 
 #endif

@@ -1,11 +1,12 @@
-"""pytest fixtures: a fresh FerretDB per test module, services started per test."""
+"""pytest fixtures: a fresh database server per test module (FerretDB, or mongo-java-server with
+TM_TEST_SERVER=mongo-java), services started per test."""
 import os
 import shutil
 import tempfile
 
 import pytest
 
-from harness import FerretDB, Service
+from harness import DatabaseServer, Service
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def workdir():
 
 @pytest.fixture(scope="module")
 def ferret(workdir):
-    db = FerretDB(workdir).start()
+    db = DatabaseServer(workdir).start()
     yield db
     db.stop()
 

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import grpc
@@ -63,6 +64,130 @@ class FerretDB:
     def client(self):
         import pymongo
         return pymongo.MongoClient(self.uri, serverSelectionTimeoutMS=5000)
+
+    persistent = True  # data survive stop() and start()
+
+
+class MongoJava(FerretDB):
+    """mongo-java-server (memory backend) on a fixed loopback port: the second, independent
+    MongoDB implementation. Its data live in its heap, so stop() loses them."""
+
+    persistent = False
+
+    def __init__(self, workdir):
+        super().__init__(workdir)
+        self.dir = os.path.join(workdir, "mongo-java")
+        os.makedirs(self.dir, exist_ok=True)
+
+    def start(self):
+        self.log = open(os.path.join(self.dir, "log"), "ab")
+        self.proc = subprocess.Popen(
+            [os.path.join(TOOLS, "twigz-mongo-java"), "--listen", f"127.0.0.1:{self.port}"],
+            stdout=subprocess.PIPE, stderr=self.log)
+        line = self.proc.stdout.readline().decode()
+        assert line.startswith("ready "), f"mongo-java-server did not start: {line!r}"
+        return self
+
+
+# The server the migration suites run on: TM_TEST_SERVER=ferretdb (default) or mongo-java.
+SERVER = os.environ.get("TM_TEST_SERVER", "ferretdb")
+
+
+def DatabaseServer(workdir):
+    """A database server of the kind this run tests (SERVER), not started yet."""
+    return MongoJava(workdir) if SERVER == "mongo-java" else FerretDB(workdir)
+
+
+
+class Proxy:
+    """A TCP relay to a database that the test controls, to put a fault exactly where a test wants
+    it: hold() stops relaying (bytes wait, connections stay open: a stalled batch), cut() closes
+    every connection and drops new ones until restore() (an outage, as a restarted server or a lost
+    network gives)."""
+
+    def __init__(self, upstream_port):
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(128)
+        self.port = self.listener.getsockname()[1]
+        self.uri = f"mongodb://127.0.0.1:{self.port}/"
+        self.relaying = threading.Event()
+        self.relaying.set()
+        self.lock = threading.Lock()
+        self.sockets = set()
+        self.dropping = False
+        self.closed = False
+        self.relayed = 0  # client-to-server chunks relayed
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.dropping:
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+                server.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.sockets.update((client, server))
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, src, dst, to_server):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                while not self.relaying.wait(0.05):
+                    if src.fileno() < 0:
+                        return
+                dst.sendall(data)
+                if to_server:
+                    self.relayed += 1
+        except OSError:
+            pass
+        finally:
+            self._close(src, dst)
+
+    def _close(self, *socks):
+        with self.lock:
+            for s in socks:
+                self.sockets.discard(s)
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+    def hold(self):
+        self.relaying.clear()
+
+    def cut(self):
+        """Closes every connection and drops new ones; releases what hold() kept."""
+        self.dropping = True
+        with self.lock:
+            socks = list(self.sockets)
+        self._close(*socks)
+        self.relaying.set()
+
+    def restore(self):
+        self.dropping = False
+        self.relaying.set()
+
+    def close(self):
+        self.closed = True
+        self.cut()
+        self.listener.close()
 
 
 class Service:

@@ -418,6 +418,32 @@ def test_the_uri_password_never_reaches_the_logs(ferret, start_service):
     assert "admin:***@" in logs
 
 
+def test_credentials_the_server_rejects_are_a_configuration_error(ferret, start_service, workdir):
+    """The launcher's FerretDB refuses every login (it runs without authentication and supports
+    no SASL mechanism a driver offers): health says NOT_SERVING with the reason, calls are
+    FAILED_PRECONDITION naming the user, the one-shot mode exits 65 (permanent, not 70 or 75),
+    and the password appears nowhere."""
+    uri = ferret.uri.replace("mongodb://", "mongodb://twigz-svc:hunter3-secret@")
+    svc = start_service("--health-interval-ms", "200", mongodb_uri=uri)
+    wait_until(lambda: health_probe(svc.address)[0] == 4, 30, what="NOT_SERVING")
+    wait_until(lambda: "rejected the credentials" in svc.logs(), 30, what="the reason in the log")
+    rc, out, err = grpcurl(svc.address, "twigz.migrations.v1.MigrationService/Run",
+                           {"names": ["addStatusToStores"]})
+    assert rc != 0 and "FailedPrecondition" in err, err
+    assert 'MongoDB rejected the credentials for user "twigz-svc"' in err, err
+    rc, out, err = grpcurl(svc.address, "twigz.migrations.v1.MigrationService/Status", {})
+    assert "FailedPrecondition" in err, err
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWIGZ_")}
+    env.update({"MONGODB_URI": uri, "MONGODB_DATABASE": "creds"})
+    one = subprocess.run([BINARY, "run", "addStatusToStores", "--metrics-listen", ""], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert one.returncode == 65, (one.returncode, one.stderr[-2000:])
+    assert 'rejected the credentials for user "twigz-svc"' in one.stderr
+    svc.stop()
+    for text in (svc.logs(), one.stderr, one.stdout, out, err):
+        assert "hunter3-secret" not in text
+
+
 @pytest.mark.parametrize("uri", [
     "mongodb://user:SECRET1?pw4@127.0.0.1:1/",
     "mongodb://127.0.0.1:1/?tls=true&tlsCertificateKeyFilePassword=SECRET1",

@@ -1,6 +1,7 @@
 """The migrations end to end: the real service over gRPC against FerretDB, results compared document
 by document with an independent reference implementation."""
 import concurrent.futures
+import datetime
 import json
 import os
 import signal
@@ -12,7 +13,7 @@ import pytest
 
 import reference
 import seed
-from harness import BINARY, FerretDB, call, grpcurl, hammer, wait_until
+from harness import BINARY, DatabaseServer, call, grpcurl, hammer, wait_until
 
 SERVICE = "twigz.migrations.v1.MigrationService"
 ALL = ["addStatusToStores", "ensureStoreFields", "addUsernamesToCustomers", "addPrivacyToCustomers"]
@@ -231,6 +232,37 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_result(db, start_se
     assert reference.snapshot(db.customers) == reference.normalised(want)
 
 
+def test_a_hundred_cancels_against_a_running_migration_are_all_recorded(db, start_service):
+    """Cancel is a control write that must land while the database is busy: 100 Cancels, 8 at a
+    time, while another migration writes flat out, are each answered OK and recorded, none
+    INTERNAL or UNAVAILABLE. Another replica (a fake owner, whose lease the test holds) runs the
+    canceled migration, so it stays RUNNING through all of them."""
+    seed.load(db, [], [{"_id": i, "name": f"c{i % 40}"} for i in range(3000)])
+    far = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+    name = "addUsernamesToCustomers"
+    db["_migrations"].insert_one({"_id": name, "state": "RUNNING", "runId": "fake-run",
+                                  "owner": "fake-owner", "leaseGen": 1, "leaseExpiresAt": far,
+                                  "processed": 0, "updated": 0, "total": 3000})
+    db["_migrations_leases"].insert_one({"_id": f"{name}#1", "name": name, "gen": 1, "kind": "lease",
+                                         "owner": "fake-owner", "runId": "fake-run", "expiresAt": far})
+    svc = start_service("--threads", "4")
+    call(svc.address, "Run", {"names": ["addPrivacyToCustomers"], "async": True, "batchSize": 20})
+
+    def cancel(_):
+        return grpcurl(svc.address, f"{SERVICE}/Cancel", {"name": name}, timeout=120)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(cancel, range(100)))
+    failures = [(rc, err) for rc, out, err in results if rc != 0]
+    assert not failures, failures[:3]
+    for _, out, _ in results:
+        assert json.loads(out)["migration"]["state"] == "MIGRATION_STATE_RUNNING"
+    assert db["_migrations"].find_one({"_id": name})["cancelRequested"] is True
+    assert db["_migrations_leases"].count_documents({"name": name, "kind": "cancel", "gen": 1}) == 1
+    assert svc.logs().count('"cancel requested"') == 100
+    wait_until(lambda: call(svc.address, "Status", {"names": ["addPrivacyToCustomers"]})["migrations"][0]
+               ["state"] == "MIGRATION_STATE_SUCCEEDED", 300, what="the other migration to finish")
+
+
 def test_cancel_then_resume(db, start_service):
     customers = big_customers(1500)
     seed.load(db, [], customers)
@@ -250,7 +282,7 @@ def test_cancel_then_resume(db, start_service):
 
 
 def test_database_unreachable_at_the_start_is_unavailable(workdir, start_service):
-    db = FerretDB(os.path.join(workdir, "gone")).start()
+    db = DatabaseServer(os.path.join(workdir, "gone")).start()
     svc = start_service(mongodb_uri=db.uri)
     db.stop()
     rc, _, err = grpcurl(svc.address, f"{SERVICE}/Run", {}, timeout=120)

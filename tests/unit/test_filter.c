@@ -47,7 +47,7 @@ Test(filter, truthy_values_are_kept_for_usernames) {
 
 Test(filter, the_query_for_one_field_is_a_plain_or) {
   const tm_migration m = {.name = "x", .collection = "c", .fields = &absent, .n_fields = 1};
-  tm_filter_caps caps = {.type_undefined = true};
+  tm_profile_view caps = {.type_undefined = true};
   bson_t q = BSON_INITIALIZER;
   tm_filter_build(&m, &caps, &q);
   char *json = bson_as_relaxed_extended_json(&q, NULL);
@@ -60,7 +60,7 @@ Test(filter, the_query_for_one_field_is_a_plain_or) {
 
 Test(filter, without_undefined_support_the_type_clause_is_dropped) {
   const tm_migration m = {.name = "x", .collection = "c", .fields = &absent, .n_fields = 1};
-  tm_filter_caps caps = {.type_undefined = false};
+  tm_profile_view caps = {.type_undefined = false};
   bson_t q = BSON_INITIALIZER;
   tm_filter_build(&m, &caps, &q);
   char *json = bson_as_relaxed_extended_json(&q, NULL);
