@@ -38,6 +38,11 @@ echo "run: gRPC on $TWIGZ_LISTEN, metrics on ${TWIGZ_METRICS_LISTEN:-off} unless
 "$root/build/twigz-migrations" "$@" &
 service_pid=$!
 trap 'kill -TERM "$service_pid" 2>/dev/null' INT TERM
+status=0
 wait "$service_pid" || status=$?
-wait "$service_pid" 2>/dev/null || true
-exit "${status:-0}"
+# A trapped Ctrl-C interrupts that wait (status > 128); this one gets the service's own exit code.
+if [ "$status" -gt 128 ]; then
+  status=0
+  wait "$service_pid" || status=$?
+fi
+exit "$status"
