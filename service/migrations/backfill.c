@@ -80,9 +80,19 @@ uint32_t tm_backfill_plan(const tm_backfill *b, const bson_t *doc, uint32_t cove
   return mask;
 }
 
+/* The mask's fields in name order: MongoDB 5.0+ adds new fields to a document in that order
+ * whatever the order of $set, other servers (mongo-java-server) in the order given, so sorted
+ * they all store the same document. */
 static void append_set(const tm_backfill *b, bson_t *out, uint32_t mask) {
-  for (size_t i = 0; i < b->m->n_fields; i++) {
-    if (mask & (1u << i)) BSON_APPEND_VALUE(out, b->m->fields[i].field, &b->values[i]);
+  const tm_field *fields = b->m->fields;
+  for (uint32_t left = mask; left;) {
+    size_t pick = 0;
+    while (!(left & (1u << pick))) pick++;
+    for (size_t i = pick + 1; i < b->m->n_fields; i++) {
+      if ((left & (1u << i)) && strcmp(fields[i].field, fields[pick].field) < 0) pick = i;
+    }
+    BSON_APPEND_VALUE(out, fields[pick].field, &b->values[pick]);
+    left &= ~(1u << pick);
   }
 }
 

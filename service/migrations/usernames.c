@@ -1808,7 +1808,7 @@ static void try_deferred_index(tm_usernames *u, bool at_end, tm_error *err, tm_c
   } else if (left >= 2) {
     *code = tm_error_set(err, TM_ERR_CONFLICT,
                          "cannot build index %s: %" PRId64
-                         " customers hold falsy usernames written after this run passed them; "
+                         " customers written after this run passed them still have no username; "
                          "run %s again",
                          INDEX_NAME, left, u->m->name);
   } else {

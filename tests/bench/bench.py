@@ -25,7 +25,7 @@ from bson.raw_bson import RawBSONDocument
 import approaches
 import gen
 import report
-from servers import FerretDB, Postgres, cpu_seconds
+from servers import FerretDB, MongoJava, Postgres, cpu_seconds
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -151,7 +151,7 @@ def run_size(args, ctx, client, n, wanted, saved):
         else:
             out = approaches.RUNNERS[approach](ctx, db)
         # Where the time went: the server's CPU over the approach's whole run (set-up included).
-        out["ferretdb_cpu_seconds"] = cpu_seconds(ctx.ferret.proc.pid) - cpu0
+        out["server_cpu_seconds"] = cpu_seconds(ctx.ferret.proc.pid) - cpu0
         out["wall_seconds"] = time.monotonic() - wall0
         out["load_seconds"] = load_s
         for m in out["migrations"]:
@@ -199,7 +199,7 @@ def merge_approach(approaches, name, out):
     have["migrations"] += list(later.values())
     if "peak_rss_kb" in out:
         have["peak_rss_kb"] = max(have.get("peak_rss_kb", 0), out["peak_rss_kb"])
-    for key in ("commands", "wall_seconds", "ferretdb_cpu_seconds", "service_cpu_seconds", "load_seconds"):
+    for key in ("commands", "wall_seconds", "server_cpu_seconds", "ferretdb_cpu_seconds", "service_cpu_seconds", "load_seconds"):
         have.pop(key, None)  # whole-approach figures no longer describe the merged rows
 
 
@@ -213,7 +213,8 @@ def main(argv=None):
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--approaches", default=",".join(ORDER))
     ap.add_argument("--postgres", action="store_true", help="also on FerretDB over PostgreSQL")
-    ap.add_argument("--no-sqlite", action="store_true", help="only PostgreSQL (with --postgres)")
+    ap.add_argument("--no-sqlite", action="store_true", help="not on the embedded default (FerretDB on SQLite)")
+    ap.add_argument("--mongo-java", action="store_true", help="also on mongo-java-server (memory backend)")
     ap.add_argument("--rpc", action="store_true", help="ghz on Status and List, idle and under load")
     ap.add_argument("--rpc-size", type=int, default=100000)
     ap.add_argument("--rpc-seconds", type=float, default=5)
@@ -291,6 +292,8 @@ def main(argv=None):
     backends = [] if args.no_sqlite else ["sqlite"]
     if args.postgres:
         backends.append("postgresql")
+    if args.mongo_java:
+        backends.append("mongo-java")
     started = []
     try:
         for backend in backends:
@@ -302,8 +305,11 @@ def main(argv=None):
             # A reused --workdir must not carry a previous run's data into this one.
             shutil.rmtree(os.path.join(workdir, backend), ignore_errors=True)
             os.makedirs(os.path.join(workdir, backend))
-            ferret = FerretDB(os.path.join(args.tools, "twigz-ferretdb"), os.path.join(workdir, backend),
-                              postgresql_url=pg.url if pg else None)
+            if backend == "mongo-java":
+                ferret = MongoJava(os.path.join(args.tools, "twigz-mongo-java"), os.path.join(workdir, backend))
+            else:
+                ferret = FerretDB(os.path.join(args.tools, "twigz-ferretdb"), os.path.join(workdir, backend),
+                                  postgresql_url=pg.url if pg else None)
             ferret.start()
             started.append(ferret)
             ctx = Context(args, ferret, workdir)

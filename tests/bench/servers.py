@@ -1,5 +1,5 @@
-"""The processes a benchmark run needs: FerretDB (SQLite, or PostgreSQL from a throwaway cluster)
-and the service binary. Each is started on loopback and stopped by the object that started it."""
+"""The processes a benchmark run needs: FerretDB (SQLite, or PostgreSQL from a throwaway cluster),
+mongo-java-server (in memory) and the service binary. Each is started on loopback and stopped by the object that started it."""
 import json
 import os
 import shutil
@@ -76,33 +76,24 @@ class Postgres:
             pass
 
 
-class FerretDB:
-    """FerretDB (.tools/bin/twigz-ferretdb) on a free loopback port, SQLite in workdir unless a
-    PostgreSQL URL is given."""
+class DatabaseServer:
+    """A launcher that prints "ready mongodb://HOST:PORT/" once it listens (twigz-ferretdb,
+    twigz-mongo-java), on a free loopback port; `backend` names it in the results."""
+    backend = None
 
-    def __init__(self, binary, workdir, postgresql_url=None):
-        self.binary = binary
-        self.data_dir = os.path.join(workdir, "ferretdb-data")
-        self.postgresql_url = postgresql_url
-        self.log_path = os.path.join(workdir, "ferretdb.log")
+    def __init__(self, workdir, name):
+        self.log_path = os.path.join(workdir, f"{name}.log")
         self.proc = None
 
-    @property
-    def backend(self):
-        return "postgresql" if self.postgresql_url else "sqlite"
+    def command(self):
+        raise NotImplementedError
 
     def start(self):
-        args = [self.binary, "--listen", "127.0.0.1:0"]
-        if self.postgresql_url:
-            args += ["--postgresql-url", self.postgresql_url]
-        else:
-            os.makedirs(self.data_dir, exist_ok=True)
-            args += ["--data-dir", self.data_dir]
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log)
+        self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=self.log)
         line = self.proc.stdout.readline().decode()
         if not line.startswith("ready "):
-            raise RuntimeError(f"FerretDB did not start: {line!r}; see {self.log_path}")
+            raise RuntimeError(f"{self.backend} did not start: {line!r}; see {self.log_path}")
         self.uri = line.split(" ", 1)[1].strip()
         hostport = self.uri.split("//", 1)[1].split("/", 1)[0]
         self.host, port = hostport.rsplit(":", 1)
@@ -118,6 +109,40 @@ class FerretDB:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+
+class FerretDB(DatabaseServer):
+    """FerretDB (.tools/bin/twigz-ferretdb), SQLite in workdir unless a PostgreSQL URL is given:
+    the launcher exactly as deploy/local/run.sh starts it."""
+
+    def __init__(self, binary, workdir, postgresql_url=None):
+        super().__init__(workdir, "ferretdb")
+        self.binary = binary
+        self.data_dir = os.path.join(workdir, "ferretdb-data")
+        self.postgresql_url = postgresql_url
+
+    @property
+    def backend(self):
+        return "postgresql" if self.postgresql_url else "sqlite"
+
+    def command(self):
+        args = [self.binary, "--listen", "127.0.0.1:0"]
+        if self.postgresql_url:
+            return args + ["--postgresql-url", self.postgresql_url]
+        os.makedirs(self.data_dir, exist_ok=True)
+        return args + ["--data-dir", self.data_dir]
+
+
+class MongoJava(DatabaseServer):
+    """mongo-java-server 1.47.0 with its memory backend (.tools/bin/twigz-mongo-java)."""
+    backend = "mongo-java"
+
+    def __init__(self, binary, workdir):
+        super().__init__(workdir, "mongo-java")
+        self.binary = binary
+
+    def command(self):
+        return [self.binary, "--listen", "127.0.0.1:0"]
 
 
 def cpu_seconds(pid):

@@ -6,7 +6,7 @@ import tempfile
 
 import pytest
 
-from harness import DatabaseServer, Service
+from harness import DatabaseServer, Proxy, Service
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +21,16 @@ def ferret(workdir):
     db = DatabaseServer(workdir).start()
     yield db
     db.stop()
+
+
+@pytest.fixture
+def slow_db(ferret):
+    """A proxy to the module's server holding every reply 10 ms: a run of one-document batches
+    through it lasts seconds on any machine, so a test can act on it while it runs."""
+    proxy = Proxy(ferret.port)
+    proxy.delay = 0.01
+    yield proxy
+    proxy.close()
 
 
 @pytest.fixture

@@ -103,7 +103,8 @@ class Proxy:
     """A TCP relay to a database that the test controls, to put a fault exactly where a test wants
     it: hold() stops relaying (bytes wait, connections stay open: a stalled batch), cut() closes
     every connection and drops new ones until restore() (an outage, as a restarted server or a lost
-    network gives)."""
+    network gives). delay (seconds) holds every reply back that long: a run through it lasts at
+    least its round trips times delay, however fast the machine."""
 
     def __init__(self, upstream_port):
         self.upstream = ("127.0.0.1", upstream_port)
@@ -120,6 +121,7 @@ class Proxy:
         self.dropping = False
         self.closed = False
         self.relayed = 0  # client-to-server chunks relayed
+        self.delay = 0.0
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -151,6 +153,8 @@ class Proxy:
                 while not self.relaying.wait(0.05):
                     if src.fileno() < 0:
                         return
+                if not to_server and self.delay:
+                    time.sleep(self.delay)
                 dst.sendall(data)
                 if to_server:
                     self.relayed += 1

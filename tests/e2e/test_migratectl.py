@@ -399,10 +399,10 @@ def slow_run_args():
     return ["--batch-size", "1"]
 
 
-def test_cancel_of_a_running_migration_makes_run_exit_65(start_service, ferret, spawn):
+def test_cancel_of_a_running_migration_makes_run_exit_65(slow_db, start_service, ferret, spawn):
     # On FerretDB a checkpoint racing the Cancel may overwrite its flag; the engine then hears it at the
     # next lease renewal (a third of the lease): a short lease keeps that within the run.
-    svc = service(start_service, "mctl_cancel", "--lease-seconds", "3")
+    svc = service(start_service, "mctl_cancel", "--lease-seconds", "3", mongodb_uri=slow_db.uri)
     seed(ferret, "mctl_cancel", stores=SLOW_STORES)
     run = spawn("--addr", svc.address, "run", "addStatusToStores", *slow_run_args())
 
@@ -456,8 +456,8 @@ def test_a_run_still_going_when_the_timeout_runs_out_exits_75(start_service, fer
     assert ferret.client()["mctl_deadline"]["stores"].count_documents({"status": "pending"}) == SLOW_STORES
 
 
-def test_run_on_a_terminal_shows_a_live_progress_line(start_service, ferret):
-    svc = service(start_service, "mctl_tty")
+def test_run_on_a_terminal_shows_a_live_progress_line(slow_db, start_service, ferret):
+    svc = service(start_service, "mctl_tty", mongodb_uri=slow_db.uri)
     seed(ferret, "mctl_tty", stores=SLOW_STORES)
     rc, screen = ctl_on_terminal("--addr", svc.address, "run", "addStatusToStores", *slow_run_args())
     assert rc == 0, screen

@@ -28,10 +28,22 @@ def db(ferret, request):
     client.close()
 
 
+def index_specs(collection):
+    return sorted((i["name"], list(i["key"].items()), bool(i.get("unique")), i.get("partialFilterExpression"))
+                  for i in collection.list_indexes())
+
+
 def expect_database_equals_reference(db, stores, customers):
+    """Byte for byte, field order included, and the same indexes: every server must give these."""
     want_stores, want_customers = reference.migrate(stores, customers)
     assert reference.snapshot(db.stores) == reference.normalised(want_stores)
     assert reference.snapshot(db.customers) == reference.normalised(want_customers)
+    if stores:
+        assert index_specs(db.stores) == [("_id_", [("_id", 1)], False, None)]
+    # by_username is partial only where the server applies partial indexes (MongoDB): neither test
+    # server does, so both hold the plain unique index.
+    assert index_specs(db.customers) == [("_id_", [("_id", 1)], False, None),
+                                         ("by_username", [("username", 1)], True, None)]
 
 
 def by_name(resp):

@@ -3,6 +3,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "../support/proxy.h"
 #include "engine_support.h"
 
 static const char *PRIVACY[] = {"addPrivacyToCustomers", NULL};
@@ -173,7 +174,11 @@ Test(engine_lease, a_holder_that_loses_its_lease_stops_writing_at_once) {
   testdb t;
   testdb_open(&t, "engl");
   insert_many_fmt(&t, "customers", 400, "{\"_id\": %d}");
-  tm_engine *e = new_engine(t.store, "test-a", 600);
+  /* Replies held 5 ms: the 400 one-document batches outlast the heartbeat that hears of it. */
+  tm_test_proxy *px = tm_test_proxy_start();
+  tm_store *slow = tm_test_proxy_store(px, tm_store_database(t.store));
+  tm_test_proxy_delay(px, 5);
+  tm_engine *e = new_engine(slow, "test-a", 600);
   outcome o;
   start_run(e, &(tm_run_request){.names = PRIVACY, .n_names = 1, .batch_size = 1}, &o);
   while (count_where(&t, "customers", "{\"isPrivate\": true}") == 0) usleep(5000);
@@ -189,6 +194,8 @@ Test(engine_lease, a_holder_that_loses_its_lease_stops_writing_at_once) {
   cr_assert_eq(count_where(&t, "customers", "{\"isPrivate\": true}"), done, "no write after");
   outcome_clear(&o);
   tm_engine_destroy(e);
+  tm_store_destroy(slow);
+  tm_test_proxy_stop(px);
   testdb_close(&t);
 }
 
@@ -222,7 +229,11 @@ Test(engine_lease, a_waiting_run_takes_over_a_migration_interrupted_by_shutdown)
   testdb_open(&t, "engl");
   insert_many_fmt(&t, "customers", 300, "{\"_id\": %d}");
   tm_store *other = same_database(&t);
-  tm_engine *a = new_engine(t.store, "replica-a", 30000);
+  /* a's replies are held 5 ms, so its 300 one-document batches outlast the wait below. */
+  tm_test_proxy *px = tm_test_proxy_start();
+  tm_store *slow = tm_test_proxy_store(px, tm_store_database(t.store));
+  tm_test_proxy_delay(px, 5);
+  tm_engine *a = new_engine(slow, "replica-a", 30000);
   tm_engine *b = new_engine(other, "replica-b", 30000);
   outcome oa, ob;
   run_wait(a, PRIVACY, (tm_run_request){.batch_size = 1, .async = true}, &oa);
@@ -230,6 +241,7 @@ Test(engine_lease, a_waiting_run_takes_over_a_migration_interrupted_by_shutdown)
   start_run(b, &(tm_run_request){.names = PRIVACY, .n_names = 1, .batch_size = 50}, &ob);
   usleep(400000);
   cr_assert_eq(ob.calls, 0, "b waits for a");
+  cr_assert_lt(count_where(&t, "customers", "{\"isPrivate\": true}"), 300, "a is mid-run");
   tm_engine_destroy(a);
   outcome_wait(&ob);
   const tm_status *st = status_of(&ob, "addPrivacyToCustomers");
@@ -240,6 +252,8 @@ Test(engine_lease, a_waiting_run_takes_over_a_migration_interrupted_by_shutdown)
   outcome_clear(&ob);
   tm_engine_destroy(b);
   tm_store_destroy(other);
+  tm_store_destroy(slow);
+  tm_test_proxy_stop(px);
   testdb_close(&t);
 }
 

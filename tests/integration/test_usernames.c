@@ -597,7 +597,11 @@ Test(usernames, by_username_exists_and_is_unique_after_end) {
 Test(usernames, an_existing_unique_index_is_accepted) {
   conn c;
   fresh(&c);
-  insert_named(&c, 1, 2, "Zoe");
+  /* Where a plain unique index counts a missing username as null (MongoDB), it can exist over one
+   * unnamed customer only. */
+  insert(&c, caps.plain_indexes_missing ? "[{\"_id\": 1, \"name\": \"Zoe\", \"username\": \"zoe\"}]"
+                                        : "[{\"_id\": 1, \"name\": \"Zoe\"}]");
+  insert_named(&c, 2, 1, "Zoe");
   mongoc_database_t *db = mongoc_client_get_database(c.client, c.db);
   bson_t *cmd =
       BCON_NEW("createIndexes", "customers", "indexes", "[", "{", "key", "{", "username",
@@ -695,11 +699,18 @@ Test(usernames, reservations_left_behind_stay_taken_without_the_lease) {
   leave_reservations(&c);
   result r;
   run_ok(&c, false, 500, &r);
-  /* Planned eve, eve1, eve2: eve and eve1 were refused, and the batch was planned again past
-   * them. */
-  assert_stored(&c, 1, "eve2");
-  assert_stored(&c, 2, "eve3");
-  assert_stored(&c, 3, "eve4");
+  /* Planned eve, eve1, eve2: eve and eve1 were refused. FerretDB's directory takes the plan back
+   * and plans the batch again past them; elsewhere the accepted eve2 stays with customer 3 and the
+   * refused customers are planned again. */
+  if (caps.filters_scan) {
+    assert_stored(&c, 1, "eve2");
+    assert_stored(&c, 2, "eve3");
+    assert_stored(&c, 3, "eve4");
+  } else {
+    assert_stored(&c, 1, "eve3");
+    assert_stored(&c, 2, "eve4");
+    assert_stored(&c, 3, "eve2");
+  }
   cr_assert_str_eq(r.path, "plain");
   cr_assert_not(collection_exists(&c, TM_USERNAMES_RESERVATIONS), "reservations are dropped");
   result_free(&r);
@@ -959,11 +970,11 @@ Test(usernames, a_thousand_johns_are_written_with_commands_bounded_per_batch) {
   int64_t max_updates = batches * ((JOHN_BATCH + 15) / 16);
   cr_assert_leq(updates, max_updates, "%" PRId64 " updates", updates);
   /* MongoDB: listIndexes, createIndexes (partial) and the query learning john, with room to spare.
-   * FerretDB: listIndexes, createIndexes (refused), the falsy count, createIndexes (plain),
-   * whether reservations were left, the pass reserving stored names and their drop at the end,
-   * and one insert of reservations per batch (every john is free at once): no query learning any
-   * base. */
-  int64_t bound = caps.filters_scan ? 7 + batches : 7;
+   * Without partial indexes (FerretDB, mongo-java-server): listIndexes, createIndexes (refused or
+   * ignored), the blocker count, createIndexes (plain), whether reservations were left, their drop
+   * at the end, and one insert of reservations per batch (every john is free at once); FerretDB's
+   * directory adds the pass reserving stored names, others the query learning john. */
+  int64_t bound = caps.partial == TM_PARTIAL_APPLIED ? 7 : 7 + batches;
   cr_assert_leq(others, bound, "%" PRId64 " other commands", others);
   result_free(&r);
   conn_close(&c);
@@ -1079,7 +1090,22 @@ static void race_two(bool falsy_duplicates) {
   pthread_t t[2];
   for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, race, &x[i]);
   for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
-  for (int i = 0; i < 2; i++) cr_assert_eq(x[i].code, TM_OK, "%s", x[i].err.msg);
+  /* Where a missing username blocks a plain unique index, the run that ends first may still find
+   * the other's customers unnamed: it says to run again, and a third run builds the index. */
+  bool again = false;
+  for (int i = 0; i < 2; i++) {
+    if (caps.plain_indexes_missing && x[i].code == TM_ERR_CONFLICT &&
+        strstr(x[i].err.msg, "run addUsernamesToCustomers again")) {
+      again = true;
+    } else {
+      cr_assert_eq(x[i].code, TM_OK, "%s", x[i].err.msg);
+    }
+  }
+  if (again) {
+    result r;
+    run_ok(&c, false, 500, &r);
+    result_free(&r);
+  }
   size_t total = falsy_duplicates ? 202 : 200;
   cr_assert_eq(assert_all_unique(&c), total);
   /* FerretDB's conditional updates are not atomic: both may write the same customer, the later
