@@ -68,6 +68,16 @@ static const option options[] = {
      "how often the health checker pings MongoDB [2000]", BOTH},
     {"ping-timeout-ms", "TWIGZ_PING_TIMEOUT_MS", OPT_INT, OFF(ping_timeout_ms), 100, 60000,
      "a readiness ping MongoDB does not answer within this is NOT_SERVING [2000]", BOTH},
+    {"max-runs", "TWIGZ_MAX_RUNS", OPT_INT, OFF(max_runs), 1, 1024,
+     "Runs in flight on this replica; past it a Run is RESOURCE_EXHAUSTED (identical Runs share "
+     "one) [32]",
+     BOTH},
+    {"handshake-timeout-ms", "TWIGZ_HANDSHAKE_TIMEOUT_MS", OPT_INT, OFF(handshake_timeout_ms), 100,
+     600000,
+     "a connection that has not completed its TLS and HTTP/2 handshake by then is closed [5000]",
+     SERVE},
+    {"max-streams-per-connection", "TWIGZ_MAX_STREAMS_PER_CONNECTION", OPT_INT, OFF(max_streams), 1,
+     100000, "concurrent calls one client connection may hold [100]", SERVE},
     {"metrics-listen", "TWIGZ_METRICS_LISTEN", OPT_STRING, OFF(metrics_listen), 0, 0,
      "Prometheus /metrics address host:port; empty turns it off [0.0.0.0:9090]", BOTH},
     {"dry-run", NULL, OPT_BOOL, OFF(dry_run), 0, 0, "run: plan only, write nothing", ONESHOT},
@@ -116,6 +126,9 @@ static void defaults(tm_config *cfg) {
       .outage_wait_seconds = 300,
       .health_interval_ms = 2000,
       .ping_timeout_ms = 2000,
+      .max_runs = 32,
+      .handshake_timeout_ms = 5000,
+      .max_streams = 100,
       .metrics_listen = "0.0.0.0:9090",
   };
 }

@@ -25,6 +25,9 @@ typedef struct {
   int outage_wait_seconds;
   int health_interval_ms;
   int ping_timeout_ms;
+  int max_runs;
+  int handshake_timeout_ms;
+  int max_streams;
   const char *metrics_listen; /* "" turns the endpoint off */
   bool help, version;
   /* One-shot mode: `twigz-migrations run [NAME...] [--dry-run] [--rerun] [--batch-size N]` runs the

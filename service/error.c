@@ -51,6 +51,7 @@ const char *tm_code_name(tm_code code) {
   case TM_ERR_CANCELED: return "canceled";
   case TM_ERR_UNAUTHENTICATED: return "unauthenticated";
   case TM_ERR_RESOURCE: return "resource";
+  case TM_ERR_DEADLINE: return "deadline";
   case TM_ERR_INTERNAL: return "internal";
   }
   return "unknown";

@@ -20,6 +20,7 @@ typedef enum {
   TM_ERR_CANCELED,     /* stopped on request */
   TM_ERR_UNAUTHENTICATED,
   TM_ERR_RESOURCE, /* a limit was exceeded */
+  TM_ERR_DEADLINE, /* the caller's deadline passed first */
   TM_ERR_INTERNAL, /* a bug or an unexpected server answer */
 } tm_code;
 

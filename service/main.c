@@ -123,6 +123,32 @@ static bool load_secrets(const tm_config *cfg, secrets *s, char *msg, size_t siz
 
 /* Serves until SIGTERM or SIGINT, then shuts down in order; returns the exit code. Takes the
  * engine: it is destroyed here, between the server's drain and its destruction. */
+/* Past the grace, the drain has this long to finish before the process leaves regardless. */
+#define WATCHDOG_SLACK_S 5
+
+static void *watchdog(void *arg) {
+  int seconds = *(int *)arg;
+  sleep((unsigned)seconds);
+  /* Something is stuck (a frozen database holds a read for up to socketTimeoutMS). Nothing is
+   * lost by leaving now: every write is fenced by its lease generation, and a migration still held
+   * here is taken over from its saved cursor once its lease expires. */
+  tm_log(TM_LOG_ERROR,
+         "shutdown overran its grace; exiting now, running migrations resume "
+         "elsewhere once their leases expire",
+         "waited_s", TM_LOG_INT(seconds), NULL);
+  _exit(0);
+  return NULL;
+}
+
+/* Bounds the whole shutdown: SIGTERM is answered within the grace plus a few seconds whatever the
+ * load and the database do. */
+static void start_watchdog(int grace_seconds) {
+  static int seconds;
+  seconds = grace_seconds + WATCHDOG_SLACK_S;
+  pthread_t t;
+  if (pthread_create(&t, NULL, watchdog, &seconds) == 0) pthread_detach(t);
+}
+
 static int serve(const tm_config *cfg, tm_store *store, tm_engine *engine, const secrets *sec,
                  const char *instance, const sigset_t *signals) {
   tm_error err;
@@ -151,6 +177,8 @@ static int serve(const tm_config *cfg, tm_store *store, tm_engine *engine, const
       .tls_cert = sec->cert,
       .tls_key = sec->key,
       .tls_client_ca = sec->client_ca,
+      .handshake_timeout_ms = cfg->handshake_timeout_ms,
+      .max_streams = cfg->max_streams,
   };
   tm_server *server = NULL;
   tm_metrics_http *metrics = NULL;
@@ -195,6 +223,7 @@ static int serve(const tm_config *cfg, tm_store *store, tm_engine *engine, const
    * Runs answer UNAVAILABLE, resumable elsewhere) while the server drains; the engine's callbacks
    * must all have run before the server's completion queue goes away (tm_engine_destroy in main).
    */
+  start_watchdog(cfg->shutdown_grace_seconds);
   tm_health_shutdown(health);
   tm_engine_stop(engine);
   tm_server_shutdown(server, cfg->shutdown_grace_seconds * 1000);
@@ -282,6 +311,7 @@ int main(int argc, char **argv) {
       .instance_id = instance,
       .write_filter = write_filter,
       .outage_wait_ms = cfg.outage_wait_seconds ? cfg.outage_wait_seconds * 1000 : -1,
+      .max_runs = cfg.max_runs,
   };
   if (tm_store_new(cfg.mongodb_uri, cfg.database, &store, &err) != TM_OK) {
     snprintf(msg, sizeof msg, "--mongodb-uri: %s", err.msg);

@@ -40,6 +40,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
   return r;
 }
 
+#define METRICS_IDLE_TIMEOUT_S 3
+#define METRICS_MAX_CONNECTIONS 1000
+
 tm_code tm_metrics_http_start(const char *listen, tm_metrics_http **out, int *port, tm_error *err) {
   const char *colon = strrchr(listen, ':');
   char host[64];
@@ -55,10 +58,13 @@ tm_code tm_metrics_http_start(const char *listen, tm_metrics_http **out, int *po
     return tm_error_set(err, TM_ERR_INVALID, "expected an IPv4 address, got \"%s\"", host);
   }
   addr.sin_port = htons((uint16_t)p);
+  /* epoll, many connections and a short idle timeout: slow or half-open clients (64 of them used
+   * to fill the old limit for 10 s at a time) cannot keep a scraper out. */
   struct MHD_Daemon *d = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)p, NULL, NULL, answer, NULL, MHD_OPTION_SOCK_ADDR,
-      (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64, MHD_OPTION_END);
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)p, NULL, NULL, answer, NULL,
+      MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_TIMEOUT,
+      (unsigned int)METRICS_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+      (unsigned int)METRICS_MAX_CONNECTIONS, MHD_OPTION_END);
   if (!d) return tm_error_set(err, TM_ERR_INVALID, "cannot listen on %s", listen);
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
   *port = info ? info->port : (int)p;

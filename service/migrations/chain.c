@@ -13,9 +13,15 @@
  * not reached are put back as they were and reported PENDING.
  *
  * Waiting cannot deadlock: a chain only waits on a migration whose holder either runs it or holds
- * it queued behind an earlier migration, and chains claim and run in the same (registry) order. */
+ * it queued behind an earlier migration, and chains claim and run in the same (registry) order.
+ *
+ * Callers: a Run identical to a chain that has not answered yet joins it as one more waiter rather
+ * than starting a thread, so retries by Jobs and operators cost nothing; the chains of one replica
+ * are bounded (engine max_runs). A waiter whose caller leaves is answered at once; a chain left
+ * with none stops waiting, since nobody would hear its outcome, but runs what it has claimed. */
 #include "chain.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,11 +41,22 @@
 
 #define POLL_MS 300
 
+typedef struct chain chain;
+
 struct tm_chain_rec {
   pthread_t thread;
-  bool finished; /* under e->mu */
+  bool finished;   /* under e->mu */
+  chain *joinable; /* under e->mu: set until the chain answers its callers */
   tm_chain_rec *next;
 };
+
+/* One caller of a chain. */
+typedef struct waiter {
+  tm_run_done_fn done;
+  void *arg;
+  bool joined; /* came to a chain already started */
+  struct waiter *next;
+} waiter;
 
 typedef enum { ITEM_SKIPPED, ITEM_CLAIMED, ITEM_BUSY, ITEM_SETTLED } item_kind;
 
@@ -56,14 +73,14 @@ typedef struct {
   tm_status st; /* what this Run reports for it */
 } item;
 
-typedef struct {
+struct chain {
   tm_engine *e;
   tm_chain_rec *rec;
   char run_id[40];
   bool dry_run, rerun, async;
   int batch_size;
-  tm_run_done_fn done;
-  void *arg;
+  waiter *waiters;       /* under e->mu; taken when the chain answers */
+  atomic_bool abandoned; /* every caller left before the answer */
   bool reported;
   item *items;
   size_t n;
@@ -71,7 +88,7 @@ typedef struct {
   mongoc_collection_t *states, *leases;
   tm_heartbeat *hb;
   tm_error interrupt; /* why a run stopped resumable, when it did not for shutdown */
-} chain;
+};
 
 /* This process's view of a migration's state, for the metrics series; finished_ms: when it
  * ended. */
@@ -84,14 +101,18 @@ static void metric_state(const tm_migration *m, tm_state state, int64_t finished
 
 /* --- reporting --- */
 
+/* Answers every caller still waiting; later joiners start a chain of their own. */
 static void report(chain *c, tm_code code, const tm_error *err) {
   if (c->reported) return;
   c->reported = true;
-  if (code != TM_OK) {
+  pthread_mutex_lock(&c->e->mu);
+  waiter *w = c->waiters;
+  c->waiters = NULL;
+  c->rec->joinable = NULL;
+  pthread_mutex_unlock(&c->e->mu);
+  if (code != TM_OK && !atomic_load(&c->abandoned)) {
     tm_log(TM_LOG_WARN, "run ended without results", "run_id", TM_LOG_STR(c->run_id), "code",
            TM_LOG_STR(tm_code_name(code)), "error", TM_LOG_STR(err->msg), NULL);
-    c->done(c->arg, code, err, NULL);
-    return;
   }
   /* The result borrows the items' statuses: valid during the call only, as engine.h says. */
   tm_run_result result;
@@ -100,9 +121,18 @@ static void report(chain *c, tm_code code, const tm_error *err) {
   result.migrations.items = calloc(c->n ? c->n : 1, sizeof *result.migrations.items);
   result.migrations.n = c->n;
   for (size_t i = 0; i < c->n; i++) result.migrations.items[i] = c->items[i].st;
-  c->done(c->arg, TM_OK, NULL, &result);
+  while (w) {
+    waiter *next = w->next;
+    result.joined = w->joined;
+    w->done(w->arg, code, err, code == TM_OK ? &result : NULL);
+    free(w);
+    w = next;
+  }
   free(result.migrations.items);
 }
+
+/* True once every caller has left: nobody would hear what a wait or a dry run finds. */
+static bool abandoned(chain *c) { return atomic_load(&c->abandoned); }
 
 static void set_status(item *it, const tm_state_doc *doc, bool skipped) {
   tm_status_clear(&it->st);
@@ -374,7 +404,7 @@ static tm_state wait_busy(chain *c, item *it, bool *interrupted) {
   const char *name = it->m->name;
   int64_t first_error = 0, last_log = tm_clock_mono_ms();
   for (;;) {
-    if (tm_engine_stopping(c->e)) {
+    if (tm_engine_stopping(c->e) || abandoned(c)) {
       *interrupted = true;
       set_pending(it);
       return TM_STATE_PENDING;
@@ -462,7 +492,7 @@ static void run_dry(chain *c) {
       it->st.dry_run = true;
       continue;
     }
-    if (tm_engine_stopping(c->e)) {
+    if (tm_engine_stopping(c->e) || abandoned(c)) {
       tm_error err;
       tm_error_set(&err, TM_ERR_UNAVAILABLE, "interrupted: service shutting down");
       report(c, TM_ERR_UNAVAILABLE, &err);
@@ -500,6 +530,7 @@ static void run_dry(chain *c) {
         .dry_run = true,
         .resume_after = base.has_cursor && base.state != TM_STATE_SUCCEEDED ? &base.cursor : NULL,
         .covered = covered_fields(c, i),
+        .abandoned = &c->abandoned,
     };
     tm_runner_result r;
     int64_t started = tm_clock_wall_ms();
@@ -609,6 +640,45 @@ static void *chain_main(void *arg) {
   return NULL;
 }
 
+static bool same_run(const chain *c, const tm_migration *const *ms, size_t n, const chain *want) {
+  if (c->n != n || c->dry_run != want->dry_run || c->rerun != want->rerun ||
+      c->async != want->async || c->batch_size != want->batch_size) {
+    return false;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (c->items[i].m != ms[i]) return false;
+  }
+  return true;
+}
+
+static waiter *new_waiter(tm_run_done_fn done, void *arg, bool joined) {
+  waiter *w = calloc(1, sizeof *w);
+  *w = (waiter){.done = done, .arg = arg, .joined = joined};
+  return w;
+}
+
+/* Under e->mu: an identical chain that has not answered and still has callers, or NULL; *live is
+ * the number of chains not yet ended. */
+static chain *find_joinable(tm_engine *e, const tm_migration *const *ms, size_t n,
+                            const chain *want, int *live) {
+  chain *found = NULL;
+  *live = 0;
+  for (tm_chain_rec *rec = e->chains; rec; rec = rec->next) {
+    if (rec->finished) continue;
+    (*live)++;
+    chain *c = rec->joinable;
+    if (!found && c && c->waiters && !atomic_load(&c->abandoned) && same_run(c, ms, n, want)) {
+      found = c;
+    }
+  }
+  return found;
+}
+
+static void free_chain(chain *c) {
+  free(c->items);
+  free(c);
+}
+
 tm_code tm_chain_start(tm_engine *e, const tm_migration *const *ms, size_t n,
                        const tm_run_request *req, int batch_size, tm_run_done_fn done, void *arg,
                        tm_error *err) {
@@ -618,8 +688,6 @@ tm_code tm_chain_start(tm_engine *e, const tm_migration *const *ms, size_t n,
   c->rerun = req->rerun;
   c->async = req->async && !req->dry_run; /* a dry run's answer is its plan: always at the end */
   c->batch_size = batch_size;
-  c->done = done;
-  c->arg = arg;
   c->n = n;
   c->items = calloc(n ? n : 1, sizeof *c->items);
   for (size_t i = 0; i < n; i++) {
@@ -627,20 +695,40 @@ tm_code tm_chain_start(tm_engine *e, const tm_migration *const *ms, size_t n,
     c->items[i].hb_slot = -1;
     tm_report_pending(ms[i], &c->items[i].st);
   }
-  bson_oid_t oid;
-  bson_oid_init(&oid, NULL);
-  bson_oid_to_string(&oid, c->run_id);
 
-  tm_chain_rec *rec = calloc(1, sizeof *rec);
-  c->rec = rec;
   pthread_mutex_lock(&e->mu);
   if (e->stopping) {
     pthread_mutex_unlock(&e->mu);
-    free(rec);
-    free(c->items);
-    free(c);
+    free_chain(c);
     return tm_error_set(err, TM_ERR_UNAVAILABLE, "service shutting down");
   }
+  int live;
+  chain *same = find_joinable(e, ms, n, c, &live);
+  if (same) {
+    waiter *w = new_waiter(done, arg, true);
+    w->next = same->waiters;
+    same->waiters = w;
+    tm_log(TM_LOG_INFO, "run joined an identical one in flight", "run_id", TM_LOG_STR(same->run_id),
+           NULL);
+    pthread_mutex_unlock(&e->mu);
+    free_chain(c);
+    return TM_OK;
+  }
+  if (live >= e->max_runs) {
+    pthread_mutex_unlock(&e->mu);
+    free_chain(c);
+    return tm_error_set(err, TM_ERR_RESOURCE,
+                        "%d runs are in flight on this replica, its limit (--max-runs); retry in a "
+                        "few seconds, or follow them with Status",
+                        live);
+  }
+  bson_oid_t oid;
+  bson_oid_init(&oid, NULL);
+  bson_oid_to_string(&oid, c->run_id);
+  c->waiters = new_waiter(done, arg, false);
+  tm_chain_rec *rec = calloc(1, sizeof *rec);
+  c->rec = rec;
+  rec->joinable = c;
   tm_log(TM_LOG_INFO, "run accepted", "run_id", TM_LOG_STR(c->run_id), "migrations", TM_LOG_INT(n),
          "dry_run", TM_LOG_BOOL(req->dry_run), "async", TM_LOG_BOOL(req->async), "rerun",
          TM_LOG_BOOL(req->rerun), "batch_size", TM_LOG_INT(batch_size), NULL);
@@ -652,12 +740,37 @@ tm_code tm_chain_start(tm_engine *e, const tm_migration *const *ms, size_t n,
   }
   pthread_mutex_unlock(&e->mu);
   if (rc != 0) {
+    free(c->waiters);
     free(rec);
-    free(c->items);
-    free(c);
+    free_chain(c);
     return tm_error_set(err, TM_ERR_RESOURCE, "cannot start a thread for the run");
   }
   return TM_OK;
+}
+
+void tm_chain_leave(tm_engine *e, void *arg) {
+  waiter *gone = NULL;
+  pthread_mutex_lock(&e->mu);
+  for (tm_chain_rec *rec = e->chains; rec && !gone; rec = rec->next) {
+    chain *c = rec->joinable;
+    if (!c) continue;
+    for (waiter **link = &c->waiters; *link; link = &(*link)->next) {
+      if ((*link)->arg != arg) continue;
+      gone = *link;
+      *link = gone->next;
+      if (!c->waiters) {
+        atomic_store(&c->abandoned, true);
+        pthread_cond_broadcast(&e->cond);
+      }
+      break;
+    }
+  }
+  pthread_mutex_unlock(&e->mu);
+  if (!gone) return; /* answered already */
+  tm_error err;
+  tm_error_set(&err, TM_ERR_CANCELED, "the caller left before the run answered");
+  gone->done(gone->arg, TM_ERR_CANCELED, &err, NULL);
+  free(gone);
 }
 
 void tm_chain_reap(tm_engine *e, bool all) {

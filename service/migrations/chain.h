@@ -5,12 +5,16 @@
 #include "engine_impl.h"
 #include "registry.h"
 
-/* Starts a thread for the migrations ms[0..n) (registry order, validated). Takes nothing from
- * req but its flags; done is called exactly once, on that thread, when TM_OK is returned. The
- * thread is recorded in e->chains for tm_engine_destroy to join. */
+/* Starts a thread for the migrations ms[0..n) (registry order, validated), or adds the caller to
+ * an identical chain that has not answered yet; TM_ERR_RESOURCE past e->max_runs. Takes nothing
+ * from req but its flags; done is called exactly once when TM_OK is returned: on the chain's
+ * thread, or by tm_chain_leave. The thread is recorded in e->chains for tm_engine_destroy. */
 tm_code tm_chain_start(tm_engine *e, const tm_migration *const *ms, size_t n,
                        const tm_run_request *req, int batch_size, tm_run_done_fn done, void *arg,
                        tm_error *err);
+
+/* The caller that passed arg has gone: see tm_engine_run_leave. */
+void tm_chain_leave(tm_engine *e, void *arg);
 
 /* Joins chain threads that have ended; with all set, waits for every one. Call with e->mu
  * unlocked. */

@@ -115,6 +115,7 @@ tm_code tm_engine_new(tm_store *store, const tm_engine_options *opts, tm_engine 
                       : opts->outage_wait_ms < 0     ? 0
                                                      : opts->outage_wait_ms;
   e->default_batch_size = batch;
+  e->max_runs = opts && opts->max_runs > 0 ? opts->max_runs : 32;
   e->write_filter = opts ? opts->write_filter : TM_WRITE_FILTER_AUTO;
   tm_profile_init(&e->profile);
   tm_state_reads_init(&e->state_reads, e);
@@ -226,6 +227,8 @@ tm_code tm_engine_run(tm_engine *engine, const tm_run_request *req, tm_run_done_
   return code;
 }
 
+void tm_engine_run_leave(tm_engine *engine, void *arg) { tm_chain_leave(engine, arg); }
+
 /* --- Status --- */
 
 /* One Status caller waiting on the shared state reads. */
@@ -294,7 +297,7 @@ static void status_answered(void *arg, tm_code code, const tm_error *err, tm_sta
 }
 
 static tm_code count_pending(tm_engine *e, mongoc_client_t *client, const tm_migration *m,
-                             int64_t *pending, tm_error *err) {
+                             int budget_ms, int64_t *pending, tm_error *err) {
   mongoc_collection_t *coll = tm_engine_collection(e, client, m->collection);
   tm_profile_view caps = {0};
   tm_code code = tm_profile_probe(&e->profile, coll, &caps, err);
@@ -302,7 +305,10 @@ static tm_code count_pending(tm_engine *e, mongoc_client_t *client, const tm_mig
     bson_t filter = BSON_INITIALIZER;
     tm_query_build(m, &caps, NULL, &filter);
     bson_error_t berr;
-    *pending = mongoc_collection_count_documents(coll, &filter, NULL, NULL, NULL, &berr);
+    bson_t opts = BSON_INITIALIZER;
+    if (budget_ms > 0) BSON_APPEND_INT64(&opts, "maxTimeMS", budget_ms);
+    *pending = mongoc_collection_count_documents(coll, &filter, &opts, NULL, NULL, &berr);
+    bson_destroy(&opts);
     if (*pending < 0) {
       *pending = 0;
       code = tm_store_error(&berr, err, "counting pending documents");
@@ -314,7 +320,7 @@ static tm_code count_pending(tm_engine *e, mongoc_client_t *client, const tm_mig
 }
 
 tm_code tm_engine_status(tm_engine *engine, const char *const *names, size_t n_names,
-                         bool include_pending, tm_status_list *out, tm_error *err) {
+                         bool include_pending, int budget_ms, tm_status_list *out, tm_error *err) {
   memset(out, 0, sizeof *out);
   status_wait w = {.answered = false};
   pthread_mutex_init(&w.mu, NULL);
@@ -333,13 +339,24 @@ tm_code tm_engine_status(tm_engine *engine, const char *const *names, size_t n_n
     *out = w.list;
     return code;
   }
-  mongoc_client_t *client = tm_store_pop(engine->store);
+  mongoc_client_t *client = tm_store_pop_control(engine->store);
+  int64_t until = budget_ms > 0 ? tm_clock_mono_ms() + budget_ms : 0;
   for (size_t i = 0; i < w.list.n && code == TM_OK; i++) {
     tm_status *st = &w.list.items[i];
-    code = count_pending(engine, client, tm_registry_find(st->name), &st->pending, err);
+    int left = until ? (int)(until - tm_clock_mono_ms()) : 0;
+    if (until && left <= 0) {
+      code = TM_ERR_DEADLINE;
+    } else {
+      code = count_pending(engine, client, tm_registry_find(st->name), left, &st->pending, err);
+    }
+    /* The server stopped the count at maxTimeMS, however it words that. */
+    if (code != TM_OK && until && tm_clock_mono_ms() >= until) {
+      code = tm_error_set(err, TM_ERR_DEADLINE,
+                          "the caller's deadline passed while counting pending documents");
+    }
     st->has_pending = code == TM_OK;
   }
-  tm_store_push(engine->store, client);
+  tm_store_push_control(engine->store, client);
   if (code != TM_OK) tm_status_list_clear(&w.list);
   *out = w.list;
   return code;
@@ -386,7 +403,7 @@ tm_code tm_engine_cancel(tm_engine *engine, const char *name, tm_status *out, tm
   memset(out, 0, sizeof *out);
   const tm_migration *m = tm_registry_find(name ? name : "");
   if (!m) return invalid_name(err, name ? name : "", "unknown");
-  mongoc_client_t *client = tm_store_pop(engine->store);
+  mongoc_client_t *client = tm_store_pop_control(engine->store);
   mongoc_collection_t *states = tm_engine_collection(engine, client, engine->state_collection);
   mongoc_collection_t *leases = tm_engine_collection(engine, client, engine->lease_collection);
   tm_backoff retry;
@@ -402,6 +419,6 @@ tm_code tm_engine_cancel(tm_engine *engine, const char *name, tm_status *out, tm
   }
   mongoc_collection_destroy(leases);
   mongoc_collection_destroy(states);
-  tm_store_push(engine->store, client);
+  tm_store_push_control(engine->store, client);
   return code;
 }

@@ -74,6 +74,9 @@ typedef struct {
   /* How long a run waits, retrying, for a database that went away before it stops resumable:
    * default 300000; negative: not at all. */
   int outage_wait_ms;
+  /* Runs in flight on this replica (each holds a thread, its heartbeat's and two pooled clients);
+   * past it a new Run is TM_ERR_RESOURCE. Identical Runs share one and count once. Default 32. */
+  int max_runs;
 } tm_engine_options;
 
 typedef struct tm_engine tm_engine;
@@ -101,6 +104,7 @@ typedef struct {
 typedef struct {
   char run_id[40];
   tm_status_list migrations; /* one per asked migration, in run (registry) order */
+  bool joined;               /* this caller joined an identical Run already in flight */
 } tm_run_result;
 
 /* Called exactly once per accepted Run, on an engine thread: when the chain ends, or for async Runs
@@ -115,18 +119,26 @@ typedef void (*tm_run_done_fn)(void *arg, tm_code code, const tm_error *err,
 
 /* Validates req (unknown or repeated names, batch size out of range: TM_ERR_INVALID naming the
  * problem and listing the valid names; engine stopping: TM_ERR_UNAVAILABLE) and starts the chain
- * without touching the database. Returns TM_OK when done will be called; otherwise done is never
- * called. */
+ * without touching the database, or joins an identical one that has not answered yet (same
+ * migrations and flags). Too many Runs in flight: TM_ERR_RESOURCE. Returns TM_OK when done will be
+ * called; otherwise done is never called. */
 tm_code tm_engine_run(tm_engine *engine, const tm_run_request *req, tm_run_done_fn done, void *arg,
                       tm_error *err);
+
+/* The caller of the Run accepted with arg has gone (deadline, cancel): done(arg) is called now
+ * with TM_ERR_CANCELED unless the Run answered already. A Run whose every caller has gone stops
+ * waiting (for a migration held elsewhere) and a dry run stops at its next batch; migrations it
+ * has claimed run on to the end, as for an async Run. */
+void tm_engine_run_leave(tm_engine *engine, void *arg);
 
 /* Blocking. names empty: all, registry order; else in the order asked. Unknown or repeated name:
  * TM_ERR_INVALID. Database down: TM_ERR_UNAVAILABLE. A migration never run is PENDING. The states
  * come from a read that began after this call, shared with concurrent callers (state_reads.h).
- * include_pending counts, live, the documents still matching each filter. out is filled on TM_OK
- * and must be cleared by the caller. */
+ * include_pending counts, live, the documents still matching each filter, each count stopped by
+ * the server after budget_ms (0: no limit; the caller's deadline). out is filled on TM_OK and must
+ * be cleared by the caller. */
 tm_code tm_engine_status(tm_engine *engine, const char *const *names, size_t n_names,
-                         bool include_pending, tm_status_list *out, tm_error *err);
+                         bool include_pending, int budget_ms, tm_status_list *out, tm_error *err);
 
 /* list: on TM_OK the statuses asked for; the callee may take its items (then leave it empty). */
 typedef void (*tm_status_done_fn)(void *arg, tm_code code, const tm_error *err,

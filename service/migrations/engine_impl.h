@@ -21,6 +21,7 @@ struct tm_engine {
   int lease_ms;
   int outage_wait_ms; /* how long a run waits for the database before it stops resumable */
   int default_batch_size;
+  int max_runs;
   tm_write_filter write_filter;
   tm_profile profile;
   tm_state_reads state_reads; /* Status */

@@ -2,6 +2,7 @@
 #include "runner.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,6 +163,11 @@ static bool checkpoint(const tm_runner_params *p, tm_runner_result *r) {
   if (tm_engine_stopping(p->engine)) {
     r->outcome = TM_RUN_INTERRUPTED;
     tm_error_set(&r->err, TM_ERR_UNAVAILABLE, "interrupted: service shutting down");
+    return false;
+  }
+  if (p->abandoned && atomic_load(p->abandoned)) {
+    r->outcome = TM_RUN_INTERRUPTED;
+    tm_error_set(&r->err, TM_ERR_CANCELED, "every caller left");
     return false;
   }
   return true;

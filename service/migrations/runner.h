@@ -24,6 +24,8 @@ typedef struct {
   const bson_value_t *resume_after; /* NULL: from the beginning */
   /* Dry run: fields (bit i: m->fields[i]) an earlier migration of the same run would have set. */
   uint32_t covered;
+  /* Dry run: set when every caller has gone; the run stops at the next batch. May be NULL. */
+  const _Atomic bool *abandoned;
   /* Real run: where progress goes and the lease it is written under. */
   mongoc_collection_t *states;
   tm_heartbeat *hb;

@@ -17,11 +17,11 @@ struct tm_state_waiter {
 static tm_code read_all(tm_engine *e, tm_state_doc *docs, size_t n, tm_error *err) {
   const char **names = calloc(n ? n : 1, sizeof *names);
   for (size_t i = 0; i < n; i++) names[i] = tm_registry_at(i)->name;
-  mongoc_client_t *client = tm_store_pop(e->store);
+  mongoc_client_t *client = tm_store_pop_control(e->store);
   mongoc_collection_t *states = tm_engine_collection(e, client, e->state_collection);
   tm_code code = tm_state_read_many(states, names, n, docs, err);
   mongoc_collection_destroy(states);
-  tm_store_push(e->store, client);
+  tm_store_push_control(e->store, client);
   free(names);
   return code;
 }

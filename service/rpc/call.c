@@ -286,6 +286,13 @@ static void on_close_done(tm_tag *tag, bool ok) {
   tm_call_unref(c);
 }
 
+int tm_call_remaining_ms(const tm_call *c) {
+  gpr_timespec deadline = gpr_convert_clock_type(c->deadline, GPR_CLOCK_MONOTONIC);
+  if (gpr_time_cmp(deadline, gpr_inf_future(GPR_CLOCK_MONOTONIC)) == 0) return 0;
+  int64_t ms = gpr_time_to_millis(gpr_time_sub(deadline, gpr_now(GPR_CLOCK_MONOTONIC)));
+  return ms < 1 ? 1 : ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
 void tm_call_watch_close(tm_call *c, void (*on_close)(tm_call *c)) {
   grpc_op op;
   memset(&op, 0, sizeof op);

@@ -33,6 +33,16 @@ typedef struct tm_tag {
 
 typedef enum { TM_METHOD_UNARY, TM_METHOD_SERVER_STREAM, TM_METHOD_BIDI } tm_method_kind;
 
+/* Where a unary handler runs. Each pool has threads of its own, so no kind of call waits behind
+ * another: control (Cancel) is never queued behind runs or reads, and reads that scan collections
+ * (Status with pending counts) are bounded, the next refused with RESOURCE_EXHAUSTED. */
+typedef enum {
+  TM_LANE_INLINE,   /* on the completion-queue thread: never blocks */
+  TM_LANE_HANDLERS, /* may wait on MongoDB briefly (Run starting its chain) */
+  TM_LANE_CONTROL,  /* control calls (Cancel) */
+  TM_LANE_READS,    /* reads that scan collections: bounded queue */
+} tm_lane;
+
 typedef void (*tm_request_fn)(tm_call *call, const ProtobufCMessage *request);
 typedef void (*tm_stream_fn)(tm_call *call);
 
@@ -43,8 +53,8 @@ typedef struct tm_method {
   const char *service, *name;
   tm_method_kind kind;
   bool needs_auth;
-  bool blocking; /* unary: the handler may wait on MongoDB, so it runs on the handler pool */
-  bool quiet;    /* successful calls log at debug (probes and polled reads would flood it) */
+  tm_lane lane; /* unary: where the handler runs */
+  bool quiet;   /* successful calls log at debug (probes and polled reads would flood it) */
   const ProtobufCMessageDescriptor *input;
   tm_request_fn on_request; /* unary and server streaming */
   tm_stream_fn on_start;    /* bidi */
@@ -117,7 +127,11 @@ ProtobufCMessage *tm_call_decode(const ProtobufCMessageDescriptor *desc, grpc_by
 /* Counts one message received on a stream (unary requests are counted on arrival). */
 void tm_call_count_received(tm_call *c);
 
-/* Starts RECV_CLOSE_ON_SERVER for a streaming call; on_close(c) runs when it completes. */
+/* Starts RECV_CLOSE_ON_SERVER (streams, or a unary call that wants to hear its client leave);
+ * on_close(c) (may be NULL) runs when it completes, and c->cancelled is set from then on. */
 void tm_call_watch_close(tm_call *c, void (*on_close)(tm_call *c));
+
+/* Milliseconds left before the call's deadline (at least 1), or 0 when it has none. */
+int tm_call_remaining_ms(const tm_call *c);
 
 #endif

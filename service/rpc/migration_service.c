@@ -143,14 +143,19 @@ static void status_answered(void *arg, tm_code code, const tm_error *err, tm_sta
   tm_call_unref(c);
 }
 
-/* Status with live pending counts: they scan collections, so this runs on the handler pool. */
+/* Status with live pending counts: they scan collections, so this runs on the bounded reads lane.
+ * A caller gone by then costs nothing, and the server stops each count at the caller's deadline. */
 static void status_with_pending(void *arg) {
   tm_call *c = arg;
   const Twigz__Migrations__V1__StatusRequest *req = (const void *)c->request;
+  if (atomic_load(&c->cancelled)) {
+    tm_call_unref(c);
+    return;
+  }
   tm_status_list list = {0};
   tm_error err;
-  if (tm_engine_status(tm_call_ctx(c), (const char *const *)req->names, req->n_names, true, &list,
-                       &err) == TM_OK) {
+  if (tm_engine_status(tm_call_ctx(c), (const char *const *)req->names, req->n_names, true,
+                       tm_call_remaining_ms(c), &list, &err) == TM_OK) {
     reply_statuses(c, &list);
   } else {
     tm_call_fail_error(c, &err);
@@ -165,7 +170,13 @@ static void handle_status(tm_call *c, const ProtobufCMessage *request) {
   const Twigz__Migrations__V1__StatusRequest *req = (const void *)request;
   tm_call_ref(c);
   if (req->include_pending) {
-    tm_server_defer(c->server, status_with_pending, c);
+    tm_call_watch_close(c, NULL);
+    if (!tm_server_defer(c->server, TM_LANE_READS, status_with_pending, c)) {
+      tm_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                   "too many Status calls with pending counts are queued on this replica; retry "
+                   "in a few seconds, or ask without includePending");
+      tm_call_unref(c);
+    }
     return;
   }
   tm_error err;
@@ -189,11 +200,14 @@ static void run_done(void *arg, tm_code code, const tm_error *err, const tm_run_
     resp.run_id = (char *)result->run_id;
     resp.migrations = a.ptrs;
     resp.n_migrations = result->migrations.n;
+    resp.joined = result->joined;
     tm_call_reply(c, &resp.base);
     free_array(a);
   }
   tm_call_unref(c); /* the engine's reference */
 }
+
+static void run_caller_left(tm_call *c) { tm_engine_run_leave(tm_call_ctx(c), c); }
 
 static void handle_run(tm_call *c, const ProtobufCMessage *request) {
   const Twigz__Migrations__V1__RunRequest *req = (const void *)request;
@@ -205,12 +219,19 @@ static void handle_run(tm_call *c, const ProtobufCMessage *request) {
       .rerun = req->rerun,
       .async = req->async,
   };
+  /* A caller that gives up (deadline, cancel) is answered and let go at once, not when the run
+   * ends. Watched first: the run may answer before tm_engine_run returns. */
+  tm_call_watch_close(c, run_caller_left);
   tm_error err;
   tm_call_ref(c); /* held by the engine until run_done */
   if (tm_engine_run(tm_call_ctx(c), &run, run_done, c, &err) != TM_OK) {
     tm_call_unref(c);
     tm_call_fail_error(c, &err);
+    return;
   }
+  /* Gone before the engine knew of it (a deadline already passed): run_caller_left found nothing.
+   */
+  if (atomic_load(&c->cancelled)) tm_engine_run_leave(tm_call_ctx(c), c);
 }
 
 /* --- Cancel --- */
@@ -236,13 +257,13 @@ static void handle_cancel(tm_call *c, const ProtobufCMessage *request) {
 static const struct {
   const char *name;
   tm_request_fn handler;
-  bool blocking; /* waits on MongoDB: runs on the handler pool */
-  bool quiet;    /* polled reads: a log line per call would bury the runs (metrics count them) */
+  tm_lane lane;
+  bool quiet; /* polled reads: a log line per call would bury the runs (metrics count them) */
 } handlers[] = {
-    {"Run", handle_run, true, false},
-    {"Status", handle_status, false, true}, /* defers what blocks */
-    {"List", handle_list, false, true},
-    {"Cancel", handle_cancel, true, false},
+    {"Run", handle_run, TM_LANE_HANDLERS, false},
+    {"Status", handle_status, TM_LANE_INLINE, true}, /* defers what blocks */
+    {"List", handle_list, TM_LANE_INLINE, true},
+    {"Cancel", handle_cancel, TM_LANE_CONTROL, false},
 };
 
 size_t tm_migration_service_methods(tm_engine *engine, tm_method *out, size_t max) {
@@ -260,7 +281,7 @@ size_t tm_migration_service_methods(tm_engine *engine, tm_method *out, size_t ma
           .name = md->name,
           .kind = TM_METHOD_UNARY,
           .needs_auth = true,
-          .blocking = handlers[h].blocking,
+          .lane = handlers[h].lane,
           .quiet = handlers[h].quiet,
           .input = md->input,
           .on_request = handlers[h].handler,

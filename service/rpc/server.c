@@ -26,13 +26,19 @@ struct tm_server {
   char *auth_token;
   pthread_t *threads;
   int n_threads;
-  tm_workq *handlers;
+  tm_workq *lanes[TM_LANE_READS + 1]; /* [TM_LANE_INLINE] stays NULL */
   tm_tag on_shutdown;
   atomic_bool shutdown_done;
   atomic_int inflight; /* calls arrived and not yet freed */
   pthread_mutex_t mu;
   pthread_cond_t cv;
 };
+
+/* Threads of the control and reads lanes, and the reads lane's queue: each read there may scan a
+ * collection, so a flood is refused rather than queued for minutes. */
+#define CONTROL_THREADS 2
+#define READ_THREADS 2
+#define READ_QUEUE_MAX 32
 
 static void arm(tm_server *s, const tm_method *m);
 
@@ -86,11 +92,15 @@ static void dispatch(tm_call *c) {
     tm_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT, why);
     return;
   }
-  if (m->blocking) {
-    tm_call_ref(c);
-    tm_workq_push(s->handlers, run_unary, c);
-  } else {
+  if (m->lane == TM_LANE_INLINE) {
     m->on_request(c, c->request);
+    return;
+  }
+  tm_call_ref(c);
+  if (!tm_server_defer(s, m->lane, run_unary, c)) {
+    tm_call_unref(c);
+    tm_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                 "too many such calls waiting on this replica; retry in a few seconds");
   }
 }
 
@@ -176,12 +186,24 @@ tm_code tm_server_start(const tm_server_options *opts, tm_method *methods, size_
   grpc_server_credentials *creds = make_credentials(opts, err);
   if (!creds) return err->code;
 
-  grpc_arg args[1];
+  grpc_arg args[3];
   size_t n_args = 0;
   if (opts->max_message_bytes > 0) {
     args[n_args++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
                                 .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
                                 .value.integer = opts->max_message_bytes};
+  }
+  /* Core's default is 120 s: every idle TCP connection that never speaks HTTP/2 keeps a file
+   * descriptor that long. */
+  if (opts->handshake_timeout_ms > 0) {
+    args[n_args++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                                .key = GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                                .value.integer = opts->handshake_timeout_ms};
+  }
+  if (opts->max_streams > 0) {
+    args[n_args++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                                .key = GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                                .value.integer = opts->max_streams};
   }
   grpc_channel_args channel_args = {.num_args = n_args, .args = args};
 
@@ -221,7 +243,10 @@ tm_code tm_server_start(const tm_server_options *opts, tm_method *methods, size_
   }
   grpc_server_start(s->server);
 
-  s->handlers = tm_workq_new(opts->handler_threads > 0 ? (size_t)opts->handler_threads : 4);
+  s->lanes[TM_LANE_HANDLERS] =
+      tm_workq_new(opts->handler_threads > 0 ? (size_t)opts->handler_threads : 4, 0);
+  s->lanes[TM_LANE_CONTROL] = tm_workq_new(CONTROL_THREADS, 0);
+  s->lanes[TM_LANE_READS] = tm_workq_new(READ_THREADS, READ_QUEUE_MAX);
   for (size_t i = 0; i < n_methods; i++) arm(s, &methods[i]);
   arm(s, NULL);
   s->n_threads = opts->threads > 0 ? opts->threads : 1;
@@ -233,8 +258,8 @@ tm_code tm_server_start(const tm_server_options *opts, tm_method *methods, size_
 
 int tm_server_port(const tm_server *s) { return s->port; }
 
-void tm_server_defer(tm_server *s, void (*fn)(void *arg), void *arg) {
-  tm_workq_push(s->handlers, fn, arg);
+bool tm_server_defer(tm_server *s, tm_lane lane, void (*fn)(void *arg), void *arg) {
+  return tm_workq_push(s->lanes[lane], fn, arg);
 }
 
 void tm_server_call_ended(tm_server *s) {
@@ -271,8 +296,10 @@ void tm_server_shutdown(tm_server *s, int grace_ms) {
   grpc_server_cancel_all_calls(s->server);
   wait_shutdown(s, 60 * 60 * 1000, false);
   /* Handlers still queued or running answer into calls gRPC has finished; let them end first. */
-  tm_workq_destroy(s->handlers);
-  s->handlers = NULL;
+  for (size_t i = 0; i < sizeof s->lanes / sizeof s->lanes[0]; i++) {
+    tm_workq_destroy(s->lanes[i]);
+    s->lanes[i] = NULL;
+  }
 }
 
 void tm_server_destroy(tm_server *s) {

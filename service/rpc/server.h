@@ -2,8 +2,8 @@
  * UNIMPLEMENTED for everything else, and graceful shutdown.
  *
  * Threads: `threads` completion-queue workers only move bytes and run cheap handlers; handlers that
- * may block (marked `blocking`) run on a separate pool, so a slow MongoDB never stalls the
- * transport. */
+ * may block run on the pool of their lane (call.h), so a slow MongoDB never stalls the transport
+ * and no lane waits behind another. */
 #ifndef TM_RPC_SERVER_H
 #define TM_RPC_SERVER_H
 
@@ -20,7 +20,10 @@ typedef struct {
   /* PEM contents; all NULL: plaintext. client_ca set: clients must present a certificate it signed.
    */
   const char *tls_cert, *tls_key, *tls_client_ca;
-  int max_message_bytes; /* 0: gRPC's default (4 MiB) */
+  int max_message_bytes;    /* 0: gRPC's default (4 MiB) */
+  int handshake_timeout_ms; /* a connection that has not sent its HTTP/2 settings by then is closed
+                             */
+  int max_streams;          /* concurrent calls per connection */
 } tm_server_options;
 
 /* Sends gRPC core's log lines to tm_log; call once before grpc_init. */
@@ -35,8 +38,9 @@ int tm_server_port(const tm_server *s);
 /* Called by call.c when an arrived call is freed: it no longer holds up a graceful shutdown. */
 void tm_server_call_ended(tm_server *s);
 
-/* Runs fn(arg) on the handler pool. */
-void tm_server_defer(tm_server *s, void (*fn)(void *arg), void *arg);
+/* Runs fn(arg) on the pool of lane (not TM_LANE_INLINE); false, and nothing queued, when that
+ * lane's queue is full (TM_LANE_READS). */
+bool tm_server_defer(tm_server *s, tm_lane lane, void (*fn)(void *arg), void *arg);
 
 /* Stops accepting calls, waits up to grace_ms for calls in flight, cancels the rest, and waits for
  * every thread. Handlers still running answer into cancelled calls harmlessly. */

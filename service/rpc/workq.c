@@ -15,6 +15,7 @@ struct tm_workq {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   job *head, *tail;
+  size_t queued, max_queued;
   bool stopping;
   size_t n_threads;
   pthread_t *threads;
@@ -29,6 +30,7 @@ static void *worker(void *arg) {
     if (!j) break; /* stopping and drained */
     q->head = j->next;
     if (!q->head) q->tail = NULL;
+    q->queued--;
     pthread_mutex_unlock(&q->mu);
     j->fn(j->arg);
     free(j);
@@ -38,8 +40,9 @@ static void *worker(void *arg) {
   return NULL;
 }
 
-tm_workq *tm_workq_new(size_t threads) {
+tm_workq *tm_workq_new(size_t threads, size_t max_queued) {
   tm_workq *q = calloc(1, sizeof *q);
+  q->max_queued = max_queued;
   pthread_mutex_init(&q->mu, NULL);
   pthread_cond_init(&q->cv, NULL);
   q->threads = calloc(threads, sizeof *q->threads);
@@ -49,10 +52,15 @@ tm_workq *tm_workq_new(size_t threads) {
   return q;
 }
 
-void tm_workq_push(tm_workq *q, tm_job_fn fn, void *arg) {
+bool tm_workq_push(tm_workq *q, tm_job_fn fn, void *arg) {
+  pthread_mutex_lock(&q->mu);
+  if (q->max_queued && q->queued >= q->max_queued) {
+    pthread_mutex_unlock(&q->mu);
+    return false;
+  }
   job *j = malloc(sizeof *j);
   *j = (job){.fn = fn, .arg = arg};
-  pthread_mutex_lock(&q->mu);
+  q->queued++;
   if (q->tail)
     q->tail->next = j;
   else
@@ -60,6 +68,7 @@ void tm_workq_push(tm_workq *q, tm_job_fn fn, void *arg) {
   q->tail = j;
   pthread_cond_signal(&q->cv);
   pthread_mutex_unlock(&q->mu);
+  return true;
 }
 
 void tm_workq_destroy(tm_workq *q) {

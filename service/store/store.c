@@ -6,8 +6,16 @@
 
 #include "../log.h"
 
+/* The control pool's size: the state-reads thread, the control and reads lanes' threads
+ * (rpc/server.c), with room to spare, so popping from it never waits. */
+#define CONTROL_POOL_MAX 8
+/* Its socket timeout unless the URI sets one: a pending count on a large collection takes tens of
+ * seconds on FerretDB, and a frozen server must not hold a Cancel for an hour. */
+#define CONTROL_SOCKET_TIMEOUT_MS 120000
+
 struct tm_store {
   mongoc_client_pool_t *pool;
+  mongoc_client_pool_t *control; /* Status, Cancel and pending counts: never behind runs */
   char *database;
   mongoc_uri_t *uri;      /* the pool's, for the probe client */
   mongoc_client_t *probe; /* tm_store_ping's own client; only the health checker uses it */
@@ -49,7 +57,8 @@ tm_code tm_store_new(const char *uri_text, const char *database, tm_store **out,
    * index build on a large collection runs longer than that (a $group over 1,000,000 customers on
    * FerretDB did, twice, and failed the migration). Dead peers are still found by TCP keepalive,
    * which libmongoc turns on, in a few minutes. */
-  if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS)) {
+  bool own_socket_timeout = mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS);
+  if (!own_socket_timeout) {
     mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, TM_STORE_SOCKET_TIMEOUT_MS);
   }
   if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME)) {
@@ -62,9 +71,24 @@ tm_code tm_store_new(const char *uri_text, const char *database, tm_store **out,
   }
   mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
   tm_profile_set_user(mongoc_uri_get_username(uri));
+  mongoc_uri_t *control_uri = mongoc_uri_copy(uri);
+  if (!own_socket_timeout) {
+    mongoc_uri_set_option_as_int32(control_uri, MONGOC_URI_SOCKETTIMEOUTMS,
+                                   CONTROL_SOCKET_TIMEOUT_MS);
+  }
+  mongoc_client_pool_t *control = mongoc_client_pool_new_with_error(control_uri, &berr);
+  mongoc_uri_destroy(control_uri);
+  if (!control) {
+    mongoc_client_pool_destroy(pool);
+    mongoc_uri_destroy(uri);
+    return tm_error_set(err, TM_ERR_INVALID, "cannot create MongoDB client pool: %s", berr.message);
+  }
+  mongoc_client_pool_set_error_api(control, MONGOC_ERROR_API_VERSION_2);
+  mongoc_client_pool_max_size(control, CONTROL_POOL_MAX);
 
   tm_store *s = calloc(1, sizeof *s);
   s->pool = pool;
+  s->control = control;
   s->uri = uri;
   s->database = strdup(database);
   *out = s;
@@ -74,6 +98,7 @@ tm_code tm_store_new(const char *uri_text, const char *database, tm_store **out,
 void tm_store_destroy(tm_store *store) {
   if (!store) return;
   if (store->probe) mongoc_client_destroy(store->probe);
+  mongoc_client_pool_destroy(store->control);
   mongoc_client_pool_destroy(store->pool);
   mongoc_uri_destroy(store->uri);
   free(store->database);
@@ -84,6 +109,14 @@ mongoc_client_t *tm_store_pop(tm_store *store) { return mongoc_client_pool_pop(s
 
 void tm_store_push(tm_store *store, mongoc_client_t *client) {
   mongoc_client_pool_push(store->pool, client);
+}
+
+mongoc_client_t *tm_store_pop_control(tm_store *store) {
+  return mongoc_client_pool_pop(store->control);
+}
+
+void tm_store_push_control(tm_store *store, mongoc_client_t *client) {
+  mongoc_client_pool_push(store->control, client);
 }
 
 const char *tm_store_database(const tm_store *store) { return store->database; }

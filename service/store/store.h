@@ -28,6 +28,11 @@ void tm_store_destroy(tm_store *store);
 
 mongoc_client_t *tm_store_pop(tm_store *store);
 void tm_store_push(tm_store *store, mongoc_client_t *client);
+/* The control pool's clients, for Status, Cancel and pending counts: a pool of its own, so they
+ * never wait behind runs holding every client of the other (its size covers every thread that
+ * uses it); a socket timeout of 2 minutes unless the URI sets one. */
+mongoc_client_t *tm_store_pop_control(tm_store *store);
+void tm_store_push_control(tm_store *store, mongoc_client_t *client);
 const char *tm_store_database(const tm_store *store);
 
 /* Runs {ping: 1} on the database through a client of its own whose connect, server-selection and

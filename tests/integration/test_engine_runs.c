@@ -12,7 +12,7 @@ static tm_status status_now(tm_engine *e, const char *name) {
   tm_status_list list;
   tm_error err;
   const char *names[] = {name};
-  cr_assert_eq(tm_engine_status(e, names, 1, false, &list, &err), TM_OK, "%s", err.msg);
+  cr_assert_eq(tm_engine_status(e, names, 1, false, 0, &list, &err), TM_OK, "%s", err.msg);
   tm_status st;
   copy_status(&list.items[0], &st);
   tm_status_list_clear(&list);
@@ -409,7 +409,7 @@ Test(engine_runs, status_reports_pending_for_never_run_and_live_counts_when_aske
   tm_engine *e = new_engine(t.store, "test-a", 30000);
   tm_status_list list;
   tm_error err;
-  cr_assert_eq(tm_engine_status(e, NULL, 0, true, &list, &err), TM_OK, "%s", err.msg);
+  cr_assert_eq(tm_engine_status(e, NULL, 0, true, 0, &list, &err), TM_OK, "%s", err.msg);
   cr_assert_eq(list.n, tm_registry_count());
   for (size_t i = 0; i < list.n; i++) {
     cr_assert_str_eq(list.items[i].name, tm_registry_at(i)->name);
@@ -423,7 +423,7 @@ Test(engine_runs, status_reports_pending_for_never_run_and_live_counts_when_aske
   outcome o;
   run_wait(e, STATUS, (tm_run_request){0}, &o);
   const char *names[] = {"addStatusToStores"};
-  cr_assert_eq(tm_engine_status(e, names, 1, true, &list, &err), TM_OK, "%s", err.msg);
+  cr_assert_eq(tm_engine_status(e, names, 1, true, 0, &list, &err), TM_OK, "%s", err.msg);
   cr_assert_eq(list.n, 1);
   const tm_status *st = &list.items[0];
   cr_assert_eq(st->state, TM_STATE_SUCCEEDED);
@@ -439,7 +439,7 @@ Test(engine_runs, status_reports_pending_for_never_run_and_live_counts_when_aske
   tm_status_list_clear(&list);
 
   const char *twice[] = {"addStatusToStores", "addStatusToStores"};
-  cr_assert_eq(tm_engine_status(e, twice, 2, false, &list, &err), TM_ERR_INVALID);
+  cr_assert_eq(tm_engine_status(e, twice, 2, false, 0, &list, &err), TM_ERR_INVALID);
   outcome_clear(&o);
   tm_engine_destroy(e);
   testdb_close(&t);
@@ -511,7 +511,7 @@ Test(engine_runs, an_unreachable_database_at_the_start_is_unavailable) {
   cr_assert_eq(o.list.n, 0);
   outcome_clear(&o);
   tm_status_list list;
-  cr_assert_eq(tm_engine_status(e, NULL, 0, false, &list, &err), TM_ERR_UNAVAILABLE);
+  cr_assert_eq(tm_engine_status(e, NULL, 0, false, 0, &list, &err), TM_ERR_UNAVAILABLE);
   tm_engine_destroy(e);
   tm_store_destroy(store);
 }
