@@ -21,15 +21,19 @@ typedef struct {
   Google__Protobuf__Timestamp started, finished;
 } status_box;
 
-/* A Timestamp before 1970 is valid protobuf but refused by grpcurl and Python, and a state
- * document holding one was written by something else: clamp it to the epoch and say so. */
+/* The last millisecond of 9999-12-31, the end of the range a Timestamp may hold. */
+#define TIMESTAMP_MAX_MS 253402300799999LL
+
+/* A Timestamp before 1970 is valid protobuf but refused by grpcurl and Python, one after 9999 is
+ * invalid everywhere, and a state document holding either was written by something else: clamp
+ * it and say so. */
 static void set_time(Google__Protobuf__Timestamp *ts, int64_t ms, const char *migration,
                      const char *field) {
   google__protobuf__timestamp__init(ts);
-  if (ms < 0) {
-    tm_log(TM_LOG_WARN, "time before 1970 in a state document, shown as 1970-01-01", "migration",
+  if (ms < 0 || ms > TIMESTAMP_MAX_MS) {
+    tm_log(TM_LOG_WARN, "time out of range in a state document, clamped to 1970..9999", "migration",
            TM_LOG_STR(migration), "field", TM_LOG_STR(field), "ms", TM_LOG_INT(ms), NULL);
-    ms = 0;
+    ms = ms < 0 ? 0 : TIMESTAMP_MAX_MS;
   }
   ts->seconds = ms / 1000;
   ts->nanos = (int32_t)(ms % 1000) * 1000000;

@@ -68,6 +68,9 @@ static bool transient_code(uint32_t code) {
 tm_server_error tm_profile_classify_code(int64_t code, const char *message) {
   if (code == 11000 || code == 11001) return TM_SERVER_ERR_DUPLICATE;
   if (transient_code((uint32_t)code)) return TM_SERVER_ERR_TRANSIENT;
+  /* mongo-java-server answers a drop of a missing collection with MongoDB's old text and no code
+   * ({ok: 0, errmsg: "ns not found"}); MongoDB before 7.0 sends the same text with code 26. */
+  if (message && strcmp(message, "ns not found") == 0) return TM_SERVER_ERR_NAMESPACE_MISSING;
   switch (code) {
   case 1: /* InternalError: FerretDB's SQLite errors */
     if (!message) return TM_SERVER_ERR_OTHER;

@@ -141,16 +141,19 @@ def test_log_lines_stay_valid_utf8_when_a_method_path_is_cut(start_service):
     assert cut and all(entry["method"].startswith("/xy.\u20ac") for entry in cut), cut
 
 
-def test_a_time_before_1970_in_a_state_document_is_a_valid_timestamp(ferret, start_service):
+def test_times_before_1970_or_after_9999_in_a_state_document_are_valid_timestamps(ferret, start_service):
     import datetime
+    from bson.datetime_ms import DatetimeMS
     ferret.client()["e2e_timestamps"]["_migrations"].insert_one({
         "_id": "addStatusToStores", "state": "FAILED", "error": "written by hand",
-        "startedAt": datetime.datetime(1969, 12, 31, 23, 59, 59, 999000)})
+        "startedAt": datetime.datetime(1969, 12, 31, 23, 59, 59, 999000),
+        "finishedAt": DatetimeMS(253402300800000 + 86400000)})  # 10000-01-02
     svc = start_service(database="e2e_timestamps")
     rc, out, err = grpcurl(svc.address, f"{SERVICE}/Status", {"names": ["addStatusToStores"]})
     assert rc == 0, err
     assert "1970-01-01T00:00:00Z" in out, out
-    assert any(e["msg"].startswith("time before 1970") for e in svc.log_entries())
+    assert "9999-12-31T23:59:59.999Z" in out, out
+    assert sum(e["msg"].startswith("time out of range") for e in svc.log_entries()) == 2
 
 
 @pytest.mark.parametrize("path", [

@@ -249,7 +249,8 @@ def test_a_hundred_cancels_against_a_running_migration_are_all_recorded(db, star
     time, while another migration writes flat out, are each answered OK and recorded, none
     INTERNAL or UNAVAILABLE. Another replica (a fake owner, whose lease the test holds) runs the
     canceled migration, so it stays RUNNING through all of them."""
-    seed.load(db, [], [{"_id": i, "name": f"c{i % 40}"} for i in range(3000)])
+    # String _ids: FerretDB looks those up by index (ints it scans for).
+    seed.load(db, [], [{"_id": f"c{i:05d}", "name": f"c{i % 40}"} for i in range(3000)])
     far = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
     name = "addUsernamesToCustomers"
     db["_migrations"].insert_one({"_id": name, "state": "RUNNING", "runId": "fake-run",
