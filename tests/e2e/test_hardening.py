@@ -202,3 +202,25 @@ def test_idle_connections_are_dropped_within_the_handshake_limit(start_service):
         for s in idle:
             s.close()
     figure("idle_connections", connections=3000, handshake_timeout_ms=1000, all_closed_within_s=round(dropped_s, 2))
+
+
+def test_metrics_answer_while_many_clients_hold_half_open_requests(start_service):
+    """200 requests that never finish their headers: the old limit of 64 connections turned every
+    scraper away while they stayed; each is closed after the idle timeout."""
+    svc = start_service()
+    host, port = svc.metrics_address.rsplit(":", 1)
+    stalled = []
+    try:
+        for _ in range(200):
+            s = socket.create_connection((host, int(port)))
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # no blank line: the request never ends
+            stalled.append(s)
+        t0 = time.monotonic()
+        assert svc.metrics()
+        scrape_s = time.monotonic() - t0
+        for s in stalled[:20]:
+            assert closed_by_peer(s)
+    finally:
+        for s in stalled:
+            s.close()
+    figure("metrics_half_open", connections=200, scrape_s=round(scrape_s, 3))
