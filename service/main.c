@@ -121,8 +121,6 @@ static bool load_secrets(const tm_config *cfg, secrets *s, char *msg, size_t siz
   return true;
 }
 
-/* Serves until SIGTERM or SIGINT, then shuts down in order; returns the exit code. Takes the
- * engine: it is destroyed here, between the server's drain and its destruction. */
 /* Past the grace, the drain has this long to finish before the process leaves regardless. */
 #define WATCHDOG_SLACK_S 5
 
@@ -149,6 +147,8 @@ static void start_watchdog(int grace_seconds) {
   if (pthread_create(&t, NULL, watchdog, &seconds) == 0) pthread_detach(t);
 }
 
+/* Serves until SIGTERM or SIGINT, then shuts down in order; returns the exit code. Takes the
+ * engine: it is destroyed here, between the server's drain and its destruction. */
 static int serve(const tm_config *cfg, tm_store *store, tm_engine *engine, const secrets *sec,
                  const char *instance, const sigset_t *signals) {
   tm_error err;

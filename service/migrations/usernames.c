@@ -9,8 +9,9 @@
  * `next`, so the cost is linear in the names assigned, not in the suffixes probed. A name can lie
  * in the candidate space of several bases ("abc11" is abc+11 and abc1+1), so assignments are
  * marked in every cached base they belong to and each candidate is also checked against them.
- * On FerretDB, where such a query reads every customer, a real run learns instead from refused
- * reservations in a directory of taken names (see "Reservations and the directory").
+ * Where such a query reads every customer (FerretDB, or any server while the index is deferred),
+ * a real run learns instead from refused reservations in a directory of taken names (see
+ * "Reservations and the directory").
  *
  * Writes: the batch's names in one update command (ordered: false; in chunks where the server
  * profile limits statements per command), each statement filtered on _id and the username still
@@ -970,16 +971,17 @@ void tm_usernames_limit_cache(tm_usernames *u, size_t max_bases, size_t max_hole
  * two runs can never both reserve a name, and a refused insert means the name is taken. Where the
  * plain index is deferred, reservations are what keeps names unique.
  *
- * On FerretDB a real run also learns through them (the directory): before its first write it
- * reserves every name customers hold that could be a candidate, in one pass over them, and then
- * plans each batch optimistically and reserves its names, planning the batch again past every
- * refused one (plan_and_reserve). FerretDB
- * answers any query but a lone _id by reading every customer, so learning bases by query cost one
- * such pass per window of customers, N^2 in all; reservations cost an insert per name and the one
- * pass. Reservations a stopped run left behind (names it reserved and never wrote) are dropped
- * before the first write of a run that holds the lease (fill_directory), so a resumed run gives
- * the names an uninterrupted one gives; without the lease they stay taken (another run may still
- * be writing them) until a run ends with the index built and drops the collection. */
+ * A real run learns through them too (the directory) where the index is deferred or the server
+ * is FerretDB: before its first write it reserves every name customers hold that could be a
+ * candidate, in one pass over them, and then plans each batch optimistically and reserves its
+ * names, planning the batch again past every refused one (plan_and_reserve). Without an index on
+ * username (deferred), or on FerretDB, which answers any query but a lone _id by reading every
+ * customer, learning bases by query cost one such pass per window of customers, N^2 in all;
+ * reservations cost an insert per name and the one pass. Reservations a stopped run left behind
+ * (names it reserved and never wrote) are dropped before the first write of a run that holds the
+ * lease (fill_directory), so a resumed run gives the names an uninterrupted one gives; without the
+ * lease they stay taken (another run may still be writing them) until a run ends with the index
+ * built and drops the collection. */
 
 /* An insert command of reservations being built. */
 typedef struct {
@@ -1316,89 +1318,6 @@ static bool directory_inherited(tm_usernames *u) {
   bson_destroy(&reply);
   bson_destroy(&cmd);
   return there;
-}
-
-/* Accepts the refused items whose name is reserved for that same customer: a run stopped between
- * reserving and writing it left the reservation, and the name is still this customer's. */
-static tm_code accept_own_reservations(tm_usernames *u, item *items, size_t n, bool *accepted,
-                                       tm_error *err) {
-  bson_t find = BSON_INITIALIZER, filter, id_cond, in, reply;
-  BSON_APPEND_UTF8(&find, "find", TM_USERNAMES_RESERVATIONS);
-  bson_append_document_begin(&find, "filter", -1, &filter);
-  bson_append_document_begin(&filter, "_id", 3, &id_cond);
-  bson_append_array_begin(&id_cond, "$in", 3, &in);
-  size_t m = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (items[i].state != ITEM_PENDING || accepted[i]) continue;
-    char key[16];
-    const char *k;
-    bson_uint32_to_string((uint32_t)m++, &k, key, sizeof key);
-    bson_append_utf8(&in, k, -1, items[i].name, (int)items[i].name_len);
-  }
-  bson_append_array_end(&id_cond, &in);
-  bson_append_document_end(&filter, &id_cond);
-  bson_append_document_end(&find, &filter);
-  BSON_APPEND_INT32(&find, "batchSize", (int32_t)m + 1);
-  bson_iter_t batch;
-  tm_code code = first_batch(u, &find, &reply, &batch, "reading username reservations", err);
-  while (code == TM_OK && bson_iter_next(&batch)) {
-    bson_iter_t f;
-    const char *name = NULL;
-    uint32_t name_len = 0;
-    const bson_value_t *holder = NULL;
-    if (!bson_iter_recurse(&batch, &f)) continue;
-    while (bson_iter_next(&f)) {
-      if (strcmp(bson_iter_key(&f), "_id") == 0 && BSON_ITER_HOLDS_UTF8(&f)) {
-        name = bson_iter_utf8(&f, &name_len);
-      } else if (strcmp(bson_iter_key(&f), "customer") == 0) {
-        holder = bson_iter_value(&f);
-      }
-    }
-    if (!name || !holder) continue;
-    for (size_t i = 0; i < n; i++) {
-      if (items[i].state == ITEM_PENDING && !accepted[i] && items[i].name_len == name_len &&
-          memcmp(items[i].name, name, name_len) == 0 && values_equal(holder, &items[i].id)) {
-        accepted[i] = true;
-      }
-    }
-  }
-  bson_destroy(&reply);
-  bson_destroy(&find);
-  return code;
-}
-
-/* Reserves each pending item's planned name, where the index is deferred on a server that is not
- * FerretDB (the directory has its own rounds). Accepted items get `accepted` set; the names of the
- * others are taken and are appended to rejected (the caller frees them). */
-static tm_code reserve(tm_usernames *u, item *items, size_t n, bool *accepted, char **rejected,
-                       size_t *n_rejected, tm_error *err) {
-  name_insert b;
-  name_insert_init(&b);
-  size_t *index_of = bson_malloc((n ? n : 1) * sizeof *index_of);
-  for (size_t i = 0; i < n; i++) {
-    accepted[i] = false;
-    if (items[i].state != ITEM_PENDING) continue;
-    index_of[b.n] = i;
-    name_insert_add(&b, items[i].name, items[i].name_len, &items[i].id);
-  }
-  size_t count = b.n, n_refused = 0;
-  bool *refused = bson_malloc((count ? count : 1) * sizeof *refused);
-  tm_code code = name_insert_send(u, &b, refused, err);
-  for (size_t j = 0; j < count && code == TM_OK; j++) {
-    accepted[index_of[j]] = !refused[j];
-    n_refused += refused[j];
-  }
-  if (code == TM_OK && n_refused > 0) code = accept_own_reservations(u, items, n, accepted, err);
-  for (size_t j = 0; j < count && code == TM_OK; j++) {
-    item *it = &items[index_of[j]];
-    if (accepted[index_of[j]]) continue;
-    rejected[(*n_rejected)++] = bson_strdup(it->name);
-    u->refusals++;
-  }
-  if (code != TM_OK) memset(accepted, 0, n * sizeof *accepted);
-  bson_free(refused);
-  bson_free(index_of);
-  return code;
 }
 
 /* The names a batch holds reservations for, during the directory's rounds: a later round may
@@ -1793,22 +1712,23 @@ static tm_code write_planned(tm_usernames *u, item *items, size_t n, const bool 
  * The deferred index */
 
 static void try_deferred_index(tm_usernames *u, bool at_end, tm_error *err, tm_code *code) {
-  bson_error_t berr;
   u->build_tried = true;
-  if (create_index(u, false, &berr)) {
-    u->index = INDEX_PLAIN;
-    log_index(u, at_end ? "built at the end of the run, the falsy usernames replaced"
-                        : "built during the run, as soon as the falsy usernames were replaced");
-    return;
-  }
-  if (!at_end) {
-    tm_log(TM_LOG_INFO, "usernames: by_username still blocked; reservations go on", "migration",
-           TM_LOG_STR(u->m->name), "error", TM_LOG_STR(berr.message), NULL);
-    return;
-  }
-  /* Blockers written meanwhile fail the build; another writer may also name them between the
-   * build and the count, so a count that finds none left is worth another build. */
+  /* At the end, blockers written meanwhile fail the build; another writer may also name them
+   * between a failed build and the count, so a count that finds fewer than two left is worth
+   * another build. */
   for (int attempt = 0;; attempt++) {
+    bson_error_t berr;
+    if (create_index(u, false, &berr)) {
+      u->index = INDEX_PLAIN;
+      log_index(u, at_end ? "built at the end of the run, the falsy usernames replaced"
+                          : "built during the run, as soon as the falsy usernames were replaced");
+      return;
+    }
+    if (!at_end) {
+      tm_log(TM_LOG_INFO, "usernames: by_username still blocked; reservations go on", "migration",
+             TM_LOG_STR(u->m->name), "error", TM_LOG_STR(berr.message), NULL);
+      return;
+    }
     int64_t left = 0;
     tm_code c = count_blockers(u, &left, err);
     if (c != TM_OK) {
@@ -1825,11 +1745,6 @@ static void try_deferred_index(tm_usernames *u, bool at_end, tm_error *err, tm_c
     }
     if (attempt == 2) {
       *code = index_error(u, &berr, err);
-      return;
-    }
-    if (create_index(u, false, &berr)) {
-      u->index = INDEX_PLAIN;
-      log_index(u, "built at the end of the run, the falsy usernames replaced");
       return;
     }
   }
@@ -1859,8 +1774,7 @@ static tm_code index_took_over(tm_usernames *u, tm_code failure, tm_error *err) 
 static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *err) {
   own_names own = {0}; /* the directory's reservations for this batch */
   bool *sent = bson_malloc0((n ? n : 1) * sizeof *sent);
-  char **rejected = bson_malloc((n * MAX_ROUNDS + 1) * sizeof *rejected);
-  size_t n_rejected = 0, to_plan = 0;
+  size_t to_plan = 0;
   for (size_t i = 0; i < n; i++) to_plan += items[i].state == ITEM_PENDING;
   tm_code code = TM_OK;
   if (u->directory && !u->directory_filled && to_plan > 0) code = fill_directory(u, err);
@@ -1869,16 +1783,12 @@ static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *er
     to_plan = 0;
     for (size_t i = 0; i < n; i++) to_plan += items[i].state == ITEM_PENDING;
     uint64_t skip = contention_skip(u, round, to_plan);
-    bool reserving = u->directory || u->index == INDEX_DEFERRED;
     if (u->directory) {
       code = plan_and_reserve(u, items, n, &own, sent, err);
+      if (code != TM_OK && code != TM_ERR_UNAVAILABLE) code = index_took_over(u, code, err);
     } else {
       code = plan(u, items, n, skip, err);
       if (code != TM_OK || u->dry_run) break;
-      if (reserving) code = reserve(u, items, n, sent, rejected, &n_rejected, err);
-    }
-    if (reserving && code != TM_OK && code != TM_ERR_UNAVAILABLE) {
-      code = index_took_over(u, code, err);
     }
     if (code != TM_OK) break;
     if (u->index != INDEX_DEFERRED) {
@@ -1901,7 +1811,6 @@ static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *er
      * some name that did not get written is now held by another customer. */
     code = learn_bases(u, items, n, true, err);
     if (code != TM_OK) break;
-    for (size_t r = 0; r < n_rejected; r++) mark_name(&u->cache, rejected[r], strlen(rejected[r]));
     bool confirmed = outcome.dup_error;
     size_t unwritten_sent = 0;
     for (size_t i = 0; i < n; i++) {
@@ -1920,8 +1829,6 @@ static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *er
   }
   if (code == TM_OK) code = release_unused(u, &own, items, n, err);
   own_clear(&own);
-  for (size_t r = 0; r < n_rejected; r++) bson_free(rejected[r]);
-  bson_free(rejected);
   bson_free(sent);
   return code;
 }

@@ -38,6 +38,12 @@ static void forward_driver_log(mongoc_log_level_t level, const char *domain, con
 
 void tm_store_init_logging(void) { mongoc_log_set_handler(forward_driver_log, NULL); }
 
+static mongoc_client_pool_t *new_pool(const mongoc_uri_t *uri, bson_error_t *berr) {
+  mongoc_client_pool_t *pool = mongoc_client_pool_new_with_error(uri, berr);
+  if (pool) mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
+  return pool;
+}
+
 tm_code tm_store_new(const char *uri_text, const char *database, tm_store **out, tm_error *err) {
   bson_error_t berr;
   mongoc_uri_t *uri = mongoc_uri_new_with_error(uri_text, &berr);
@@ -64,27 +70,21 @@ tm_code tm_store_new(const char *uri_text, const char *database, tm_store **out,
   if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME)) {
     mongoc_uri_set_appname(uri, "twigz-migrations");
   }
-  mongoc_client_pool_t *pool = mongoc_client_pool_new_with_error(uri, &berr);
-  if (!pool) {
-    mongoc_uri_destroy(uri);
-    return tm_error_set(err, TM_ERR_INVALID, "cannot create MongoDB client pool: %s", berr.message);
-  }
-  mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
-  tm_profile_set_user(mongoc_uri_get_username(uri));
   mongoc_uri_t *control_uri = mongoc_uri_copy(uri);
   if (!own_socket_timeout) {
     mongoc_uri_set_option_as_int32(control_uri, MONGOC_URI_SOCKETTIMEOUTMS,
                                    CONTROL_SOCKET_TIMEOUT_MS);
   }
-  mongoc_client_pool_t *control = mongoc_client_pool_new_with_error(control_uri, &berr);
+  mongoc_client_pool_t *pool = new_pool(uri, &berr);
+  mongoc_client_pool_t *control = pool ? new_pool(control_uri, &berr) : NULL;
   mongoc_uri_destroy(control_uri);
   if (!control) {
-    mongoc_client_pool_destroy(pool);
+    if (pool) mongoc_client_pool_destroy(pool);
     mongoc_uri_destroy(uri);
     return tm_error_set(err, TM_ERR_INVALID, "cannot create MongoDB client pool: %s", berr.message);
   }
-  mongoc_client_pool_set_error_api(control, MONGOC_ERROR_API_VERSION_2);
   mongoc_client_pool_max_size(control, CONTROL_POOL_MAX);
+  tm_profile_set_user(mongoc_uri_get_username(uri));
 
   tm_store *s = calloc(1, sizeof *s);
   s->pool = pool;

@@ -1,6 +1,7 @@
 """Hostile and careless load against the real binary: floods of calls that give up, a database that
 freezes during shutdown, connections that never speak. What must hold: bounded threads and memory,
 Status and Cancel answered within their deadlines, SIGTERM within the grace, idle sockets closed."""
+import contextlib
 import datetime
 import os
 import signal
@@ -9,7 +10,6 @@ import threading
 import time
 
 import grpc
-import pytest
 
 from harness import DatabaseServer, call, health_probe, wait_until
 from test_torture import figure, rss_and_fds, sanitized
@@ -170,37 +170,46 @@ def test_sigterm_exits_in_time_while_the_database_is_frozen(workdir, start_servi
         server.stop()
 
 
-def closed_by_peer(s):
-    """Reads what the server sent (its HTTP/2 settings) up to the end of the stream."""
+@contextlib.contextmanager
+def open_connections(address, n, send=b""):
+    """n TCP connections to address that send `send` and then nothing; closed on exit."""
+    host, port = address.rsplit(":", 1)
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.create_connection((host, int(port)))
+            if send:
+                s.sendall(send)
+            socks.append(s)
+        yield socks
+    finally:
+        for s in socks:
+            s.close()
+
+
+def read_until_closed(s):
+    """Reads what the server sent (its HTTP/2 settings, an error page) up to the end of the stream;
+    socket.timeout when the server keeps the connection open."""
     s.settimeout(10)
     try:
         while s.recv(4096):
             pass
     except ConnectionResetError:
         pass
-    return True
 
 
 def test_idle_connections_are_dropped_within_the_handshake_limit(start_service):
     svc = start_service("--handshake-timeout-ms", "1000")
-    host, port = svc.address.rsplit(":", 1)
     call(svc.address, "List")
     _, fds0 = rss_and_fds(svc.proc.pid)
-    idle = []
-    for _ in range(3000):
-        s = socket.create_connection((host, int(port)))
-        idle.append(s)
-    t0 = time.monotonic()
-    try:
+    with open_connections(svc.address, 3000) as idle:
+        t0 = time.monotonic()
         # A real client is served meanwhile.
         assert call(svc.address, "List")["migrations"]
         wait_until(lambda: rss_and_fds(svc.proc.pid)[1] <= fds0 + 10, 60, what="idle connections closed")
         dropped_s = time.monotonic() - t0
         for s in idle[:50]:
-            assert closed_by_peer(s)
-    finally:
-        for s in idle:
-            s.close()
+            read_until_closed(s)
     figure("idle_connections", connections=3000, handshake_timeout_ms=1000, all_closed_within_s=round(dropped_s, 2))
 
 
@@ -208,19 +217,11 @@ def test_metrics_answer_while_many_clients_hold_half_open_requests(start_service
     """200 requests that never finish their headers: the old limit of 64 connections turned every
     scraper away while they stayed; each is closed after the idle timeout."""
     svc = start_service()
-    host, port = svc.metrics_address.rsplit(":", 1)
-    stalled = []
-    try:
-        for _ in range(200):
-            s = socket.create_connection((host, int(port)))
-            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # no blank line: the request never ends
-            stalled.append(s)
+    # No blank line: the requests never end.
+    with open_connections(svc.metrics_address, 200, send=b"GET /metrics HTTP/1.1\r\nHost: x\r\n") as stalled:
         t0 = time.monotonic()
         assert svc.metrics()
         scrape_s = time.monotonic() - t0
         for s in stalled[:20]:
-            assert closed_by_peer(s)
-    finally:
-        for s in stalled:
-            s.close()
+            read_until_closed(s)
     figure("metrics_half_open", connections=200, scrape_s=round(scrape_s, 3))
