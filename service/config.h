@@ -26,6 +26,8 @@ typedef struct {
   int health_interval_ms;
   int ping_timeout_ms;
   int max_runs;
+  int progress_seconds;
+  int metrics_refresh_seconds;
   int handshake_timeout_ms;
   int max_streams;
   const char *metrics_listen; /* "" turns the endpoint off */

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics/http.h"
+#include "metrics/metrics.h"
 #include "migrations/engine.h"
 #include "oneshot.h"
 #include "rpc/auth.h"
@@ -190,6 +191,7 @@ static int serve(const tm_config *cfg, tm_store *store, tm_engine *engine, const
     tm_health_destroy(health);
     return usage_error(msg);
   }
+  tm_metrics_build_info(TM_VERSION, grpc_version_string(), mongoc_get_version());
   if (cfg->metrics_listen[0] &&
       tm_metrics_http_start(cfg->metrics_listen, &metrics, &metrics_port, &err) != TM_OK) {
     snprintf(msg, sizeof msg, "--metrics-listen: %s", err.msg);
@@ -312,6 +314,8 @@ int main(int argc, char **argv) {
       .write_filter = write_filter,
       .outage_wait_ms = cfg.outage_wait_seconds ? cfg.outage_wait_seconds * 1000 : -1,
       .max_runs = cfg.max_runs,
+      .progress_ms = cfg.progress_seconds * 1000,
+      .metrics_refresh_ms = cfg.metrics_refresh_seconds * 1000,
   };
   if (tm_store_new(cfg.mongodb_uri, cfg.database, &store, &err) != TM_OK) {
     snprintf(msg, sizeof msg, "--mongodb-uri: %s", err.msg);

@@ -6,11 +6,7 @@
 #include <string.h>
 
 #include "log.h"
-
-static const char *state_name(tm_state s) {
-  static const char *names[] = {"?", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED"};
-  return (int)s >= 1 && (int)s <= 5 ? names[s] : names[0];
-}
+#include "store/state.h"
 
 typedef struct {
   pthread_mutex_t mu;
@@ -31,14 +27,16 @@ static void on_done(void *arg, tm_code code, const tm_error *err, const tm_run_r
   } else {
     for (size_t i = 0; i < result->migrations.n; i++) {
       const tm_status *st = &result->migrations.items[i];
-      printf("%s: %s%s%s processed=%lld updated=%lld total=%lld%s%s\n", st->name,
-             state_name(st->state), st->skipped ? " (skipped)" : "",
-             st->dry_run ? " (dry run)" : "", (long long)st->processed, (long long)st->updated,
-             (long long)st->total, st->error && *st->error ? " error=" : "",
-             st->error ? st->error : "");
+      printf("%s: %s%s%s%s processed=%lld updated=%lld total=%lld%s%s\n", st->name,
+             tm_state_name(st->state), st->skipped ? " (skipped)" : "",
+             st->swept_drift ? " (swept drift)" : "", st->dry_run ? " (dry run)" : "",
+             (long long)st->processed, (long long)st->updated, (long long)st->total,
+             st->error && *st->error ? " error=" : "", st->error ? st->error : "");
       for (size_t s = 0; s < st->n_samples; s++) printf("  would set %s\n", st->samples[s]);
       if (st->state == TM_STATE_FAILED || st->state == TM_STATE_CANCELED) {
         exit_code = TM_EXIT_FAILED;
+      } else if (st->state == TM_STATE_INTERRUPTED && exit_code == TM_EXIT_OK) {
+        exit_code = TM_EXIT_TEMPFAIL;
       }
     }
     fflush(stdout);

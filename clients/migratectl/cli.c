@@ -16,15 +16,17 @@
 
 static const char exit_codes_help[] =
     "Exit codes:\n"
-    "  0   every asked migration SUCCEEDED or was skipped; a dry run, list, status or\n"
-    "      cancel answered (status --watch and run --async: none FAILED or CANCELED)\n"
+    "  0   every asked migration SUCCEEDED or was skipped (a dry run: planned, none would\n"
+    "      fail); list, status or cancel answered (status --watch and run --async: none\n"
+    "      FAILED, CANCELED or INTERRUPTED)\n"
     "  64  usage error; the server said INVALID_ARGUMENT (e.g. an unknown migration, a batch\n"
     "      size out of range) or NOT_FOUND\n"
-    "  65  a migration ended FAILED or CANCELED; the server said FAILED_PRECONDITION (e.g.\n"
-    "      cancel of a migration that is not running)\n"
+    "  65  a migration ended FAILED or CANCELED (a dry run: one would fail); the server said\n"
+    "      FAILED_PRECONDITION (e.g. cancel of a migration that is not running)\n"
     "  70  any other gRPC status (a bug or an unexpected answer)\n"
-    "  75  still unreachable, UNAVAILABLE or ABORTED when --timeout ran out, or\n"
-    "      DEADLINE_EXCEEDED: temporary, run again later (the work goes on on the server)\n"
+    "  75  a migration was INTERRUPTED (its replica shut down or lost its lease), still\n"
+    "      unreachable, UNAVAILABLE or ABORTED when --timeout ran out, or DEADLINE_EXCEEDED:\n"
+    "      temporary, run again (progress is kept; the work may go on on the server)\n"
     "  77  UNAUTHENTICATED or PERMISSION_DENIED\n";
 
 static const char global_help[] =
@@ -53,6 +55,8 @@ static const char global_help[] =
     "  --timeout SECONDS       budget of the whole command, retries included (default 3600\n"
     "                          for run and status --watch, 30 otherwise)\n"
     "  --json                  print responses as proto3 JSON (as grpcurl does)\n"
+    "  --progress-seconds N    run and status --watch off a terminal: a progress line per\n"
+    "                          running migration every N seconds (default 30)\n"
     "  -v, --verbose           say on stderr when a call is retried\n"
     "  -h, --help              this help\n"
     "  --version               print the version\n"
@@ -75,10 +79,11 @@ static const char status_help[] =
     "Shows the saved state of the named migrations (all of them when none is named).\n"
     "\n"
     "  --pending   also count, live, the documents each migration still has to change\n"
-    "  --watch     follow them until none is RUNNING: a live progress line per migration on a\n"
-    "              terminal, otherwise one line per change of state (--json: one StatusResponse\n"
-    "              per line on each change); exits as run does (65 when one ended FAILED or\n"
-    "              CANCELED)\n"
+    "  --watch     follow them until none is QUEUED, RUNNING or CANCELING: a live progress line\n"
+    "              per migration on a terminal, otherwise one line per change of state and a\n"
+    "              progress line every --progress-seconds (--json: one StatusResponse per line\n"
+    "              on each change of state and at that cadence); exits as run does (65 when one\n"
+    "              ended FAILED or CANCELED, 75 when one was INTERRUPTED)\n"
     "\n"
     "--json prints the StatusResponse.\n"
     "\n";
@@ -88,8 +93,10 @@ static const char run_help[] =
     "\n"
     "Runs the named migrations (all of them when none is named) one after another in\n"
     "registry order and waits until the chain ends. A migration that SUCCEEDED before is\n"
-    "skipped unless --rerun; a FAILED or CANCELED one resumes where it stopped; the first\n"
-    "that fails stops the chain. One already running elsewhere is waited for.\n"
+    "skipped unless --rerun, or unless documents match its filter again (drift): those are\n"
+    "swept as a new run. A FAILED, CANCELED or INTERRUPTED one resumes where it stopped;\n"
+    "the first that does not succeed stops the chain. One already running elsewhere is\n"
+    "waited for. A dry run plans every named migration, past a failing one.\n"
     "\n"
     "  --dry-run        read and plan only, write nothing; shows up to 10 planned changes\n"
     "  --batch-size N   documents per batch, 1..10000 (default: the server's)\n"
@@ -98,7 +105,8 @@ static const char run_help[] =
     "\n"
     "On a terminal a live line per migration shows processed/total, documents per second\n"
     "and the time left, from Status polled every 0.5 s; otherwise one line per change of\n"
-    "state. --json prints only the RunResponse. If the call fails with UNAVAILABLE or\n"
+    "state and a progress line every --progress-seconds. --json prints only the RunResponse. If "
+    "the call fails with UNAVAILABLE or\n"
     "ABORTED (e.g. the service restarted), the run is asked again: migrations are\n"
     "idempotent and resume from their saved cursor.\n"
     "\n";
@@ -140,6 +148,7 @@ typedef enum {
   OPT_BATCH_SIZE,
   OPT_RERUN,
   OPT_ASYNC,
+  OPT_PROGRESS,
 } option_id;
 
 static const struct {
@@ -167,6 +176,7 @@ static const struct {
     {"batch-size", 0, OPT_BATCH_SIZE, true, TM_CTL_CMD_RUN},
     {"rerun", 0, OPT_RERUN, false, TM_CTL_CMD_RUN},
     {"async", 0, OPT_ASYNC, false, TM_CTL_CMD_RUN},
+    {"progress-seconds", 0, OPT_PROGRESS, true, TM_CTL_CMD_NONE},
 };
 
 static int usage(const char *fmt, const char *arg) {
@@ -298,6 +308,13 @@ static int apply(tm_ctl_options *o, raw_options *raw, option_id id, const char *
   case OPT_DRY_RUN: o->dry_run = true; break;
   case OPT_RERUN: o->rerun = true; break;
   case OPT_ASYNC: o->async = true; break;
+  case OPT_PROGRESS: {
+    int32_t n;
+    if (!parse_int32(value, &n) || n < 1 || n > 86400)
+      return usage("--progress-seconds: expected 1..86400, got \"%.80s\"", value);
+    o->progress_s = n;
+    break;
+  }
   case OPT_BATCH_SIZE:
     if (!parse_int32(value, &o->batch_size))
       return usage("--batch-size: expected a whole number, got \"%s\"", value);
@@ -343,6 +360,7 @@ static int parse_option(int argc, char **argv, int *i, tm_ctl_options *o, raw_op
 
 /* Reads the files the options name and settles defaults. */
 static int finish(tm_ctl_options *o, const raw_options *raw) {
+  if (!o->progress_s) o->progress_s = 30;
   if (!o->addr) o->addr = getenv("TWIGZ_ADDR");
   if (!o->addr || !*o->addr) o->addr = DEFAULT_ADDR;
 

@@ -24,6 +24,7 @@ typedef struct {
   const char *tls_server_name;
   double timeout_s; /* the command's default when not given */
   bool json, verbose;
+  int progress_s; /* run and status --watch off a terminal: seconds between progress lines */
   /* the command */
   tm_ctl_command command;
   const char **names; /* owned array of pointers into argv */

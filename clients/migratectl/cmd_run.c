@@ -88,24 +88,28 @@ static int check_settled(const tm_ctl_pb_run_response *resp) {
   return TM_CTL_EXIT_OK;
 }
 
+#define N_WORDS 9
+
 /* "run 1a2b: 3 succeeded, 1 skipped (4.2s)". */
 static void print_summary(const tm_ctl_pb_run_response *resp, bool dry_run, int64_t took_ms) {
-  int counts[6] = {0}, skipped = 0;
+  int counts[N_WORDS] = {0}, skipped = 0, swept = 0;
   for (size_t i = 0; i < resp->n_migrations; i++) {
     const tm_ctl_pb_status *m = resp->migrations[i];
+    swept += m->swept_drift;
     if (m->skipped)
       skipped++;
-    else if (m->state >= 0 && m->state < 6)
-      counts[m->state]++;
+    else
+      counts[m->state >= 0 && m->state < N_WORDS ? m->state : 0]++;
   }
-  static const char *const words[6] = {"in an unknown state", "not run", "running",
-                                       "succeeded",           "failed",  "canceled"};
+  static const char *const words[N_WORDS] = {
+      "in an unknown state", "not run",    "running", "succeeded", "failed", "canceled", "queued",
+      "canceling",           "interrupted"};
   char took[32];
   tm_ctl_format_seconds(took, sizeof took, (double)took_ms / 1000.0);
   printf("%s %s:", dry_run ? "dry run" : "run",
          resp->run_id && resp->run_id[0] ? resp->run_id : "-");
   const char *sep = " ";
-  static const int order[] = {3, 4, 5, 2, 1, 0};
+  static const int order[] = {3, 4, 5, 8, 7, 2, 6, 1, 0};
   for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
     int s = order[k];
     if (!counts[s]) continue;
@@ -117,6 +121,7 @@ static void print_summary(const tm_ctl_pb_run_response *resp, bool dry_run, int6
     }
   }
   if (skipped) printf("%s%d skipped", sep, skipped);
+  if (swept) printf(" (%d swept drift)", swept);
   if (!resp->n_migrations) printf(" nothing to do");
   printf(" (%s)\n", took);
 }
@@ -136,6 +141,7 @@ int tm_ctl_cmd_run(tm_ctl_conn *conn, const tm_ctl_options *opts) {
   if (!opts->json && !opts->async) {
     bool tty = tm_ctl_live_stdout_is_terminal();
     ctx.live = tm_ctl_live_new(stdout, tty ? TM_CTL_LIVE_TTY : TM_CTL_LIVE_PLAIN);
+    tm_ctl_live_set_progress(ctx.live, (int64_t)opts->progress_s * 1000);
     tm_ctl_live_follow(ctx.live, opts->names, opts->n_names);
     ctx.poll = !opts->dry_run;
     if (tty)

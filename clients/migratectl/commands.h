@@ -12,7 +12,8 @@ int tm_ctl_cmd_status(tm_ctl_conn *conn, const tm_ctl_options *opts);
 int tm_ctl_cmd_run(tm_ctl_conn *conn, const tm_ctl_options *opts);
 int tm_ctl_cmd_cancel(tm_ctl_conn *conn, const tm_ctl_options *opts);
 
-/* 65 when any of the statuses ended FAILED or CANCELED, else 0. */
+/* 65 when any of the statuses ended FAILED or CANCELED, else 75 when one was INTERRUPTED (run
+ * again to resume), else 0. */
 int tm_ctl_outcome_exit(tm_ctl_pb_status *const *statuses, size_t n);
 
 #endif

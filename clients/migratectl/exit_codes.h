@@ -10,8 +10,8 @@ enum {
   TM_CTL_EXIT_USAGE = 64,    /* bad command line, INVALID_ARGUMENT, NOT_FOUND (unknown name) */
   TM_CTL_EXIT_DATA = 65,     /* a migration ended FAILED or CANCELED; FAILED_PRECONDITION */
   TM_CTL_EXIT_SOFTWARE = 70, /* any other status: a bug or an unexpected answer */
-  TM_CTL_EXIT_TEMPFAIL =
-      75,                  /* unreachable, UNAVAILABLE, ABORTED or DEADLINE_EXCEEDED at --timeout */
+  /* unreachable, UNAVAILABLE, ABORTED or DEADLINE_EXCEEDED at --timeout; a migration INTERRUPTED */
+  TM_CTL_EXIT_TEMPFAIL = 75,
   TM_CTL_EXIT_NOPERM = 77, /* UNAUTHENTICATED or PERMISSION_DENIED */
 };
 

@@ -1,7 +1,8 @@
 /* Follows migrations through successive Status answers and says what changed: on a terminal, a
  * live progress line per RUNNING migration (processed/total, documents per second, time left)
  * redrawn in place, with a line printed above them whenever one settles; off a terminal, one plain
- * timestamped line per change of state, which suits Job logs. */
+ * timestamped line per change of state and a progress line per running migration at a fixed
+ * cadence, which suits Job logs. */
 #ifndef TM_CTL_LIVE_H
 #define TM_CTL_LIVE_H
 
@@ -19,6 +20,9 @@ typedef struct tm_ctl_live tm_ctl_live;
 /* out is borrowed. */
 tm_ctl_live *tm_ctl_live_new(FILE *out, tm_ctl_live_mode mode);
 void tm_ctl_live_free(tm_ctl_live *l);
+
+/* Off a terminal: how often a running migration gets a progress line (default 30 s). */
+void tm_ctl_live_set_progress(tm_ctl_live *l, int64_t every_ms);
 
 /* Reports only these migrations (names borrowed for the call); not called: every one it sees. */
 void tm_ctl_live_follow(tm_ctl_live *l, const char *const *names, size_t n);

@@ -2,6 +2,8 @@
 #ifndef TM_CTL_PB_H
 #define TM_CTL_PB_H
 
+#include <stdbool.h>
+
 #include "twigz/migrations/v1/migration_service.pb-c.h"
 
 typedef Twigz__Migrations__V1__MigrationStatus tm_ctl_pb_status;
@@ -16,5 +18,13 @@ typedef Twigz__Migrations__V1__CancelResponse tm_ctl_pb_cancel_response;
 #define TM_CTL_SUCCEEDED TM_CTL_STATE(SUCCEEDED)
 #define TM_CTL_FAILED TM_CTL_STATE(FAILED)
 #define TM_CTL_CANCELED TM_CTL_STATE(CANCELED)
+#define TM_CTL_QUEUED TM_CTL_STATE(QUEUED)
+#define TM_CTL_CANCELING TM_CTL_STATE(CANCELING)
+#define TM_CTL_INTERRUPTED TM_CTL_STATE(INTERRUPTED)
+
+/* A run holds it: it has not settled yet. */
+static inline bool tm_ctl_state_held(int state) {
+  return state == TM_CTL_QUEUED || state == TM_CTL_RUNNING || state == TM_CTL_CANCELING;
+}
 
 #endif

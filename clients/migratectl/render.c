@@ -59,17 +59,31 @@ void tm_ctl_describe_status(char *buf, size_t size, const tm_ctl_pb_status *m) {
   char took[48];
   format_took(took, sizeof took, m);
   const char *error = m->error && m->error[0] ? m->error : "no error message";
+  const char *on = m->owner && m->owner[0] ? " on " : "", *owner = m->owner ? m->owner : "";
   switch ((int)m->state) {
   case TM_CTL_PENDING: snprintf(buf, size, "PENDING  not run yet"); break;
+  case TM_CTL_QUEUED:
+    snprintf(buf, size, "QUEUED  waiting for its turn in run %s%s%s", m->run_id, on, owner);
+    break;
+  case TM_CTL_CANCELING:
+    snprintf(buf, size,
+             "CANCELING  processed %" PRId64 "/%" PRId64 ", updated %" PRId64
+             "; the batch in flight finishes first%s%s",
+             m->processed, m->total, m->updated, on, owner);
+    break;
+  case TM_CTL_INTERRUPTED:
+    snprintf(buf, size,
+             "INTERRUPTED  processed %" PRId64 "/%" PRId64 ", updated %" PRId64
+             "%s: %s; the next run resumes from there",
+             m->processed, m->total, m->updated, took, error);
+    break;
   case TM_CTL_RUNNING:
     if (!tm_ctl_status_started(m)) {
-      snprintf(buf, size, "RUNNING  queued, not started yet%s%s",
-               m->owner && m->owner[0] ? " on " : "", m->owner ? m->owner : "");
+      snprintf(buf, size, "RUNNING  starting%s%s", on, owner);
       break;
     }
     snprintf(buf, size, "RUNNING  processed %" PRId64 "/%" PRId64 ", updated %" PRId64 "%s%s",
-             m->processed, m->total, m->updated, m->owner && m->owner[0] ? " on " : "",
-             m->owner ? m->owner : "");
+             m->processed, m->total, m->updated, on, owner);
     break;
   case TM_CTL_SUCCEEDED:
     if (m->skipped)
@@ -80,8 +94,12 @@ void tm_ctl_describe_status(char *buf, size_t size, const tm_ctl_pb_status *m) {
                ")%s; nothing was written",
                m->updated, m->total, m->processed, took);
     else
-      snprintf(buf, size, "SUCCEEDED  processed %" PRId64 "/%" PRId64 ", updated %" PRId64 "%s",
-               m->processed, m->total, m->updated, took);
+      snprintf(buf, size, "SUCCEEDED  processed %" PRId64 "/%" PRId64 ", updated %" PRId64 "%s%s",
+               m->processed, m->total, m->updated, took,
+               m->swept_drift ? " (swept drift: documents had appeared since it last succeeded)"
+               : m->drifted   ? "; DRIFTED: documents match its filter again, the next run "
+                                "sweeps them"
+                              : "");
     break;
   case TM_CTL_FAILED:
     snprintf(buf, size, "FAILED  %sprocessed %" PRId64 "/%" PRId64 ", updated %" PRId64 "%s: %s",
@@ -148,7 +166,7 @@ void tm_ctl_print_status_table(FILE *out, const tm_ctl_pb_status_response *resp,
   int wn = 4;
   for (size_t i = 0; i < resp->n_migrations; i++)
     wn = max_int(wn, (int)strlen(resp->migrations[i]->name));
-  fprintf(out, "%-*s  %-9s  %9s  %9s  %9s", wn, "NAME", "STATE", "PROCESSED", "TOTAL", "UPDATED");
+  fprintf(out, "%-*s  %-11s  %9s  %9s  %9s", wn, "NAME", "STATE", "PROCESSED", "TOTAL", "UPDATED");
   if (pending) fprintf(out, "  %9s", "PENDING");
   fprintf(out, "  %-20s  %s\n", "STARTED", "FINISHED");
   for (size_t i = 0; i < resp->n_migrations; i++) {
@@ -156,7 +174,7 @@ void tm_ctl_print_status_table(FILE *out, const tm_ctl_pb_status_response *resp,
     char started[40], finished[40];
     format_time(started, sizeof started, m->started_at);
     format_time(finished, sizeof finished, m->finished_at);
-    fprintf(out, "%-*s  %-9s  %9" PRId64 "  %9" PRId64 "  %9" PRId64, wn, m->name,
+    fprintf(out, "%-*s  %-11s  %9" PRId64 "  %9" PRId64 "  %9" PRId64, wn, m->name,
             tm_ctl_state_name(m->state), m->processed, m->total, m->updated);
     if (pending) fprintf(out, "  %9" PRId64, m->pending);
     fprintf(out, "  %-20s  %s\n", started, finished);
@@ -165,7 +183,12 @@ void tm_ctl_print_status_table(FILE *out, const tm_ctl_pb_status_response *resp,
   for (size_t i = 0; i < resp->n_migrations; i++) {
     const tm_ctl_pb_status *m = resp->migrations[i];
     if (m->error && m->error[0]) fprintf(out, "%s: error: %s\n", m->name, m->error);
-    if (m->state == TM_CTL_RUNNING && m->owner && m->owner[0])
-      fprintf(out, "%s: running on %s\n", m->name, m->owner);
+    if (tm_ctl_state_held(m->state) && m->owner && m->owner[0])
+      fprintf(out, "%s: held by %s (run %s)\n", m->name, m->owner, m->run_id);
+    if (m->drifted)
+      fprintf(out,
+              "%s: drifted: %" PRId64
+              " documents match its filter again; the next run sweeps them\n",
+              m->name, m->pending);
   }
 }

@@ -12,8 +12,7 @@
 /* "RUNNING" for MIGRATION_STATE_RUNNING; "UNKNOWN_STATE" for a value newer than our contract. */
 const char *tm_ctl_state_name(int state);
 
-/* Whether a RUNNING migration has begun its work; the engine claims every migration of a chain when
- * the chain starts, so the later ones are RUNNING long before they start. */
+/* Whether a RUNNING migration has begun its work (it counts its documents first). */
 bool tm_ctl_status_started(const tm_ctl_pb_status *m);
 
 /* "0.4s", "42s", "3m05s", "2h07m". */

@@ -1,16 +1,19 @@
 /* A Run's thread: claim every asked migration, run them in order, report once.
  *
- * Claim phase: for each migration, a SUCCEEDED one is skipped (unless rerun); otherwise the chain
- * takes its lease (lease.h) and marks it RUNNING, keeping the replaced state in `prev`; one whose
- * lease is live elsewhere is left to wait for when its turn comes. Holding every claim before the
- * first migration runs means no other replica starts a later migration of this chain meanwhile,
- * and an async Run can answer with all of them RUNNING. The heartbeat keeps the claims alive.
+ * Claim phase: for each migration, a SUCCEEDED one is skipped (unless rerun) once one query has
+ * found no document matching its filter; one with documents left (drift) is swept again from the
+ * start. Otherwise the chain takes its lease (lease.h) and marks it QUEUED, keeping the replaced
+ * state in `prev`; one whose lease is live elsewhere is left to wait for when its turn comes.
+ * Holding every claim before the first migration runs means no other replica starts a later
+ * migration of this chain meanwhile, and an async Run can answer with all of them QUEUED. The
+ * heartbeat keeps the claims alive.
  *
  * Run phase, in registry order: a claimed migration runs (runner.h); a busy one is waited for by
  * polling its state and lease every POLL_MS: when its holder ends it, its outcome is this Run's
  * outcome too; when the holder dies (lease expired) or was shut down (interrupted), this chain
- * takes it over from the saved cursor. The first FAILED or CANCELED stops the chain: the claims
- * not reached are put back as they were and reported PENDING.
+ * takes it over from the saved cursor. The first FAILED, CANCELED or INTERRUPTED stops the chain:
+ * the claims not reached are put back as they were, and every migration not reached is reported
+ * in its stored state.
  *
  * Waiting cannot deadlock: a chain only waits on a migration whose holder either runs it or holds
  * it queued behind an earlier migration, and chains claim and run in the same (registry) order.
@@ -65,7 +68,8 @@ typedef struct {
   item_kind kind;
   tm_lease lease;     /* ITEM_CLAIMED */
   int hb_slot;        /* ITEM_CLAIMED */
-  tm_state_doc base;  /* ITEM_CLAIMED: the state the claim replaced */
+  tm_state_doc base;  /* ITEM_CLAIMED: the state the claim replaces */
+  bool drift;         /* it had SUCCEEDED, but documents match its filter again */
   int64_t waited_gen; /* ITEM_BUSY: the holder's lease generation */
   /* ITEM_BUSY: finishedAt of the state seen when the wait began, if it had ended already (the
    * holder was only releasing its lease): that outcome predates this Run and is not reported. */
@@ -90,14 +94,8 @@ struct chain {
   tm_error interrupt; /* why a run stopped resumable, when it did not for shutdown */
 };
 
-/* This process's view of a migration's state, for the metrics series; finished_ms: when it
- * ended. */
-static void metric_state(const tm_migration *m, tm_state state, int64_t finished_ms) {
-  tm_metrics_migration_state(tm_registry_index(m), (int)state);
-  if (state == TM_STATE_SUCCEEDED) {
-    tm_metrics_migration_succeeded(tm_registry_index(m), (double)finished_ms / 1000.0);
-  }
-}
+/* This chain wrote a state document: the metrics read the collection again soon. */
+static void state_written(chain *c) { tm_state_reads_poke(&c->e->state_reads); }
 
 /* --- reporting --- */
 
@@ -145,9 +143,20 @@ static void set_pending(item *it) {
   tm_report_pending(it->m, &it->st);
 }
 
+/* For a migration the chain stops before: what is stored now, never a guess. Keeps the last
+ * status read if the database does not answer. */
+static void set_stored_status(chain *c, item *it) {
+  tm_state_doc s;
+  tm_error err;
+  if (tm_state_read(c->states, it->m->name, &s, &err) != TM_OK) return;
+  set_status(it, &s, false);
+  tm_state_doc_clear(&s);
+}
+
 static void set_claimed_status(chain *c, item *it, int64_t now) {
   set_pending(it);
-  it->st.state = TM_STATE_RUNNING;
+  it->st.state = TM_STATE_QUEUED;
+  it->st.swept_drift = it->drift;
   it->st.run_id = strdup(c->run_id);
   it->st.owner = strdup(c->e->instance_id);
   it->st.started_at_ms = now;
@@ -158,8 +167,8 @@ static void set_claimed_status(chain *c, item *it, int64_t now) {
 
 /* --- claims --- */
 
-/* The state a claim replaces: a dead chain's unstarted claim counts as its prev, and a RUNNING
- * state whose holder is gone (we hold the lease now) as FAILED, resumable. */
+/* The state a claim replaces: a dead chain's unstarted claim counts as its prev, and a held state
+ * whose holder is gone (we hold the lease now) as INTERRUPTED, resumable. */
 static void effective_base(const tm_state_doc *s, tm_state_doc *base) {
   if (s->prev) {
     tm_state_doc_parse(s->prev, base);
@@ -167,11 +176,11 @@ static void effective_base(const tm_state_doc *s, tm_state_doc *base) {
     tm_state_doc_copy(s, base);
     base->prev = NULL;
   }
-  if (base->exists && base->state == TM_STATE_RUNNING) {
+  if (base->exists && tm_state_is_held(base->state)) {
     char msg[TM_LEASE_OWNER_MAX + 64];
     snprintf(msg, sizeof msg, "interrupted: the lease of %s expired",
              base->owner ? base->owner : "a previous holder");
-    base->state = TM_STATE_FAILED;
+    base->state = TM_STATE_INTERRUPTED;
     free(base->error);
     base->error = strdup(msg);
   }
@@ -188,17 +197,44 @@ static void release(chain *c, item *it) {
   }
 }
 
+/* Whether a SUCCEEDED migration is to be skipped: when no document matches its filter. Sets
+ * it->drift otherwise; asks the database once per chain. */
+static tm_code skip_succeeded(chain *c, item *it, bool *skip, tm_error *err) {
+  *skip = false;
+  if (c->rerun) return TM_OK;
+  if (!it->drift) {
+    bool left;
+    tm_code code = tm_engine_any_left(c->e, c->client, it->m, &left, err);
+    if (code != TM_OK) return code;
+    it->drift = left;
+    if (left) {
+      tm_log(TM_LOG_WARN,
+             "migration had succeeded, but documents match its filter again; sweeping them as a "
+             "new run",
+             "migration", TM_LOG_STR(it->m->name), "run_id", TM_LOG_STR(c->run_id), NULL);
+    }
+  }
+  *skip = !it->drift;
+  return TM_OK;
+}
+
 /* Claims it->m: sets it->kind (and status) to SKIPPED, CLAIMED or BUSY. */
 static tm_code claim(chain *c, item *it, tm_error *err) {
   const char *name = it->m->name;
   tm_state_doc s;
+  bool skip = false;
   tm_code code = tm_state_read(c->states, name, &s, err);
   if (code != TM_OK) return code;
-  if (s.exists && s.state == TM_STATE_SUCCEEDED && !s.prev && !c->rerun) {
-    it->kind = ITEM_SKIPPED;
-    set_status(it, &s, true);
+  if (s.exists && s.state == TM_STATE_SUCCEEDED && !s.prev) {
+    code = skip_succeeded(c, it, &skip, err);
+    if (code == TM_OK && skip) {
+      it->kind = ITEM_SKIPPED;
+      set_status(it, &s, true);
+    }
+  }
+  if (code != TM_OK || skip) {
     tm_state_doc_clear(&s);
-    return TM_OK;
+    return code;
   }
   tm_lease_info holder;
   code = tm_lease_take(c->leases, name, c->e->instance_id, c->run_id, c->e->lease_ms, &it->lease,
@@ -206,7 +242,7 @@ static tm_code claim(chain *c, item *it, tm_error *err) {
   if (code == TM_ERR_CONFLICT) {
     it->kind = ITEM_BUSY;
     it->waited_gen = holder.gen;
-    it->seen_finished_ms = s.exists && s.state != TM_STATE_RUNNING ? s.finished_at_ms : -1;
+    it->seen_finished_ms = s.exists && !tm_state_is_held(s.state) ? s.finished_at_ms : -1;
     set_status(it, &s, false);
     tm_state_doc_clear(&s);
     return TM_OK;
@@ -227,7 +263,14 @@ static tm_code claim(chain *c, item *it, tm_error *err) {
   }
   tm_state_doc base;
   effective_base(&s, &base);
-  if (base.state == TM_STATE_SUCCEEDED && !c->rerun) {
+  if (base.exists && base.state == TM_STATE_SUCCEEDED) code = skip_succeeded(c, it, &skip, err);
+  if (code != TM_OK) {
+    tm_state_doc_clear(&s);
+    tm_state_doc_clear(&base);
+    release(c, it);
+    return code;
+  }
+  if (base.exists && base.state == TM_STATE_SUCCEEDED && skip) {
     if (s.prev) code = tm_state_restore(c->states, name, s.lease_gen, &base, err);
     release(c, it);
     it->kind = ITEM_SKIPPED;
@@ -255,14 +298,14 @@ static tm_code claim(chain *c, item *it, tm_error *err) {
   it->kind = ITEM_CLAIMED;
   it->base = base;
   set_claimed_status(c, it, now);
-  tm_metrics_migration_state(tm_registry_index(it->m), TM_STATE_RUNNING);
+  state_written(c);
   tm_log(TM_LOG_INFO, "migration claimed", "migration", TM_LOG_STR(name), "run_id",
          TM_LOG_STR(c->run_id), "lease_gen", TM_LOG_INT(it->lease.gen), "from_state",
          TM_LOG_STR(tm_state_name(base.exists ? base.state : TM_STATE_PENDING)), NULL);
   return TM_OK;
 }
 
-/* Puts a claim that never started back as it was; reported PENDING. */
+/* Puts a claim that never started back as it was, and reports that. */
 static void unclaim(chain *c, item *it) {
   tm_error err;
   if (tm_state_restore(c->states, it->m->name, it->lease.gen, &it->base, &err) != TM_OK) {
@@ -270,11 +313,10 @@ static void unclaim(chain *c, item *it) {
            "migration", TM_LOG_STR(it->m->name), "error", TM_LOG_STR(err.msg), NULL);
   }
   release(c, it);
-  tm_metrics_migration_state(tm_registry_index(it->m),
-                             it->base.exists ? (int)it->base.state : TM_STATE_PENDING);
+  state_written(c);
+  set_status(it, &it->base, false);
   tm_state_doc_clear(&it->base);
   it->kind = ITEM_SETTLED;
-  set_pending(it);
 }
 
 /* --- running a claimed migration --- */
@@ -283,13 +325,15 @@ static tm_state state_of_outcome(tm_run_outcome o) {
   switch (o) {
   case TM_RUN_SUCCEEDED: return TM_STATE_SUCCEEDED;
   case TM_RUN_CANCELED: return TM_STATE_CANCELED;
+  case TM_RUN_INTERRUPTED: return TM_STATE_INTERRUPTED;
+  case TM_RUN_LOST: return TM_STATE_INTERRUPTED;
   default: return TM_STATE_FAILED;
   }
 }
 
 /* Writes the outcome (unless the lease is lost) and releases the lease. */
-static void finish(chain *c, item *it, tm_state state, const char *error, bool interrupted,
-                   bool lost, int64_t processed, int64_t updated) {
+static void finish(chain *c, item *it, tm_state state, const char *error, bool lost,
+                   int64_t processed, int64_t updated) {
   tm_error err;
   tm_code code = TM_OK;
   /* Until the database is back: a run that failed because it went away would otherwise stay
@@ -298,8 +342,8 @@ static void finish(chain *c, item *it, tm_state state, const char *error, bool i
    * quick tries only (the naps then return at once). */
   int64_t give_up = tm_clock_mono_ms() + FINISH_RETRY_MS;
   for (int attempt = 0; !lost; attempt++) {
-    code = tm_state_finish(c->states, it->m->name, it->lease.gen, state, error, interrupted,
-                           processed, updated, tm_clock_wall_ms(), &err);
+    code = tm_state_finish(c->states, it->m->name, it->lease.gen, state, error, processed, updated,
+                           tm_clock_wall_ms(), &err);
     if (code != TM_ERR_UNAVAILABLE || tm_clock_mono_ms() > give_up) break;
     if (!tm_engine_nap(c->e, attempt < 4 ? 500 << attempt : 8000) && attempt >= 3) break;
   }
@@ -331,7 +375,7 @@ static tm_state run_claimed(chain *c, item *it, bool *interrupted) {
     tm_state_doc_clear(&s);
     *interrupted = true;
     unclaim(c, it);
-    return TM_STATE_PENDING;
+    return it->st.state;
   }
   if (code != TM_OK) {
     r.outcome = TM_RUN_FAILED;
@@ -349,6 +393,7 @@ static tm_state run_claimed(chain *c, item *it, bool *interrupted) {
         .registry_index = tm_registry_index(it->m),
         .batch_size = c->batch_size,
         .resume_after = s.has_cursor ? &s.cursor : NULL,
+        .done_before = s.has_cursor ? it->base.processed : 0,
         .states = c->states,
         .hb = c->hb,
         .hb_slot = it->hb_slot,
@@ -358,9 +403,9 @@ static tm_state run_claimed(chain *c, item *it, bool *interrupted) {
   }
   state = state_of_outcome(r.outcome);
   bool was_interrupted = r.outcome == TM_RUN_INTERRUPTED;
-  const char *error = state == TM_STATE_FAILED ? r.err.msg : NULL;
-  finish(c, it, state, error, was_interrupted, r.outcome == TM_RUN_LOST, r.processed, r.updated);
-  metric_state(it->m, state, tm_clock_wall_ms());
+  const char *error = state == TM_STATE_FAILED || state == TM_STATE_INTERRUPTED ? r.err.msg : NULL;
+  finish(c, it, state, error, r.outcome == TM_RUN_LOST, r.processed, r.updated);
+  state_written(c);
   if (was_interrupted) {
     *interrupted = true;
     if (!tm_engine_stopping(c->e)) c->interrupt = r.err;
@@ -374,6 +419,7 @@ static tm_state run_claimed(chain *c, item *it, bool *interrupted) {
 
   set_pending(it);
   it->st.state = state;
+  it->st.swept_drift = it->drift;
   it->st.run_id = strdup(c->run_id);
   it->st.owner = strdup(c->e->instance_id);
   it->st.total = r.total;
@@ -396,33 +442,28 @@ static tm_state run_claimed(chain *c, item *it, bool *interrupted) {
 
 /* --- waiting for a migration held elsewhere --- */
 
-static bool is_terminal(tm_state s) {
-  return s == TM_STATE_SUCCEEDED || s == TM_STATE_FAILED || s == TM_STATE_CANCELED;
-}
-
 static tm_state wait_busy(chain *c, item *it, bool *interrupted) {
   const char *name = it->m->name;
   int64_t first_error = 0, last_log = tm_clock_mono_ms();
   for (;;) {
     if (tm_engine_stopping(c->e) || abandoned(c)) {
       *interrupted = true;
-      set_pending(it);
-      return TM_STATE_PENDING;
+      return it->st.state; /* as last read */
     }
     tm_error err = {0};
     tm_state_doc s;
     tm_lease_info latest;
     tm_code code = tm_state_read(c->states, name, &s, &err);
     if (code == TM_OK) {
-      if (s.exists && is_terminal(s.state) && !s.interrupted && !s.prev &&
-          s.lease_gen >= it->waited_gen && s.finished_at_ms != it->seen_finished_ms) {
+      if (s.exists && tm_state_is_final(s.state) && !s.prev && s.lease_gen >= it->waited_gen &&
+          s.finished_at_ms != it->seen_finished_ms) {
         /* The run we waited for ended: its outcome is ours. */
         set_status(it, &s, false);
-        metric_state(it->m, s.state, s.finished_at_ms);
         tm_state_doc_clear(&s);
         it->kind = ITEM_SETTLED;
         return it->st.state;
       }
+      set_status(it, &s, false);
       tm_state_doc_clear(&s);
       code = tm_lease_latest(c->leases, name, &latest, &err);
     }
@@ -483,15 +524,12 @@ static uint32_t covered_fields(chain *c, size_t upto) {
   return covered;
 }
 
+/* A dry run goes through every asked migration, past a failing one (it writes nothing, so a later
+ * one is planned as if the failed one had not run), and plans each from the start: what a real run
+ * would change, its final sweep behind the cursor included. */
 static void run_dry(chain *c) {
-  bool stop = false;
   for (size_t i = 0; i < c->n; i++) {
     item *it = &c->items[i];
-    if (stop) {
-      set_pending(it);
-      it->st.dry_run = true;
-      continue;
-    }
     if (tm_engine_stopping(c->e) || abandoned(c)) {
       tm_error err;
       tm_error_set(&err, TM_ERR_UNAVAILABLE, "interrupted: service shutting down");
@@ -500,25 +538,28 @@ static void run_dry(chain *c) {
     }
     tm_state_doc s, base;
     tm_error err = {0};
+    bool skip = false;
     tm_code code = tm_state_read(c->states, it->m->name, &s, &err);
+    if (code == TM_OK) {
+      effective_base(&s, &base);
+      tm_state_doc_clear(&s);
+      if (base.exists && base.state == TM_STATE_SUCCEEDED) {
+        code = skip_succeeded(c, it, &skip, &err);
+        if (skip) set_status(it, &base, true);
+      }
+      tm_state_doc_clear(&base);
+    }
     if (code != TM_OK && i == 0) {
       report(c, code, &err);
       return;
     }
-    if (code != TM_OK) {
-      set_pending(it);
-      it->st.state = TM_STATE_FAILED;
-      it->st.error = strdup(err.msg);
+    if (code != TM_OK || skip) {
+      if (code != TM_OK) {
+        set_pending(it);
+        it->st.state = TM_STATE_FAILED;
+        it->st.error = strdup(err.msg);
+      }
       it->st.dry_run = true;
-      stop = true;
-      continue;
-    }
-    effective_base(&s, &base);
-    tm_state_doc_clear(&s);
-    if (base.exists && base.state == TM_STATE_SUCCEEDED && !c->rerun) {
-      set_status(it, &base, true);
-      it->st.dry_run = true;
-      tm_state_doc_clear(&base);
       continue;
     }
     set_pending(it);
@@ -528,14 +569,12 @@ static void run_dry(chain *c) {
         .m = it->m,
         .batch_size = c->batch_size,
         .dry_run = true,
-        .resume_after = base.has_cursor && base.state != TM_STATE_SUCCEEDED ? &base.cursor : NULL,
         .covered = covered_fields(c, i),
         .abandoned = &c->abandoned,
     };
     tm_runner_result r;
     int64_t started = tm_clock_wall_ms();
     tm_runner_run(&p, &r, &it->st);
-    tm_state_doc_clear(&base);
     if (r.outcome == TM_RUN_INTERRUPTED) {
       tm_runner_result_clear(&r);
       report(c, TM_ERR_UNAVAILABLE, &r.err);
@@ -543,16 +582,19 @@ static void run_dry(chain *c) {
     }
     it->st.state = r.outcome == TM_RUN_SUCCEEDED ? TM_STATE_SUCCEEDED : TM_STATE_FAILED;
     it->st.dry_run = true;
+    it->st.swept_drift = it->drift;
     it->st.run_id = strdup(c->run_id);
     it->st.total = r.total;
     it->st.processed = r.processed;
     it->st.updated = r.updated;
     it->st.started_at_ms = started;
     it->st.finished_at_ms = tm_clock_wall_ms();
-    if (it->st.state == TM_STATE_FAILED) {
-      it->st.error = strdup(r.err.msg);
-      stop = true;
-    }
+    if (it->st.state == TM_STATE_FAILED) it->st.error = strdup(r.err.msg);
+    tm_log(it->st.state == TM_STATE_FAILED ? TM_LOG_WARN : TM_LOG_INFO, "dry run ended",
+           "migration", TM_LOG_STR(it->m->name), "run_id", TM_LOG_STR(c->run_id), "state",
+           TM_LOG_STR(tm_state_name(it->st.state)), "total", TM_LOG_INT(r.total), "would_update",
+           TM_LOG_INT(r.updated), "duration_ms", TM_LOG_INT(it->st.finished_at_ms - started),
+           "error", TM_LOG_STR(it->st.error ? it->st.error : ""), NULL);
     tm_runner_result_clear(&r);
   }
   report(c, TM_OK, NULL);
@@ -586,8 +628,8 @@ static void run_chain(chain *c) {
     if (stop) {
       if (it->kind == ITEM_CLAIMED) {
         unclaim(c, it);
-      } else {
-        set_pending(it);
+      } else if (it->kind == ITEM_BUSY) {
+        set_stored_status(c, it);
       }
       continue;
     }
@@ -597,7 +639,7 @@ static void run_chain(chain *c) {
     } else if (it->kind == ITEM_BUSY) {
       state = wait_busy(c, it, &interrupted);
     }
-    if (interrupted || state == TM_STATE_FAILED || state == TM_STATE_CANCELED) stop = true;
+    if (interrupted || state != TM_STATE_SUCCEEDED) stop = true;
   }
   if (interrupted && c->interrupt.code != TM_OK) {
     report(c, TM_ERR_UNAVAILABLE, &c->interrupt);

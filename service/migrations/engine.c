@@ -116,9 +116,11 @@ tm_code tm_engine_new(tm_store *store, const tm_engine_options *opts, tm_engine 
                                                      : opts->outage_wait_ms;
   e->default_batch_size = batch;
   e->max_runs = opts && opts->max_runs > 0 ? opts->max_runs : 32;
+  e->progress_ms = opts && opts->progress_ms > 0 ? opts->progress_ms : 30000;
   e->write_filter = opts ? opts->write_filter : TM_WRITE_FILTER_AUTO;
   tm_profile_init(&e->profile);
-  tm_state_reads_init(&e->state_reads, e);
+  tm_state_reads_init(&e->state_reads, e,
+                      opts && opts->metrics_refresh_ms > 0 ? opts->metrics_refresh_ms : 10000);
   pthread_mutex_init(&e->mu, NULL);
   pthread_condattr_t attr;
   pthread_condattr_init(&attr);
@@ -296,14 +298,23 @@ static void status_answered(void *arg, tm_code code, const tm_error *err, tm_sta
   pthread_mutex_unlock(&w->mu);
 }
 
+/* m's collection and its whole filter: what a migration still has to change, from the start. */
+static tm_code whole_filter(tm_engine *e, mongoc_client_t *client, const tm_migration *m,
+                            mongoc_collection_t **coll, bson_t *filter, tm_error *err) {
+  *coll = tm_engine_collection(e, client, m->collection);
+  tm_profile_view caps = {0};
+  tm_code code = tm_profile_probe(&e->profile, *coll, &caps, err);
+  bson_init(filter);
+  if (code == TM_OK) tm_query_build(m, &caps, NULL, filter);
+  return code;
+}
+
 static tm_code count_pending(tm_engine *e, mongoc_client_t *client, const tm_migration *m,
                              int budget_ms, int64_t *pending, tm_error *err) {
-  mongoc_collection_t *coll = tm_engine_collection(e, client, m->collection);
-  tm_profile_view caps = {0};
-  tm_code code = tm_profile_probe(&e->profile, coll, &caps, err);
+  mongoc_collection_t *coll;
+  bson_t filter;
+  tm_code code = whole_filter(e, client, m, &coll, &filter, err);
   if (code == TM_OK) {
-    bson_t filter = BSON_INITIALIZER;
-    tm_query_build(m, &caps, NULL, &filter);
     bson_error_t berr;
     bson_t opts = BSON_INITIALIZER;
     if (budget_ms > 0) BSON_APPEND_INT64(&opts, "maxTimeMS", budget_ms);
@@ -313,8 +324,38 @@ static tm_code count_pending(tm_engine *e, mongoc_client_t *client, const tm_mig
       *pending = 0;
       code = tm_store_error(&berr, err, "counting pending documents");
     }
-    bson_destroy(&filter);
   }
+  bson_destroy(&filter);
+  mongoc_collection_destroy(coll);
+  return code;
+}
+
+tm_code tm_engine_any_left(tm_engine *e, mongoc_client_t *client, const tm_migration *m,
+                           bool *found, tm_error *err) {
+  *found = false;
+  mongoc_collection_t *coll;
+  bson_t filter;
+  tm_code code = whole_filter(e, client, m, &coll, &filter, err);
+  if (code == TM_OK) {
+    bson_t opts = BSON_INITIALIZER, projection;
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &projection);
+    BSON_APPEND_INT32(&projection, "_id", 1);
+    bson_append_document_end(&opts, &projection);
+    mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
+    mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, primary);
+    const bson_t *doc;
+    *found = mongoc_cursor_next(cursor, &doc);
+    bson_error_t berr;
+    if (mongoc_cursor_error(cursor, &berr)) {
+      *found = false;
+      code = tm_store_error(&berr, err, "looking for documents left to migrate");
+    }
+    mongoc_cursor_destroy(cursor);
+    mongoc_read_prefs_destroy(primary);
+    bson_destroy(&opts);
+  }
+  bson_destroy(&filter);
   mongoc_collection_destroy(coll);
   return code;
 }
@@ -355,6 +396,7 @@ tm_code tm_engine_status(tm_engine *engine, const char *const *names, size_t n_n
                           "the caller's deadline passed while counting pending documents");
     }
     st->has_pending = code == TM_OK;
+    st->drifted = st->has_pending && st->state == TM_STATE_SUCCEEDED && st->pending > 0;
   }
   tm_store_push_control(engine->store, client);
   if (code != TM_OK) tm_status_list_clear(&w.list);
@@ -370,7 +412,7 @@ static tm_code cancel_once(mongoc_collection_t *states, mongoc_collection_t *lea
   tm_state_doc doc;
   tm_code code = tm_state_read(states, m->name, &doc, err);
   bool recorded = false;
-  if (code == TM_OK && doc.state == TM_STATE_RUNNING) {
+  if (code == TM_OK && (doc.state == TM_STATE_QUEUED || doc.state == TM_STATE_RUNNING)) {
     code = tm_state_request_cancel(states, m->name, &recorded, err);
     /* The marker reaches the holder even if a concurrent checkpoint overwrites the flag (FerretDB
      * writes whole documents, without a lock). */
@@ -387,6 +429,8 @@ static tm_code cancel_once(mongoc_collection_t *states, mongoc_collection_t *lea
   }
   if (code == TM_OK) {
     tm_report_from_state(m, &doc, out);
+    /* Recorded: the holder may have ended it since, but it no longer runs as before. */
+    if (tm_state_is_held(out->state)) out->state = TM_STATE_CANCELING;
     tm_log(TM_LOG_INFO, "cancel requested", "migration", TM_LOG_STR(m->name), "owner",
            TM_LOG_STR(doc.owner ? doc.owner : ""), "run_id",
            TM_LOG_STR(doc.run_id ? doc.run_id : ""), NULL);
@@ -420,5 +464,6 @@ tm_code tm_engine_cancel(tm_engine *engine, const char *name, tm_status *out, tm
   mongoc_collection_destroy(leases);
   mongoc_collection_destroy(states);
   tm_store_push_control(engine->store, client);
+  if (code == TM_OK) tm_state_reads_poke(&engine->state_reads);
   return code;
 }

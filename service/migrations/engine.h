@@ -40,6 +40,8 @@ typedef struct {
   int64_t started_at_ms, finished_at_ms;
   char *error;
   bool skipped, dry_run;
+  bool drifted;     /* SUCCEEDED, yet the pending count found documents matching its filter */
+  bool swept_drift; /* a Run found such documents and swept them instead of skipping it */
   /* Dry run: relaxed extended JSON objects, {"_id": ..., "<field>": <value it would get>, ...}. */
   char *samples[TM_MAX_SAMPLES];
   size_t n_samples;
@@ -77,6 +79,9 @@ typedef struct {
   /* Runs in flight on this replica (each holds a thread, its heartbeat's and two pooled clients);
    * past it a new Run is TM_ERR_RESOURCE. Identical Runs share one and count once. Default 32. */
   int max_runs;
+  int progress_ms; /* how often a running migration logs its progress; default 30000 */
+  /* How often the metrics read the state collection; default 10000. */
+  int metrics_refresh_ms;
 } tm_engine_options;
 
 typedef struct tm_engine tm_engine;
@@ -84,8 +89,8 @@ typedef struct tm_engine tm_engine;
 /* The store is borrowed and must outlive the engine. Does not touch the database. */
 tm_code tm_engine_new(tm_store *store, const tm_engine_options *opts, tm_engine **out,
                       tm_error *err);
-/* Asks running chains to stop after their current batch (their migrations are saved FAILED,
- * "interrupted", resumable; sync Runs report TM_ERR_UNAVAILABLE) and refuses new Runs; returns at
+/* Asks running chains to stop after their current batch (their migrations are saved INTERRUPTED,
+ * resumable; sync Runs report TM_ERR_UNAVAILABLE) and refuses new Runs; returns at
  * once. Safe from any thread, any number of times. */
 void tm_engine_stop(tm_engine *engine);
 /* Stops as tm_engine_stop does, waits for every chain to end (each done callback has returned by

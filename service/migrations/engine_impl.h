@@ -9,6 +9,7 @@
 
 #include "../store/profile.h"
 #include "engine.h"
+#include "registry.h"
 #include "state_reads.h"
 
 typedef struct tm_chain_rec tm_chain_rec;
@@ -22,6 +23,7 @@ struct tm_engine {
   int outage_wait_ms; /* how long a run waits for the database before it stops resumable */
   int default_batch_size;
   int max_runs;
+  int progress_ms;
   tm_write_filter write_filter;
   tm_profile profile;
   tm_state_reads state_reads; /* Status */
@@ -40,5 +42,10 @@ bool tm_engine_nap(tm_engine *e, int ms);
 /* A handle on collection name with majority writes and primary reads; destroy with
  * mongoc_collection_destroy before the client goes back to the pool. */
 mongoc_collection_t *tm_engine_collection(tm_engine *e, mongoc_client_t *client, const char *name);
+
+/* Whether any document of m's collection still matches its whole filter (one query that stops at
+ * the first match, not a count): a SUCCEEDED migration with one left has drifted. */
+tm_code tm_engine_any_left(tm_engine *e, mongoc_client_t *client, const tm_migration *m,
+                           bool *found, tm_error *err);
 
 #endif

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "../log.h"
+#include "../metrics/metrics.h"
 
 typedef struct {
   bool used;
@@ -49,6 +50,9 @@ static void renew_all(tm_heartbeat *hb, mongoc_collection_t *leases) {
     bool cancel = false;
     tm_error err = {0};
     tm_code code = tm_lease_renew(leases, &lease, hb->lease_ms, &cancel, &err);
+    tm_metrics_lease_renewal(code == TM_OK             ? TM_METRICS_LEASE_RENEWED
+                             : code == TM_ERR_CONFLICT ? TM_METRICS_LEASE_LOST
+                                                       : TM_METRICS_LEASE_FAILED);
     if (code != TM_OK && code != TM_ERR_CONFLICT) {
       tm_log(TM_LOG_WARN, "lease renewal failed; retrying", "migration", TM_LOG_STR(lease.name),
              "error", TM_LOG_STR(err.msg), NULL);

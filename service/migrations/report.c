@@ -36,6 +36,8 @@ void tm_report_from_state(const tm_migration *m, const tm_state_doc *doc, tm_sta
   tm_report_pending(m, st);
   if (!doc->exists) return;
   st->state = doc->state;
+  /* The stored state lags a Cancel by the batch in flight; the request itself is the news. */
+  if (doc->cancel_requested && tm_state_is_held(doc->state)) st->state = TM_STATE_CANCELING;
   st->run_id = dup_or_null(doc->run_id);
   st->owner = dup_or_null(doc->owner);
   st->error = dup_or_null(doc->error);

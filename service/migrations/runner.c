@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,11 +41,14 @@ typedef struct {
   uint32_t *masks;
   char (*assigned)[TM_USERNAME_MAX + 1];
   int64_t next_poke_ms; /* when to ask the heartbeat for a renewal (and Cancel markers) again */
+  /* The last progress line: when, and what was processed then (for docs/s). */
+  int64_t progress_ms, progress_processed;
 } batch_worker;
 
 static tm_code worker_begin(const tm_runner_params *p, mongoc_collection_t *coll,
                             const tm_profile_view *caps, batch_worker *w, tm_error *err) {
   memset(w, 0, sizeof *w);
+  w->progress_ms = tm_clock_mono_ms();
   size_t n = (size_t)p->batch_size;
   if (p->m->derive == TM_DERIVE_USERNAME) {
     w->assigned = calloc(n, sizeof *w->assigned);
@@ -219,6 +223,21 @@ static size_t window_size(const tm_runner_params *p, const batch_worker *w) {
   return ahead > batch ? ahead / batch * batch : batch;
 }
 
+/* At the engine's cadence, one info line: how far the run is, how fast, and when it should end. */
+static void log_progress(const tm_runner_params *p, batch_worker *w, const tm_runner_result *r) {
+  int64_t now = tm_clock_mono_ms(), since = now - w->progress_ms;
+  if (since < p->engine->progress_ms) return;
+  double rate = (double)(r->processed - w->progress_processed) * 1000.0 / (double)since;
+  int64_t left = r->total - r->processed;
+  tm_log(TM_LOG_INFO, p->dry_run ? "dry run progress" : "migration progress", "migration",
+         TM_LOG_STR(p->m->name), "processed", TM_LOG_INT(r->processed), "total",
+         TM_LOG_INT(r->total), "updated", TM_LOG_INT(r->updated), "docs_per_s",
+         TM_LOG_DBL((double)(int64_t)(rate * 10) / 10), "eta_s",
+         TM_LOG_INT(rate > 0 && left > 0 ? (int64_t)((double)left / rate) : 0), NULL);
+  w->progress_ms = now;
+  w->progress_processed = r->processed;
+}
+
 /* Writes docs[0..n), one batch, and saves progress. Returns false to end the run. */
 static bool run_batch(const tm_runner_params *p, batch_worker *w, mongoc_collection_t *coll,
                       bson_t **docs, size_t n, tm_runner_result *r, tm_status *samples) {
@@ -240,17 +259,22 @@ static bool run_batch(const tm_runner_params *p, batch_worker *w, mongoc_collect
     w->next_poke_ms = t2 + CANCEL_POLL_MS;
   }
   bool go_on = checkpoint(p, r);
+  if (!p->dry_run) {
+    tm_metrics_migration_batch(p->registry_index, (double)(tm_clock_mono_ms() - t1) / 1000.0);
+  }
   tm_log(TM_LOG_DEBUG, "batch done", "migration", TM_LOG_STR(p->m->name), "documents",
          TM_LOG_INT(n), "updated", TM_LOG_INT(updated), "write_ms", TM_LOG_INT(t2 - t1),
          "checkpoint_ms", TM_LOG_INT(tm_clock_mono_ms() - t2), NULL);
+  if (go_on) log_progress(p, w, r);
   return go_on;
 }
 
+/* One pass over the filter after `after` (NULL: from the start) to its end, a stop or a failure. */
 static void run_batches(const tm_runner_params *p, mongoc_collection_t *coll,
-                        const tm_profile_view *caps, batch_worker *w, tm_runner_result *r,
-                        tm_status *samples) {
+                        const tm_profile_view *caps, batch_worker *w, const bson_value_t *after,
+                        tm_runner_result *r, tm_status *samples) {
   scan sc = {.p = p, .coll = coll, .caps = caps};
-  scan_open(&sc, r->has_cursor ? &r->cursor : p->resume_after);
+  scan_open(&sc, after);
   size_t batch = (size_t)p->batch_size, window = window_size(p, w);
   bson_t **docs = calloc(window, sizeof *docs);
   for (;;) {
@@ -281,7 +305,13 @@ static void run_batches(const tm_runner_params *p, mongoc_collection_t *coll,
 typedef struct {
   tm_profile_view caps;
   bool probed, counted, started;
+  int sweeps;      /* passes from the start for documents left behind */
+  bool from_start; /* the pass in progress is a sweep: it ignores the saved cursor */
 } attempt_state;
+
+/* A pass that keeps finding documents behind it is racing writers that insert without the field;
+ * past this many sweeps the run ends and the next Run (or Status with pending) sees the drift. */
+#define MAX_SWEEPS 2
 
 static tm_code probe(const tm_runner_params *p, mongoc_collection_t *coll, attempt_state *a,
                      tm_error *err) {
@@ -316,6 +346,30 @@ static tm_code count_total(const tm_runner_params *p, mongoc_collection_t *coll,
   return TM_OK;
 }
 
+/* The pass from the saved cursor (or the start), then, for a real run, sweeps from the start while
+ * documents matching the whole filter are left, up to MAX_SWEEPS. */
+static tm_code run_passes(const tm_runner_params *p, mongoc_collection_t *coll, attempt_state *a,
+                          batch_worker *w, tm_runner_result *r, tm_status *samples) {
+  for (;;) {
+    const bson_value_t *after = r->has_cursor ? &r->cursor : a->from_start ? NULL : p->resume_after;
+    run_batches(p, coll, &a->caps, w, after, r, samples);
+    if (r->outcome != TM_RUN_SUCCEEDED || p->dry_run) return TM_OK;
+    bool left;
+    tm_code code = tm_engine_any_left(p->engine, p->client, p->m, &left, &r->err);
+    if (code != TM_OK || !left) return code;
+    if (a->sweeps == MAX_SWEEPS) {
+      tm_log(TM_LOG_WARN, "documents keep arriving without the field; the next Run sweeps them",
+             "migration", TM_LOG_STR(p->m->name), "sweeps", TM_LOG_INT(a->sweeps), NULL);
+      return TM_OK;
+    }
+    a->sweeps++;
+    a->from_start = true;
+    tm_runner_result_clear(r); /* the cursor: the sweep starts over */
+    tm_log(TM_LOG_INFO, "documents left behind the cursor; sweeping again from the start",
+           "migration", TM_LOG_STR(p->m->name), "sweep", TM_LOG_INT(a->sweeps), NULL);
+  }
+}
+
 /* One attempt: from the start, or after an outage from the last batch done. */
 static void attempt(const tm_runner_params *p, mongoc_collection_t *coll, attempt_state *a,
                     tm_runner_result *r, tm_status *samples) {
@@ -326,6 +380,7 @@ static void attempt(const tm_runner_params *p, mongoc_collection_t *coll, attemp
         tm_state_start(p->states, p->m->name, p->lease_gen, r->total, tm_clock_wall_ms(), &r->err);
     if (code == TM_ERR_CONFLICT) r->outcome = TM_RUN_LOST;
     a->started = code == TM_OK;
+    if (a->started) tm_state_reads_poke(&p->engine->state_reads);
   }
   batch_worker w = {0};
   bool have_worker = false;
@@ -334,13 +389,22 @@ static void attempt(const tm_runner_params *p, mongoc_collection_t *coll, attemp
     have_worker = true;
   }
   if (code == TM_OK) {
+    bool resumed = p->resume_after != NULL && !r->has_cursor && !a->from_start;
     tm_log(TM_LOG_INFO, p->dry_run ? "dry run started" : "migration started", "migration",
            TM_LOG_STR(p->m->name), "total", TM_LOG_INT(r->total), "resume",
            TM_LOG_BOOL(p->resume_after != NULL || r->has_cursor), "batch_size",
            TM_LOG_INT(p->batch_size), "filter_undefined_clause",
            TM_LOG_BOOL(a->caps.type_undefined), NULL);
-    run_batches(p, coll, &a->caps, &w, r, samples);
-    if (r->outcome == TM_RUN_SUCCEEDED && w.usernames) {
+    if (resumed) {
+      char at[64];
+      snprintf(at, sizeof at, "resumed at %" PRId64 " of %" PRId64, p->done_before,
+               p->done_before + r->total);
+      tm_log(TM_LOG_INFO, "migration resumed from its saved cursor", "migration",
+             TM_LOG_STR(p->m->name), "progress", TM_LOG_STR(at), "done_before",
+             TM_LOG_INT(p->done_before), "left", TM_LOG_INT(r->total), NULL);
+    }
+    code = run_passes(p, coll, a, &w, r, samples);
+    if (code == TM_OK && r->outcome == TM_RUN_SUCCEEDED && w.usernames) {
       code = tm_usernames_end(w.usernames, &r->err);
     }
   }

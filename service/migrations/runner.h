@@ -1,6 +1,8 @@
 /* One run of one migration: count, one cursor over the filter in _id order (resuming after a saved
- * cursor), batches written in bulk, a checkpoint after each. Also the dry run of it, which reads
- * the same documents and writes nothing.
+ * cursor), batches written in bulk, a checkpoint after each, a progress line at the engine's
+ * cadence. Before a real run ends SUCCEEDED it looks for documents matching the whole filter (some
+ * may have landed behind its cursor, or sat behind the saved cursor it resumed from) and sweeps
+ * them from the start. Also the dry run of it, which reads the same documents and writes nothing.
  *
  * Memory stays flat: one batch of projected documents at a time, at most TM_MAX_SAMPLES samples. */
 #ifndef TM_RUNNER_H
@@ -22,6 +24,7 @@ typedef struct {
   int batch_size;
   bool dry_run;
   const bson_value_t *resume_after; /* NULL: from the beginning */
+  int64_t done_before;              /* resuming: documents the earlier runs processed */
   /* Dry run: fields (bit i: m->fields[i]) an earlier migration of the same run would have set. */
   uint32_t covered;
   /* Dry run: set when every caller has gone; the run stops at the next batch. May be NULL. */

@@ -1,11 +1,16 @@
-/* Status's reads of the state documents, shared by concurrent callers (see state_reads.h). */
+/* Status's reads of the state documents, shared by concurrent callers, and the metrics' view of
+ * them (see state_reads.h). */
 #include "state_reads.h"
 
 #include <stdlib.h>
+#include <time.h>
 
+#include "../metrics/metrics.h"
+#include "../store/clock.h"
 #include "../store/store.h"
 #include "engine_impl.h"
 #include "registry.h"
+#include "report.h"
 
 struct tm_state_waiter {
   tm_state_reads_fn fn;
@@ -37,38 +42,87 @@ static void answer(tm_state_waiter *w, tm_code code, const tm_error *err,
   }
 }
 
+/* What Status would report, as the metrics' gauges. */
+static void export_metrics(const tm_state_doc *docs, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    tm_status st;
+    tm_report_from_state(tm_registry_at(i), &docs[i], &st);
+    bool has_run = docs[i].exists && st.state != TM_STATE_PENDING;
+    int64_t left = st.total > st.processed ? st.total - st.processed : 0;
+    tm_metrics_stored stored = {
+        .state = (int)st.state,
+        .has_run = has_run,
+        .total = st.total,
+        .processed = st.processed,
+        .pending = st.state == TM_STATE_SUCCEEDED ? 0 : left,
+        .last_success = st.state == TM_STATE_SUCCEEDED ? (double)st.finished_at_ms / 1000.0 : 0,
+    };
+    tm_metrics_migration_stored(i, &stored);
+    tm_status_clear(&st);
+  }
+}
+
+/* Waits, r->mu held, until a caller asks, a poke, or the metrics' period ends. */
+static void wait_for_work(tm_state_reads *r, int64_t due_ms) {
+  while (!r->stopping && !r->head && !r->refresh) {
+    int64_t left = due_ms - tm_clock_mono_ms();
+    if (left <= 0) {
+      r->refresh = true;
+      break;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += left / 1000;
+    until.tv_nsec += (left % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&r->wake, &r->mu, &until);
+  }
+}
+
 static void *reads_thread(void *arg) {
   tm_state_reads *r = arg;
   size_t n = tm_registry_count();
+  int64_t due = tm_clock_mono_ms(); /* the first read fills the metrics at start */
   pthread_mutex_lock(&r->mu);
-  while (!r->stopping) {
-    if (!r->head) {
-      pthread_cond_wait(&r->wake, &r->mu);
-      continue;
-    }
+  r->refresh = true;
+  for (;;) {
+    wait_for_work(r, due);
+    if (r->stopping) break;
     /* Everyone who asked so far is answered by the read that begins now. */
     tm_state_waiter *batch = r->head;
     r->head = NULL;
     r->tail = &r->head;
+    r->refresh = false;
     pthread_mutex_unlock(&r->mu);
     tm_state_doc *docs = calloc(n ? n : 1, sizeof *docs);
     tm_error err = {0};
     tm_code code = read_all(r->engine, docs, n, &err);
     answer(batch, code, &err, docs);
     if (code == TM_OK) {
+      export_metrics(docs, n);
       for (size_t i = 0; i < n; i++) tm_state_doc_clear(&docs[i]);
     }
     free(docs);
+    due = tm_clock_mono_ms() + r->refresh_ms;
     pthread_mutex_lock(&r->mu);
   }
   pthread_mutex_unlock(&r->mu);
   return NULL;
 }
 
-void tm_state_reads_init(tm_state_reads *r, tm_engine *e) {
+void tm_state_reads_init(tm_state_reads *r, tm_engine *e, int refresh_ms) {
   pthread_mutex_init(&r->mu, NULL);
-  pthread_cond_init(&r->wake, NULL);
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&r->wake, &attr);
+  pthread_condattr_destroy(&attr);
   r->stopping = false;
+  r->refresh = false;
+  r->refresh_ms = refresh_ms;
   r->head = NULL;
   r->tail = &r->head;
   r->engine = e;
@@ -96,5 +150,12 @@ void tm_state_reads_ask(tm_state_reads *r, tm_state_reads_fn fn, void *arg) {
   *r->tail = w;
   r->tail = &w->next;
   if (idle) pthread_cond_signal(&r->wake);
+  pthread_mutex_unlock(&r->mu);
+}
+
+void tm_state_reads_poke(tm_state_reads *r) {
+  pthread_mutex_lock(&r->mu);
+  r->refresh = true;
+  pthread_cond_signal(&r->wake);
   pthread_mutex_unlock(&r->mu);
 }

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "../log.h"
+#include "../metrics/metrics.h"
 #include "../util/utf8.h"
 #include "grpc/health/v1/health.pb-c.h"
 
@@ -187,6 +188,7 @@ static void *checker(void *arg) {
   for (;;) {
     tm_error err;
     tm_code code = tm_store_ping(h->store, h->ping_timeout_ms, &err);
+    tm_metrics_mongodb_up(code == TM_OK);
     set_status(h,
                code == TM_OK ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
                              : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING,

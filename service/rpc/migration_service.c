@@ -64,6 +64,8 @@ static void convert_status(const tm_status *st, status_box *box) {
   pb->error = st->error ? st->error : empty;
   pb->skipped = st->skipped;
   pb->dry_run = st->dry_run;
+  pb->drifted = st->drifted;
+  pb->swept_drift = st->swept_drift;
   pb->n_samples = st->n_samples;
   pb->samples = (char **)st->samples;
   pb->owner = st->owner ? st->owner : empty;

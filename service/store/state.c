@@ -7,16 +7,27 @@
 
 #include "store.h"
 
-static const char *const state_names[] = {"",          "PENDING", "RUNNING",
-                                          "SUCCEEDED", "FAILED",  "CANCELED"};
+static const char *const state_names[] = {"",          "PENDING",   "RUNNING",
+                                          "SUCCEEDED", "FAILED",    "CANCELED",
+                                          "QUEUED",    "CANCELING", "INTERRUPTED"};
 
 const char *tm_state_name(tm_state state) {
-  return state >= TM_STATE_PENDING && state <= TM_STATE_CANCELED ? state_names[state] : "UNKNOWN";
+  return state >= TM_STATE_PENDING && state <= TM_STATE_INTERRUPTED ? state_names[state]
+                                                                    : "UNKNOWN";
 }
 
+bool tm_state_is_held(tm_state state) {
+  return state == TM_STATE_QUEUED || state == TM_STATE_RUNNING || state == TM_STATE_CANCELING;
+}
+
+bool tm_state_is_final(tm_state state) {
+  return state == TM_STATE_SUCCEEDED || state == TM_STATE_FAILED || state == TM_STATE_CANCELED;
+}
+
+/* CANCELING is never stored: it is reported from cancelRequested. */
 static tm_state state_of_name(const char *name) {
-  for (int s = TM_STATE_PENDING; s <= TM_STATE_CANCELED; s++) {
-    if (strcmp(name, state_names[s]) == 0) return (tm_state)s;
+  for (int s = TM_STATE_PENDING; s <= TM_STATE_INTERRUPTED; s++) {
+    if (s != TM_STATE_CANCELING && strcmp(name, state_names[s]) == 0) return (tm_state)s;
   }
   return TM_STATE_PENDING;
 }
@@ -63,6 +74,7 @@ void tm_state_doc_parse(const bson_t *bson, tm_state_doc *out) {
   memset(out, 0, sizeof *out);
   out->exists = true;
   out->state = TM_STATE_PENDING;
+  bool legacy_interrupted = false;
   bson_iter_t it;
   if (!bson_iter_init(&it, bson)) return;
   while (bson_iter_next(&it)) {
@@ -98,7 +110,7 @@ void tm_state_doc_parse(const bson_t *bson, tm_state_doc *out) {
     } else if (strcmp(key, "cancelRequested") == 0) {
       out->cancel_requested = BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
     } else if (strcmp(key, "interrupted") == 0) {
-      out->interrupted = BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
+      legacy_interrupted = BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
     } else if (strcmp(key, "prev") == 0 && BSON_ITER_HOLDS_DOCUMENT(&it) && !out->prev) {
       uint32_t len;
       const uint8_t *data;
@@ -106,6 +118,7 @@ void tm_state_doc_parse(const bson_t *bson, tm_state_doc *out) {
       out->prev = bson_new_from_data(data, len);
     }
   }
+  if (legacy_interrupted && out->state == TM_STATE_FAILED) out->state = TM_STATE_INTERRUPTED;
 }
 
 /* The stored fields of doc (all but _id and prev); a document that does not exist is PENDING. */
@@ -123,7 +136,6 @@ static void append_fields(bson_t *out, const tm_state_doc *doc) {
   if (doc->started_at_ms) BSON_APPEND_DATE_TIME(out, "startedAt", doc->started_at_ms);
   if (doc->finished_at_ms) BSON_APPEND_DATE_TIME(out, "finishedAt", doc->finished_at_ms);
   if (doc->error) BSON_APPEND_UTF8(out, "error", doc->error);
-  if (doc->interrupted) BSON_APPEND_BOOL(out, "interrupted", true);
 }
 
 static void append_owned_filter(bson_t *filter, const char *name, int64_t lease_gen) {
@@ -215,7 +227,7 @@ tm_code tm_state_claim_write(mongoc_collection_t *states, const char *name,
   bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set, unset, prev;
   BSON_APPEND_UTF8(&filter, "_id", name);
   BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-  BSON_APPEND_UTF8(&set, "state", tm_state_name(TM_STATE_RUNNING));
+  BSON_APPEND_UTF8(&set, "state", tm_state_name(TM_STATE_QUEUED));
   BSON_APPEND_UTF8(&set, "runId", claim->run_id);
   BSON_APPEND_UTF8(&set, "owner", claim->owner);
   BSON_APPEND_INT64(&set, "leaseGen", claim->lease_gen);
@@ -225,7 +237,6 @@ tm_code tm_state_claim_write(mongoc_collection_t *states, const char *name,
   BSON_APPEND_INT64(&set, "total", 0);
   BSON_APPEND_DATE_TIME(&set, "startedAt", claim->now_ms);
   BSON_APPEND_BOOL(&set, "cancelRequested", false);
-  BSON_APPEND_BOOL(&set, "interrupted", false);
   bool keep_cursor = base->exists && base->has_cursor && !claim->reset_cursor;
   if (keep_cursor) BSON_APPEND_VALUE(&set, "cursor", &base->cursor);
   BSON_APPEND_DOCUMENT_BEGIN(&set, "prev", &prev);
@@ -235,6 +246,7 @@ tm_code tm_state_claim_write(mongoc_collection_t *states, const char *name,
   BSON_APPEND_DOCUMENT_BEGIN(&update, "$unset", &unset);
   BSON_APPEND_UTF8(&unset, "finishedAt", "");
   BSON_APPEND_UTF8(&unset, "error", "");
+  BSON_APPEND_UTF8(&unset, "interrupted", "");
   if (!keep_cursor) BSON_APPEND_UTF8(&unset, "cursor", "");
   bson_append_document_end(&update, &unset);
   bool matched;
@@ -249,6 +261,7 @@ tm_code tm_state_start(mongoc_collection_t *states, const char *name, int64_t le
   bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set, unset;
   append_owned_filter(&filter, name, lease_gen);
   BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+  BSON_APPEND_UTF8(&set, "state", tm_state_name(TM_STATE_RUNNING));
   BSON_APPEND_INT64(&set, "total", total);
   BSON_APPEND_DATE_TIME(&set, "startedAt", now_ms);
   bson_append_document_end(&update, &set);
@@ -303,8 +316,8 @@ tm_code tm_state_checkpoint(mongoc_collection_t *states, const char *name, int64
 }
 
 tm_code tm_state_finish(mongoc_collection_t *states, const char *name, int64_t lease_gen,
-                        tm_state state, const char *error, bool interrupted, int64_t processed,
-                        int64_t updated, int64_t now_ms, tm_error *err) {
+                        tm_state state, const char *error, int64_t processed, int64_t updated,
+                        int64_t now_ms, tm_error *err) {
   bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set, unset;
   append_owned_filter(&filter, name, lease_gen);
   BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
@@ -313,12 +326,12 @@ tm_code tm_state_finish(mongoc_collection_t *states, const char *name, int64_t l
   BSON_APPEND_INT64(&set, "updated", updated);
   BSON_APPEND_DATE_TIME(&set, "finishedAt", now_ms);
   BSON_APPEND_DATE_TIME(&set, "leaseExpiresAt", now_ms);
-  BSON_APPEND_BOOL(&set, "interrupted", interrupted);
   BSON_APPEND_BOOL(&set, "cancelRequested", false);
   if (error) BSON_APPEND_UTF8(&set, "error", error);
   bson_append_document_end(&update, &set);
   BSON_APPEND_DOCUMENT_BEGIN(&update, "$unset", &unset);
   BSON_APPEND_UTF8(&unset, "prev", "");
+  BSON_APPEND_UTF8(&unset, "interrupted", "");
   if (!error) BSON_APPEND_UTF8(&unset, "error", "");
   bson_append_document_end(&update, &unset);
   bool matched;
@@ -347,8 +360,14 @@ tm_code tm_state_restore(mongoc_collection_t *states, const char *name, int64_t 
 tm_code tm_state_request_cancel(mongoc_collection_t *states, const char *name, bool *recorded,
                                 tm_error *err) {
   bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+  bson_t state, held;
   BSON_APPEND_UTF8(&filter, "_id", name);
-  BSON_APPEND_UTF8(&filter, "state", tm_state_name(TM_STATE_RUNNING));
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, "state", &state);
+  BSON_APPEND_ARRAY_BEGIN(&state, "$in", &held);
+  BSON_APPEND_UTF8(&held, "0", tm_state_name(TM_STATE_QUEUED));
+  BSON_APPEND_UTF8(&held, "1", tm_state_name(TM_STATE_RUNNING));
+  bson_append_array_end(&state, &held);
+  bson_append_document_end(&filter, &state);
   BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
   BSON_APPEND_BOOL(&set, "cancelRequested", true);
   bson_append_document_end(&update, &set);

@@ -1,20 +1,22 @@
 /* The state documents: one per migration in the state collection (default "_migrations"),
  * _id = the migration's name.
  *
- *   {_id, state: "PENDING"|"RUNNING"|"SUCCEEDED"|"FAILED"|"CANCELED", runId, owner, leaseGen,
- *    leaseExpiresAt (date), cursor (the last _id done, any BSON type), processed, updated, total,
- *    startedAt, finishedAt (dates), error, cancelRequested, interrupted, prev}
+ *   {_id, state: "PENDING"|"QUEUED"|"RUNNING"|"SUCCEEDED"|"FAILED"|"CANCELED"|"INTERRUPTED",
+ *    runId, owner, leaseGen, leaseExpiresAt (date), cursor (the last _id done, any BSON type),
+ *    processed, updated, total, startedAt, finishedAt (dates), error, cancelRequested, prev}
  *
  * Only the holder of a migration's lease (lease.h) writes its document, always filtered on its
  * lease generation (leaseGen), so a holder that lost the lease matches nothing. Two exceptions,
- * both harmless when they race: Cancel sets cancelRequested on a RUNNING document, and Status only
- * reads.
+ * both harmless when they race: Cancel sets cancelRequested on a QUEUED or RUNNING document, and
+ * Status only reads.
  *
  * A chain claims every migration it was asked for before running the first: a claimed migration is
- * RUNNING at once, and `prev` keeps the document as it was, so one the chain never reaches (an
- * earlier migration failed, or the service stopped) is put back exactly; `prev` disappears when the
- * migration really starts. `interrupted` marks a FAILED state written at shutdown: a waiting Run on
- * another replica takes such a migration over instead of reporting the failure.
+ * QUEUED at once, and `prev` keeps the document as it was, so one the chain never reaches (an
+ * earlier migration failed, or the service stopped) is put back exactly; it turns RUNNING and
+ * `prev` disappears when the migration really starts. INTERRUPTED is written at shutdown (and
+ * reported for a holder whose lease expired): not a failure, so a waiting Run on another replica
+ * takes such a migration over instead of reporting it. Documents of earlier versions held that as
+ * FAILED with `interrupted: true`; they read as INTERRUPTED.
  *
  * Reads go to the primary; writes use the collection's write concern (majority, set by the caller).
  * Not thread safe per collection handle (mongoc collections never are). */
@@ -33,7 +35,16 @@ typedef enum {
   TM_STATE_SUCCEEDED = 3,
   TM_STATE_FAILED = 4,
   TM_STATE_CANCELED = 5,
+  TM_STATE_QUEUED = 6,
+  TM_STATE_CANCELING = 7, /* reported only: a QUEUED or RUNNING document with cancelRequested */
+  TM_STATE_INTERRUPTED = 8,
 } tm_state;
+
+/* A run holds it: QUEUED, RUNNING or CANCELING. */
+bool tm_state_is_held(tm_state state);
+/* It ended, for good or until a Run asks again: SUCCEEDED, FAILED or CANCELED (INTERRUPTED is
+ * taken over by any waiting Run). */
+bool tm_state_is_final(tm_state state);
 
 const char *tm_state_name(tm_state state);
 
@@ -47,7 +58,7 @@ typedef struct {
   bool has_cursor;
   bson_value_t cursor;
   int64_t processed, updated, total, started_at_ms, finished_at_ms;
-  bool cancel_requested, interrupted;
+  bool cancel_requested;
   bson_t *prev; /* the document before a claim; NULL when not a claim waiting to start */
 } tm_state_doc;
 
@@ -72,13 +83,13 @@ typedef struct {
   bool reset_cursor; /* a rerun of a SUCCEEDED migration starts over from the beginning */
 } tm_state_claim;
 
-/* Marks name RUNNING for claim->run_id under lease claim->lease_gen (upsert), keeping base (the
+/* Marks name QUEUED for claim->run_id under lease claim->lease_gen (upsert), keeping base (the
  * document the claim replaces, exists or not) in prev. Counters restart at 0. */
 tm_code tm_state_claim_write(mongoc_collection_t *states, const char *name,
                              const tm_state_claim *claim, const tm_state_doc *base, tm_error *err);
 
-/* The claimed migration starts now: total is set, prev dropped. TM_ERR_CONFLICT when the lease
- * generation no longer matches (another holder took over). */
+/* The claimed migration starts now: RUNNING, total set, prev dropped. TM_ERR_CONFLICT when the
+ * lease generation no longer matches (another holder took over). */
 tm_code tm_state_start(mongoc_collection_t *states, const char *name, int64_t lease_gen,
                        int64_t total, int64_t now_ms, tm_error *err);
 
@@ -88,16 +99,17 @@ tm_code tm_state_checkpoint(mongoc_collection_t *states, const char *name, int64
                             const bson_value_t *cursor, int64_t processed, int64_t updated,
                             int64_t lease_expires_at_ms, bool *cancel_requested, tm_error *err);
 
-/* Ends the run: SUCCEEDED, FAILED (error set; interrupted at shutdown) or CANCELED. */
+/* Ends the run: SUCCEEDED, FAILED or INTERRUPTED (error set) or CANCELED. */
 tm_code tm_state_finish(mongoc_collection_t *states, const char *name, int64_t lease_gen,
-                        tm_state state, const char *error, bool interrupted, int64_t processed,
-                        int64_t updated, int64_t now_ms, tm_error *err);
+                        tm_state state, const char *error, int64_t processed, int64_t updated,
+                        int64_t now_ms, tm_error *err);
 
 /* Puts back the document a claim replaced (base), for a claim that never started. */
 tm_code tm_state_restore(mongoc_collection_t *states, const char *name, int64_t lease_gen,
                          const tm_state_doc *base, tm_error *err);
 
-/* Sets cancelRequested on name's document if it is RUNNING; *recorded says whether it was. */
+/* Sets cancelRequested on name's document if it is QUEUED or RUNNING; *recorded says whether it
+ * was. */
 tm_code tm_state_request_cancel(mongoc_collection_t *states, const char *name, bool *recorded,
                                 tm_error *err);
 

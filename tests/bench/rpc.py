@@ -34,13 +34,14 @@ def ghz(ctx, address, method, concurrency, seconds):
 
 
 def _running(ctx, address):
-    """True while any migration is RUNNING."""
+    """True while any migration is held: queued, running or finishing after a Cancel."""
     cmd = [os.path.join(ctx.tools, "grpcurl"), "-plaintext", "-d", "{}", address,
            "twigz.migrations.v1.MigrationService/Status"]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         return False
-    return any(m.get("state") == "MIGRATION_STATE_RUNNING" for m in json.loads(p.stdout).get("migrations", []))
+    held = ("MIGRATION_STATE_QUEUED", "MIGRATION_STATE_RUNNING", "MIGRATION_STATE_CANCELING")
+    return any(m.get("state") in held for m in json.loads(p.stdout).get("migrations", []))
 
 
 def _start_run(ctx, address):

@@ -18,6 +18,9 @@ TOOLS = os.environ.get("TM_TOOLS_BIN", os.path.join(os.path.dirname(__file__), "
 BINARY = os.environ.get("TM_BINARY", os.path.join(os.path.dirname(__file__), "../../build/twigz-migrations"))
 SOURCE = os.environ.get("TM_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
 
+# States in which a migration is held by a chain: claimed, running, or finishing its batch after a Cancel.
+HELD = ("MIGRATION_STATE_QUEUED", "MIGRATION_STATE_RUNNING", "MIGRATION_STATE_CANCELING")
+
 
 def free_port():
     with socket.socket() as s:

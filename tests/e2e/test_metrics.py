@@ -39,7 +39,8 @@ def test_migration_series_exist_for_every_registered_migration(start_service):
         assert ("migration_documents_processed_total", labels(migration=name)) in m
         assert ("migration_documents_updated_total", labels(migration=name)) in m
         assert ("migration_last_success_timestamp_seconds", labels(migration=name)) in m
-        for state in ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED"):
+        for state in ("PENDING", "QUEUED", "RUNNING", "CANCELING", "SUCCEEDED", "FAILED", "CANCELED",
+                      "INTERRUPTED"):
             assert ("migration_state", labels(migration=name, state=state)) in m
 
 

@@ -25,7 +25,7 @@ SERVICE = "twigz.migrations.v1.MigrationService"
 NAMES = ["addStatusToStores", "ensureStoreFields", "addUsernamesToCustomers", "addPrivacyToCustomers"]
 # Services started here never open the metrics port: tests run in parallel and would collide on it.
 NO_METRICS = ("--metrics-listen", "")
-PLAIN_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (\w+) +(RUNNING|SUCCEEDED|FAILED|CANCELED|PENDING|skipped|dry run) ")
+PLAIN_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (\w+) +(QUEUED|RUNNING|CANCELING|SUCCEEDED|FAILED|CANCELED|INTERRUPTED|PENDING|skipped|dry run) ")
 
 
 def ctl(*args, env=None, timeout=120):

@@ -197,7 +197,7 @@ def test_async_answers_at_once_and_status_follows(db, start_service):
     seed.load(db, seed.stores(200), [])
     svc = start_service(database=db.name)
     resp = call(svc.address, "Run", {"names": ["addStatusToStores"], "async": True, "batchSize": 10})
-    assert resp["migrations"][0]["state"] in ("MIGRATION_STATE_RUNNING", "MIGRATION_STATE_SUCCEEDED")
+    assert resp["migrations"][0]["state"] == "MIGRATION_STATE_QUEUED", resp
     wait_until(lambda: call(svc.address, "Status", {"names": ["addStatusToStores"]})["migrations"][0]["state"]
                == "MIGRATION_STATE_SUCCEEDED", 60, what="SUCCEEDED")
     assert db.stores.count_documents({"status": {"$exists": False}}) == 0
@@ -268,7 +268,7 @@ def test_a_hundred_cancels_against_a_running_migration_are_all_recorded(db, star
     failures = [(rc, err) for rc, out, err in results if rc != 0]
     assert not failures, failures[:3]
     for _, out, _ in results:
-        assert json.loads(out)["migration"]["state"] == "MIGRATION_STATE_RUNNING"
+        assert json.loads(out)["migration"]["state"] == "MIGRATION_STATE_CANCELING"
     assert db["_migrations"].find_one({"_id": name})["cancelRequested"] is True
     assert db["_migrations_leases"].count_documents({"name": name, "kind": "cancel", "gen": 1}) == 1
     assert svc.logs().count('"cancel requested"') == 100
@@ -344,7 +344,8 @@ def test_status_under_many_callers_is_never_older_than_the_call(db, start_servic
                                           "batchSize": 50})
             seen = by_name(call(b.address, "Status"))["addStatusToStores"]
             assert seen["runId"] == run["runId"], (k, seen, run["runId"])
-            assert seen["state"] in ("MIGRATION_STATE_RUNNING", "MIGRATION_STATE_SUCCEEDED"), seen
+            assert seen["state"] in ("MIGRATION_STATE_QUEUED", "MIGRATION_STATE_RUNNING",
+                                     "MIGRATION_STATE_SUCCEEDED"), seen
             wait_until(lambda: by_name(call(b.address, "Status"))["addStatusToStores"]["state"]
                        == "MIGRATION_STATE_SUCCEEDED", 60, what="SUCCEEDED")
         # A replica stopping with callers waiting answers each of them, then exits cleanly.

@@ -36,7 +36,7 @@ static tm_state wait_for_end(tm_engine *e, const char *name) {
     tm_status st = status_now(e, name);
     tm_state s = st.state;
     tm_status_clear(&st);
-    if (s != TM_STATE_RUNNING) return s;
+    if (!tm_state_is_held(s)) return s;
     usleep(10000);
   }
   cr_assert_fail("%s did not end", name);
@@ -129,21 +129,57 @@ Test(engine_runs, names_run_in_registry_order_whatever_order_they_are_asked_in) 
 
 /* --- skip, rerun, resume --- */
 
-Test(engine_runs, a_succeeded_migration_is_skipped) {
+Test(engine_runs, a_succeeded_migration_is_skipped_while_nothing_matches_its_filter) {
   testdb t;
   testdb_open(&t, "engr");
   insert_many_fmt(&t, "stores", 5, "{\"_id\": %d}");
   tm_engine *e = new_engine(t.store, "test-a", 30000);
   outcome o1, o2;
   run_wait(e, STATUS, (tm_run_request){0}, &o1);
-  const char *late[] = {"{\"_id\": 99}", NULL};
-  insert_docs(&t, "stores", late);
+  const char *done[] = {"{\"_id\": 99, \"status\": \"open\"}", NULL};
+  insert_docs(&t, "stores", done);
   run_wait(e, STATUS, (tm_run_request){0}, &o2);
   const tm_status *st = status_of(&o2, "addStatusToStores");
   cr_assert(st->skipped);
+  cr_assert_not(st->swept_drift);
   cr_assert_eq(st->state, TM_STATE_SUCCEEDED);
   cr_assert_str_eq(st->run_id, o1.run_id, "the status is the run that did it");
-  cr_assert_eq(count_where(&t, "stores", "{\"status\": {\"$exists\": false}}"), 1);
+  outcome_clear(&o1);
+  outcome_clear(&o2);
+  tm_engine_destroy(e);
+  testdb_close(&t);
+}
+
+Test(engine_runs, a_succeeded_migration_with_documents_left_is_swept_again_as_a_new_run) {
+  testdb t;
+  testdb_open(&t, "engr");
+  insert_many_fmt(&t, "stores", 5, "{\"_id\": %d}");
+  tm_engine *e = new_engine(t.store, "test-a", 30000);
+  outcome o1, o2;
+  run_wait(e, STATUS, (tm_run_request){0}, &o1);
+  /* Written by an old pod after the migration ended, one before its cursor and one past it. */
+  const char *late[] = {"{\"_id\": -1}", "{\"_id\": 99}", NULL};
+  insert_docs(&t, "stores", late);
+  tm_status before = status_now(e, "addStatusToStores");
+  cr_assert_eq(before.state, TM_STATE_SUCCEEDED);
+  cr_assert_not(before.drifted, "a plain Status never scans");
+  tm_status_clear(&before);
+  tm_status_list list;
+  tm_error err;
+  cr_assert_eq(tm_engine_status(e, STATUS, 1, true, 0, &list, &err), TM_OK, "%s", err.msg);
+  cr_assert(list.items[0].drifted, "Status with pending counts shows the drift");
+  cr_assert_eq(list.items[0].pending, 2);
+  tm_status_list_clear(&list);
+
+  run_wait(e, STATUS, (tm_run_request){0}, &o2);
+  const tm_status *st = status_of(&o2, "addStatusToStores");
+  cr_assert_not(st->skipped);
+  cr_assert(st->swept_drift);
+  cr_assert_eq(st->state, TM_STATE_SUCCEEDED, "%s", st->error ? st->error : "");
+  cr_assert_str_eq(st->run_id, o2.run_id, "a new run of its own");
+  cr_assert_str_neq(st->run_id, o1.run_id);
+  cr_assert_eq(st->updated, 2);
+  cr_assert_eq(count_where(&t, "stores", "{\"status\": {\"$exists\": false}}"), 0);
   outcome_clear(&o1);
   outcome_clear(&o2);
   tm_engine_destroy(e);
@@ -275,7 +311,7 @@ Test(engine_runs, cancel_stops_at_a_batch_boundary_keeps_the_cursor_and_a_run_re
   tm_error err;
   cr_assert_eq(tm_engine_cancel(e, "addPrivacyToCustomers", &st, &err), TM_OK, "%s", err.msg);
   /* The holder may have stopped already by the time the answer reads the state back. */
-  cr_assert(st.state == TM_STATE_RUNNING || st.state == TM_STATE_CANCELED, "%d", st.state);
+  cr_assert(st.state == TM_STATE_CANCELING || st.state == TM_STATE_CANCELED, "%d", st.state);
   tm_status_clear(&st);
   cr_assert_eq(wait_for_end(e, "addPrivacyToCustomers"), TM_STATE_CANCELED);
   tm_status saved = status_now(e, "addPrivacyToCustomers");
@@ -305,8 +341,8 @@ Test(engine_runs, cancel_of_a_claimed_migration_waiting_its_turn_cancels_it_when
   outcome o;
   run_wait(e, STORES, (tm_run_request){.batch_size = 1, .async = true}, &o);
   cr_assert_eq(o.list.n, 2);
-  cr_assert_eq(o.list.items[0].state, TM_STATE_RUNNING);
-  cr_assert_eq(o.list.items[1].state, TM_STATE_RUNNING, "every asked migration is claimed");
+  cr_assert_eq(o.list.items[0].state, TM_STATE_QUEUED);
+  cr_assert_eq(o.list.items[1].state, TM_STATE_QUEUED, "every asked migration is claimed");
   tm_status st;
   tm_error err;
   cr_assert_eq(tm_engine_cancel(e, "ensureStoreFields", &st, &err), TM_OK, "%s", err.msg);
@@ -447,7 +483,7 @@ Test(engine_runs, status_reports_pending_for_never_run_and_live_counts_when_aske
 
 /* --- async, shutdown, unreachable --- */
 
-Test(engine_runs, async_answers_with_the_migrations_running_and_they_finish) {
+Test(engine_runs, async_answers_with_the_migrations_queued_and_they_finish) {
   testdb t;
   testdb_open(&t, "engr");
   insert_many_fmt(&t, "stores", 100, "{\"_id\": %d}");
@@ -456,7 +492,7 @@ Test(engine_runs, async_answers_with_the_migrations_running_and_they_finish) {
   run_wait(e, STATUS, (tm_run_request){.async = true, .batch_size = 5}, &o);
   cr_assert_eq(o.code, TM_OK, "%s", o.err);
   const tm_status *st = status_of(&o, "addStatusToStores");
-  cr_assert_eq(st->state, TM_STATE_RUNNING);
+  cr_assert_eq(st->state, TM_STATE_QUEUED);
   cr_assert_str_eq(st->run_id, o.run_id);
   cr_assert_str_eq(st->owner, "test-a");
   cr_assert_eq(wait_for_end(e, "addStatusToStores"), TM_STATE_SUCCEEDED);
@@ -467,7 +503,7 @@ Test(engine_runs, async_answers_with_the_migrations_running_and_they_finish) {
   testdb_close(&t);
 }
 
-Test(engine_runs, shutdown_mid_run_saves_failed_interrupted_and_reports_unavailable) {
+Test(engine_runs, shutdown_mid_run_saves_interrupted_and_reports_unavailable) {
   testdb t;
   testdb_open(&t, "engr");
   insert_many_fmt(&t, "customers", 300, "{\"_id\": %d}");
@@ -482,7 +518,7 @@ Test(engine_runs, shutdown_mid_run_saves_failed_interrupted_and_reports_unavaila
 
   tm_engine *f = new_engine(t.store, "test-b", 30000);
   tm_status st = status_now(f, "addPrivacyToCustomers");
-  cr_assert_eq(st.state, TM_STATE_FAILED);
+  cr_assert_eq(st.state, TM_STATE_INTERRUPTED);
   cr_assert_str_eq(st.error, "interrupted: service shutting down");
   cr_assert(st.cursor);
   tm_status_clear(&st);
@@ -519,10 +555,11 @@ Test(engine_runs, an_unreachable_database_at_the_start_is_unavailable) {
 Test(engine_runs, resuming_after_a_cursor_also_takes_the_later_type_brackets) {
   testdb t;
   testdb_open(&t, "engr");
-  const char *customers[] = {"{\"_id\": 1}",
-                             "{\"_id\": 2.5}",
-                             "{\"_id\": \"a\"}",
-                             "{\"_id\": \"b\"}",
+  /* The earlier run did everything up to its cursor "b". */
+  const char *customers[] = {"{\"_id\": 1, \"isPrivate\": false}",
+                             "{\"_id\": 2.5, \"isPrivate\": false}",
+                             "{\"_id\": \"a\", \"isPrivate\": false}",
+                             "{\"_id\": \"b\", \"isPrivate\": false}",
                              "{\"_id\": \"c\"}",
                              "{\"_id\": {\"k\": 1}}",
                              "{\"_id\": {\"$oid\": \"65f000000000000000000001\"}}",
@@ -549,7 +586,7 @@ Test(engine_runs, resuming_after_a_cursor_also_takes_the_later_type_brackets) {
                   "\"65f000000000000000000001\"}, true, {\"$date\": {\"$numberLong\": "
                   "\"0\"}}]}}"),
       5);
-  cr_assert_eq(count_where(&t, "customers", "{\"isPrivate\": {\"$exists\": false}}"), 4);
+  cr_assert_eq(count_where(&t, "customers", "{\"isPrivate\": false}"), 4);
   outcome_clear(&o);
   tm_engine_destroy(e);
   testdb_close(&t);
@@ -570,8 +607,24 @@ Test(engine_runs, a_run_records_progress_and_state_in_the_metrics) {
   cr_assert(strstr(text, "migration_documents_updated_total{migration=\"addStatusToStores\"} 3\n"),
             "%s", text);
   cr_assert(
-      strstr(text, "migration_state{migration=\"addStatusToStores\",state=\"SUCCEEDED\"} 1\n"),
+      strstr(text, "migration_batch_duration_seconds_count{migration=\"addStatusToStores\"} 2\n"),
       "%s", text);
+  free(text);
+  /* The state comes from the state collection, read after the run wrote it. */
+  const char *want[] = {"migration_state{migration=\"addStatusToStores\",state=\"SUCCEEDED\"} 1\n",
+                        "migration_run_documents{migration=\"addStatusToStores\"} 3\n",
+                        "migration_run_documents_pending{migration=\"addStatusToStores\"} 0\n"};
+  for (int i = 0; i < 1000; i++) {
+    text = tm_metrics_render(&len);
+    bool all = true;
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) all = all && strstr(text, want[k]);
+    if (all || i == 999) break;
+    free(text);
+    usleep(10000);
+  }
+  for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+    cr_assert(strstr(text, want[k]), "%s not in %s", want[k], text);
+  }
   free(text);
   outcome_clear(&o);
   tm_engine_destroy(e);

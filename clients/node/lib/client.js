@@ -165,10 +165,10 @@ class MigrationsClient {
 }
 
 function settled(statuses, runId) {
-  if (statuses.some((s) => s.state === MigrationState.RUNNING)) return false;
+  if (statuses.some(models.isHeld)) return false;
   if (runId === null) return true;
   const ours = statuses.filter((s) => s.runId === runId);
-  if (ours.some((s) => s.state === MigrationState.FAILED || s.state === MigrationState.CANCELED)) return true;
+  if (ours.some((s) => models.isFinished(s) && s.state !== MigrationState.SUCCEEDED)) return true;
   // Not reached yet: a migration the chain will still start shows an older run (or none). A
   // SUCCEEDED one under another run id was skipped, or finished by a run this one waited for.
   return statuses.every((s) => s.state === MigrationState.SUCCEEDED || (s.runId === runId && models.isFinished(s)));

@@ -1,6 +1,8 @@
 // Types of @twigz/migrations-client (hand-written; the runtime loads the .proto, nothing is generated).
 
-export type MigrationState = 'UNSPECIFIED' | 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELED';
+export type MigrationState =
+  | 'UNSPECIFIED' | 'PENDING' | 'QUEUED' | 'RUNNING' | 'CANCELING' | 'SUCCEEDED' | 'FAILED' | 'CANCELED'
+  | 'INTERRUPTED';
 export const MigrationState: Readonly<{ [K in MigrationState]: K }>;
 
 export interface FieldBackfill {
@@ -36,6 +38,10 @@ export interface MigrationStatus {
   /** Dry run: up to 10 planned changes, one JSON object each. */
   samples: string[];
   owner: string;
+  /** SUCCEEDED, yet includePending counted documents matching its filter again. */
+  drifted: boolean;
+  /** In a Run's answer: it had SUCCEEDED, but documents matched again and this run swept them. */
+  sweptDrift: boolean;
 }
 
 export interface RunResult {

@@ -9,9 +9,16 @@ const MigrationState = Object.freeze({
   SUCCEEDED: 'SUCCEEDED',
   FAILED: 'FAILED',
   CANCELED: 'CANCELED',
+  QUEUED: 'QUEUED',
+  CANCELING: 'CANCELING',
+  INTERRUPTED: 'INTERRUPTED',
 });
 
-const FINISHED = new Set([MigrationState.SUCCEEDED, MigrationState.FAILED, MigrationState.CANCELED]);
+const FINISHED = new Set([
+  MigrationState.SUCCEEDED, MigrationState.FAILED, MigrationState.CANCELED, MigrationState.INTERRUPTED,
+]);
+// A run holds it: it has not settled yet.
+const HELD = new Set([MigrationState.QUEUED, MigrationState.RUNNING, MigrationState.CANCELING]);
 
 function state(value) {
   // A newer server may add states (decoded as numbers or unknown names): read them as UNSPECIFIED.
@@ -42,6 +49,8 @@ function status(msg, withPending = false) {
     dryRun: msg.dryRun,
     samples: [...msg.samples],
     owner: msg.owner,
+    drifted: msg.drifted,
+    sweptDrift: msg.sweptDrift,
   };
 }
 
@@ -63,9 +72,13 @@ function isFinished(s) {
   return FINISHED.has(s.state);
 }
 
+function isHeld(s) {
+  return HELD.has(s.state);
+}
+
 /** The dry-run samples decoded: one object each (_id and the fields it would set). */
 function plannedChanges(s) {
   return s.samples.map((sample) => JSON.parse(sample));
 }
 
-module.exports = { MigrationState, status, migration, runResult, isFinished, plannedChanges };
+module.exports = { MigrationState, status, migration, runResult, isFinished, isHeld, plannedChanges };

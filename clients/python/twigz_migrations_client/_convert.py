@@ -33,6 +33,8 @@ def status(msg: Any, with_pending: bool = False) -> MigrationStatus:
         dry_run=msg.dry_run,
         samples=tuple(msg.samples),
         owner=msg.owner,
+        drifted=msg.drifted,
+        swept_drift=msg.swept_drift,
     )
 
 

@@ -194,12 +194,12 @@ class MigrationsClient:
 
 
 def _settled(statuses: List[MigrationStatus], run_id: Optional[str]) -> bool:
-    if any(s.state is MigrationState.RUNNING for s in statuses):
+    if any(s.state.held for s in statuses):
         return False
     if run_id is None:
         return True
     ours = [s for s in statuses if s.run_id == run_id]
-    if any(s.state in (MigrationState.FAILED, MigrationState.CANCELED) for s in ours):
+    if any(s.state.finished and s.state is not MigrationState.SUCCEEDED for s in ours):
         return True
     # Not reached yet: a migration the chain will still start shows an older run (or none). A
     # SUCCEEDED one under another run id was skipped, or finished by a run this one waited for.

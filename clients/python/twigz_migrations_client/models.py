@@ -21,6 +21,9 @@ class MigrationState(enum.IntEnum):
     SUCCEEDED = 3
     FAILED = 4
     CANCELED = 5
+    QUEUED = 6
+    CANCELING = 7
+    INTERRUPTED = 8
 
     @classmethod
     def _missing_(cls, value: object) -> "MigrationState":
@@ -30,7 +33,13 @@ class MigrationState(enum.IntEnum):
     @property
     def finished(self) -> bool:
         """True once a run of it has ended, whichever way."""
-        return self in (MigrationState.SUCCEEDED, MigrationState.FAILED, MigrationState.CANCELED)
+        return self in (MigrationState.SUCCEEDED, MigrationState.FAILED, MigrationState.CANCELED,
+                        MigrationState.INTERRUPTED)
+
+    @property
+    def held(self) -> bool:
+        """True while a run holds it (QUEUED, RUNNING or CANCELING): it has not settled yet."""
+        return self in (MigrationState.QUEUED, MigrationState.RUNNING, MigrationState.CANCELING)
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,8 @@ class MigrationStatus:
     dry_run: bool
     samples: Tuple[str, ...]
     owner: str
+    drifted: bool = False  # SUCCEEDED, yet include_pending counted documents matching again
+    swept_drift: bool = False  # in a Run's answer: it had drifted and this run swept it
 
     def planned_changes(self) -> Tuple[Any, ...]:
         """The dry-run samples decoded: one JSON object each (_id and the fields it would set)."""
