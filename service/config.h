@@ -15,6 +15,8 @@ typedef struct {
   int threads;
   const char *auth_token_file;
   const char *auth_token; /* from TWIGZ_AUTH_TOKEN */
+  const char *auth_token_name;
+  int history_keep;
   const char *tls_cert, *tls_key, *tls_client_ca;
   const char *log_level;
   const char *state_collection;

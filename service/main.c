@@ -175,6 +175,7 @@ static int serve(const tm_config *cfg, tm_store *store, tm_engine *engine, const
       .threads = cfg->threads,
       .handler_threads = cfg->threads * 2 > 4 ? cfg->threads * 2 : 4,
       .auth_token = sec->token,
+      .auth_token_name = cfg->auth_token_name,
       .tls_cert = sec->cert,
       .tls_key = sec->key,
       .tls_client_ca = sec->client_ca,
@@ -316,6 +317,7 @@ int main(int argc, char **argv) {
       .max_runs = cfg.max_runs,
       .progress_ms = cfg.progress_seconds * 1000,
       .metrics_refresh_ms = cfg.metrics_refresh_seconds * 1000,
+      .history_keep = cfg.history_keep,
   };
   if (tm_store_new(cfg.mongodb_uri, cfg.database, &store, &err) != TM_OK) {
     snprintf(msg, sizeof msg, "--mongodb-uri: %s", err.msg);

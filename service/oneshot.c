@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "store/state.h"
@@ -66,7 +67,12 @@ static void *stop_on_signal(void *arg) {
 
 int tm_oneshot_run(tm_engine *engine, const tm_config *cfg, const sigset_t *signals) {
   waiter w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+  /* No peer: the history says it was this mode, on this host. */
+  tm_caller caller = {.identity = "one-shot"};
+  gethostname(caller.peer, sizeof caller.peer - 1);
+  snprintf(caller.user_agent, sizeof caller.user_agent, "twigz-migrations/%s run", TM_VERSION);
   tm_run_request req = {
+      .caller = &caller,
       .names = cfg->names,
       .n_names = cfg->n_names,
       .dry_run = cfg->dry_run,

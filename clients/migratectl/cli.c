@@ -40,6 +40,8 @@ static const char global_help[] =
     "  run [NAME...]              run migrations (all when none is named) and wait for them\n"
     "                             [--dry-run] [--batch-size N] [--rerun] [--async]\n"
     "  cancel NAME                stop a running migration after its current batch\n"
+    "  history [NAME]             past and running runs, newest first: who, what, outcome\n"
+    "                             [--limit N]\n"
     "  migratectl COMMAND --help describes a command.\n"
     "\n"
     "Options (before or after the command):\n"
@@ -118,6 +120,15 @@ static const char cancel_help[] =
     "CANCELED and the next run resumes where it stopped. --json prints the CancelResponse.\n"
     "\n";
 
+static const char history_help[] =
+    "Usage: migratectl history [NAME] [--limit N]\n"
+    "\n"
+    "The run history of NAME (of every migration when none is named), newest first: when each\n"
+    "run started, its state, its counts, who asked (mTLS subject or token name, else the peer)\n"
+    "and who canceled it. --limit N prints up to N entries (1..100000, default 20), paging\n"
+    "through History as needed. --json prints one HistoryResponse per page fetched.\n"
+    "\n";
+
 static const struct {
   const char *name;
   tm_ctl_command command;
@@ -127,6 +138,7 @@ static const struct {
     {"status", TM_CTL_CMD_STATUS, status_help},
     {"run", TM_CTL_CMD_RUN, run_help},
     {"cancel", TM_CTL_CMD_CANCEL, cancel_help},
+    {"history", TM_CTL_CMD_HISTORY, history_help},
 };
 
 typedef enum {
@@ -149,6 +161,7 @@ typedef enum {
   OPT_RERUN,
   OPT_ASYNC,
   OPT_PROGRESS,
+  OPT_LIMIT,
 } option_id;
 
 static const struct {
@@ -177,6 +190,7 @@ static const struct {
     {"rerun", 0, OPT_RERUN, false, TM_CTL_CMD_RUN},
     {"async", 0, OPT_ASYNC, false, TM_CTL_CMD_RUN},
     {"progress-seconds", 0, OPT_PROGRESS, true, TM_CTL_CMD_NONE},
+    {"limit", 0, OPT_LIMIT, true, TM_CTL_CMD_HISTORY},
 };
 
 static int usage(const char *fmt, const char *arg) {
@@ -315,6 +329,10 @@ static int apply(tm_ctl_options *o, raw_options *raw, option_id id, const char *
     o->progress_s = n;
     break;
   }
+  case OPT_LIMIT:
+    if (!parse_int32(value, &o->limit) || o->limit < 1 || o->limit > 100000)
+      return usage("--limit: expected 1..100000, got \"%.80s\"", value);
+    break;
   case OPT_BATCH_SIZE:
     if (!parse_int32(value, &o->batch_size))
       return usage("--batch-size: expected a whole number, got \"%s\"", value);
@@ -445,6 +463,8 @@ tm_ctl_parse_result tm_ctl_parse(int argc, char **argv, tm_ctl_options *o, int *
   if (rc == 0 && o->command == TM_CTL_CMD_NONE) rc = usage("%s", "no command given");
   if (rc == 0 && o->command == TM_CTL_CMD_LIST && o->n_names)
     rc = usage("list takes no names, got \"%.80s\"", o->names[0]);
+  if (rc == 0 && o->command == TM_CTL_CMD_HISTORY && o->n_names > 1)
+    rc = usage("%s", "history takes at most one name");
   if (rc == 0 && o->command == TM_CTL_CMD_CANCEL && o->n_names != 1)
     rc = usage("%s", o->n_names ? "cancel takes one name" : "cancel needs the name of a migration");
   for (size_t i = 0; rc == 0 && i < o->n_names; i++)

@@ -13,6 +13,7 @@ typedef enum {
   TM_CTL_CMD_STATUS,
   TM_CTL_CMD_RUN,
   TM_CTL_CMD_CANCEL,
+  TM_CTL_CMD_HISTORY,
 } tm_ctl_command;
 
 typedef struct {
@@ -32,6 +33,7 @@ typedef struct {
   bool pending, watch;        /* status */
   bool dry_run, rerun, async; /* run */
   int32_t batch_size;         /* run; 0: the server's default */
+  int32_t limit;              /* history: entries to print; default 20 */
 } tm_ctl_options;
 
 /* The status of parsing: TM_CTL_PARSE_OK to go on; otherwise the process should exit with

@@ -1,4 +1,4 @@
-/* The four commands. Each returns the process exit code (exit_codes.h) and has printed what it
+/* The commands. Each returns the process exit code (exit_codes.h) and has printed what it
  * had to say: results on stdout, errors as one line on stderr. */
 #ifndef TM_CTL_COMMANDS_H
 #define TM_CTL_COMMANDS_H
@@ -11,6 +11,7 @@ int tm_ctl_cmd_list(tm_ctl_conn *conn, const tm_ctl_options *opts);
 int tm_ctl_cmd_status(tm_ctl_conn *conn, const tm_ctl_options *opts);
 int tm_ctl_cmd_run(tm_ctl_conn *conn, const tm_ctl_options *opts);
 int tm_ctl_cmd_cancel(tm_ctl_conn *conn, const tm_ctl_options *opts);
+int tm_ctl_cmd_history(tm_ctl_conn *conn, const tm_ctl_options *opts);
 
 /* 65 when any of the statuses ended FAILED or CANCELED, else 75 when one was INTERRUPTED (run
  * again to resume), else 0. */

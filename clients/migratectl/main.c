@@ -37,6 +37,7 @@ int main(int argc, char **argv) {
   case TM_CTL_CMD_STATUS: code = tm_ctl_cmd_status(conn, &opts); break;
   case TM_CTL_CMD_RUN: code = tm_ctl_cmd_run(conn, &opts); break;
   case TM_CTL_CMD_CANCEL: code = tm_ctl_cmd_cancel(conn, &opts); break;
+  case TM_CTL_CMD_HISTORY: code = tm_ctl_cmd_history(conn, &opts); break;
   default: code = TM_CTL_EXIT_SOFTWARE;
   }
   fflush(stdout);

@@ -11,6 +11,8 @@ typedef Twigz__Migrations__V1__StatusResponse tm_ctl_pb_status_response;
 typedef Twigz__Migrations__V1__RunResponse tm_ctl_pb_run_response;
 typedef Twigz__Migrations__V1__ListResponse tm_ctl_pb_list_response;
 typedef Twigz__Migrations__V1__CancelResponse tm_ctl_pb_cancel_response;
+typedef Twigz__Migrations__V1__HistoryResponse tm_ctl_pb_history_response;
+typedef Twigz__Migrations__V1__RunRecord tm_ctl_pb_run_record;
 
 #define TM_CTL_STATE(s) TWIGZ__MIGRATIONS__V1__MIGRATION_STATE__MIGRATION_STATE_##s
 #define TM_CTL_PENDING TM_CTL_STATE(PENDING)

@@ -192,3 +192,31 @@ void tm_ctl_print_status_table(FILE *out, const tm_ctl_pb_status_response *resp,
               m->name, m->pending);
   }
 }
+
+/* Who a caller was: its identity when it proved one, else where it called from. */
+static const char *who(const Twigz__Migrations__V1__Caller *c) {
+  if (!c) return "?";
+  if (c->identity && c->identity[0]) return c->identity;
+  return c->peer && c->peer[0] ? c->peer : "?";
+}
+
+void tm_ctl_print_history_header(FILE *out) {
+  fprintf(out, "%-20s  %-23s  %-11s  %9s  %9s  %9s  %-24s  %s\n", "STARTED", "MIGRATION", "STATE",
+          "PROCESSED", "TOTAL", "UPDATED", "RUN", "CALLER");
+}
+
+void tm_ctl_print_history_record(FILE *out, const tm_ctl_pb_run_record *r) {
+  char started[40], state[24];
+  format_time(started, sizeof started, r->started_at);
+  snprintf(state, sizeof state, "%s%s", tm_ctl_state_name(r->state), r->dry_run ? " dry" : "");
+  fprintf(out, "%-20s  %-23s  %-11s  %9" PRId64 "  %9" PRId64 "  %9" PRId64 "  %-24s  %s\n",
+          started, r->migration, state, r->processed, r->total, r->updated, r->run_id,
+          who(r->caller));
+  if (r->error && r->error[0]) fprintf(out, "  error: %s\n", r->error);
+  if (r->swept_drift) fprintf(out, "  swept drift: documents had come back after it SUCCEEDED\n");
+  if (r->canceled_by) {
+    char at[40];
+    format_time(at, sizeof at, r->canceled_at);
+    fprintf(out, "  canceled by %s at %s\n", who(r->canceled_by), at);
+  }
+}

@@ -27,5 +27,8 @@ void tm_ctl_print_outcome(FILE *out, const tm_ctl_pb_status *m, int name_width);
 
 void tm_ctl_print_list(FILE *out, const tm_ctl_pb_list_response *resp);
 void tm_ctl_print_status_table(FILE *out, const tm_ctl_pb_status_response *resp, bool pending);
+/* The history table's header, then one line per record (and its details under it). */
+void tm_ctl_print_history_header(FILE *out);
+void tm_ctl_print_history_record(FILE *out, const tm_ctl_pb_run_record *r);
 
 #endif

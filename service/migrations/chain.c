@@ -92,6 +92,7 @@ struct chain {
   mongoc_collection_t *states, *leases;
   tm_heartbeat *hb;
   tm_error interrupt; /* why a run stopped resumable, when it did not for shutdown */
+  tm_caller caller;   /* who asked first, for the history */
 };
 
 /* This chain wrote a state document: the metrics read the collection again soon. */
@@ -289,6 +290,19 @@ static tm_code claim(chain *c, item *it, tm_error *err) {
       .reset_cursor = base.state == TM_STATE_SUCCEEDED,
   };
   code = tm_state_claim_write(c->states, name, &cl, &base, err);
+  if (code == TM_OK && tm_state_is_held(s.state) && !s.prev && s.run_id) {
+    /* The holder we replace is gone: its history entry ends as its state did. */
+    tm_history_end_args end = {
+        .state = base.state,
+        .error = base.error,
+        .total = s.total,
+        .processed = s.processed,
+        .updated = s.updated,
+        .finished_at_ms = now,
+        .only_if_held = true,
+    };
+    tm_engine_history_end(c->e, c->client, s.run_id, name, &end);
+  }
   tm_state_doc_clear(&s);
   if (code != TM_OK) {
     tm_state_doc_clear(&base);
@@ -317,6 +331,47 @@ static void unclaim(chain *c, item *it) {
   set_status(it, &it->base, false);
   tm_state_doc_clear(&it->base);
   it->kind = ITEM_SETTLED;
+}
+
+/* --- history --- */
+
+/* Records that this run starts (or, dry, has planned) it->m; the strings are borrowed. */
+static void history_begin(chain *c, const item *it, const tm_status *st) {
+  const char **names = calloc(c->n ? c->n : 1, sizeof *names);
+  for (size_t i = 0; i < c->n; i++) names[i] = c->items[i].m->name;
+  tm_history_entry e = {
+      .run_id = c->run_id,
+      .migration = (char *)it->m->name,
+      .migrations = (char **)names,
+      .n_migrations = c->n,
+      .dry_run = c->dry_run,
+      .rerun = c->rerun,
+      .async = c->async,
+      .swept_drift = it->drift,
+      .batch_size = c->batch_size,
+      .caller = c->caller,
+      .state = st ? st->state : TM_STATE_RUNNING,
+      .started_at_ms = st ? st->started_at_ms : tm_clock_wall_ms(),
+      .finished_at_ms = st ? st->finished_at_ms : 0,
+      .total = st ? st->total : 0,
+      .processed = st ? st->processed : 0,
+      .updated = st ? st->updated : 0,
+      .error = st ? st->error : NULL,
+  };
+  tm_engine_history_begin(c->e, c->client, &e);
+  free(names);
+}
+
+static void history_end(chain *c, const item *it, const tm_status *st) {
+  tm_history_end_args end = {
+      .state = st->state,
+      .error = st->error,
+      .total = st->total,
+      .processed = st->processed,
+      .updated = st->updated,
+      .finished_at_ms = st->finished_at_ms,
+  };
+  tm_engine_history_end(c->e, c->client, c->run_id, it->m->name, &end);
 }
 
 /* --- running a claimed migration --- */
@@ -370,6 +425,7 @@ static tm_state run_claimed(chain *c, item *it, bool *interrupted) {
   tm_heartbeat_view view;
   tm_heartbeat_view_of(c->hb, it->hb_slot, &view);
   tm_state state;
+  bool ran = false; /* it started: the history has its entry */
 
   if (code == TM_OK && tm_engine_stopping(c->e)) {
     tm_state_doc_clear(&s);
@@ -399,6 +455,8 @@ static tm_state run_claimed(chain *c, item *it, bool *interrupted) {
         .hb_slot = it->hb_slot,
         .lease_gen = it->lease.gen,
     };
+    history_begin(c, it, NULL);
+    ran = true;
     tm_runner_run(&p, &r, NULL);
   }
   state = state_of_outcome(r.outcome);
@@ -437,6 +495,7 @@ static tm_state run_claimed(chain *c, item *it, bool *interrupted) {
   if (code == TM_OK) tm_state_doc_clear(&s);
   tm_state_doc_clear(&it->base);
   it->kind = ITEM_SETTLED;
+  if (ran) history_end(c, it, &it->st);
   return state;
 }
 
@@ -595,6 +654,7 @@ static void run_dry(chain *c) {
            TM_LOG_STR(tm_state_name(it->st.state)), "total", TM_LOG_INT(r.total), "would_update",
            TM_LOG_INT(r.updated), "duration_ms", TM_LOG_INT(it->st.finished_at_ms - started),
            "error", TM_LOG_STR(it->st.error ? it->st.error : ""), NULL);
+    history_begin(c, it, &it->st);
     tm_runner_result_clear(&r);
   }
   report(c, TM_OK, NULL);
@@ -729,6 +789,7 @@ tm_code tm_chain_start(tm_engine *e, const tm_migration *const *ms, size_t n,
   c->dry_run = req->dry_run;
   c->rerun = req->rerun;
   c->async = req->async && !req->dry_run; /* a dry run's answer is its plan: always at the end */
+  if (req->caller) c->caller = *req->caller;
   c->batch_size = batch_size;
   c->n = n;
   c->items = calloc(n ? n : 1, sizeof *c->items);

@@ -98,9 +98,12 @@ tm_code tm_engine_new(tm_store *store, const tm_engine_options *opts, tm_engine 
   tm_engine *e = calloc(1, sizeof *e);
   e->store = store;
   e->state_collection = strdup(states);
-  size_t len = strlen(states) + sizeof "_leases";
+  size_t len = strlen(states) + sizeof "_history";
   e->lease_collection = malloc(len);
   snprintf(e->lease_collection, len, "%s_leases", states);
+  e->history_collection = malloc(len);
+  snprintf(e->history_collection, len, "%s_history", states);
+  e->history_keep = opts && opts->history_keep > 0 ? opts->history_keep : 100;
   if (opts && opts->instance_id && *opts->instance_id) {
     e->instance_id = strndup(opts->instance_id, TM_LEASE_OWNER_MAX - 1);
   } else {
@@ -153,6 +156,7 @@ void tm_engine_destroy(tm_engine *engine) {
   pthread_mutex_destroy(&engine->mu);
   free(engine->state_collection);
   free(engine->lease_collection);
+  free(engine->history_collection);
   free(engine->instance_id);
   free(engine);
 }
@@ -443,7 +447,8 @@ static tm_code cancel_once(mongoc_collection_t *states, mongoc_collection_t *lea
  * busy FerretDB or a replica-set election is over in seconds. */
 #define CONTROL_RETRY_MS 10000
 
-tm_code tm_engine_cancel(tm_engine *engine, const char *name, tm_status *out, tm_error *err) {
+tm_code tm_engine_cancel(tm_engine *engine, const char *name, const tm_caller *caller,
+                         tm_status *out, tm_error *err) {
   memset(out, 0, sizeof *out);
   const tm_migration *m = tm_registry_find(name ? name : "");
   if (!m) return invalid_name(err, name ? name : "", "unknown");
@@ -461,9 +466,83 @@ tm_code tm_engine_cancel(tm_engine *engine, const char *name, tm_status *out, tm
     tm_log(TM_LOG_WARN, "cancel: transient failure; retrying", "migration", TM_LOG_STR(m->name),
            "attempt", TM_LOG_INT(retry.attempts), "error", TM_LOG_STR(err->msg), NULL);
   }
+  if (code == TM_OK && out->run_id) {
+    static const tm_caller unknown;
+    tm_engine_history_cancel(engine, client, out->run_id, m->name, caller ? caller : &unknown);
+  }
   mongoc_collection_destroy(leases);
   mongoc_collection_destroy(states);
   tm_store_push_control(engine->store, client);
   if (code == TM_OK) tm_state_reads_poke(&engine->state_reads);
+  return code;
+}
+
+/* --- History --- */
+
+static mongoc_collection_t *history_of(tm_engine *e, mongoc_client_t *client) {
+  return tm_engine_collection(e, client, e->history_collection);
+}
+
+/* The history is the audit trail, not the work: a failed write is logged and the run goes on. */
+static void history_failed(const char *what, const char *run_id, const char *name,
+                           const tm_error *err) {
+  tm_log(TM_LOG_WARN, what, "run_id", TM_LOG_STR(run_id), "migration", TM_LOG_STR(name), "error",
+         TM_LOG_STR(err->msg), NULL);
+}
+
+void tm_engine_history_begin(tm_engine *e, mongoc_client_t *client, const tm_history_entry *entry) {
+  mongoc_collection_t *h = history_of(e, client);
+  tm_error err;
+  if (tm_history_begin(h, entry, &err) != TM_OK) {
+    history_failed("could not record a run in the history", entry->run_id, entry->migration, &err);
+  } else if (entry->finished_at_ms &&
+             tm_history_trim(h, entry->migration, e->history_keep, &err) != TM_OK) {
+    history_failed("could not trim the history", entry->run_id, entry->migration, &err);
+  }
+  mongoc_collection_destroy(h);
+}
+
+void tm_engine_history_end(tm_engine *e, mongoc_client_t *client, const char *run_id,
+                           const char *name, const tm_history_end_args *end) {
+  mongoc_collection_t *h = history_of(e, client);
+  tm_error err;
+  if (tm_history_end(h, run_id, name, end->state, end->error, end->total, end->processed,
+                     end->updated, end->finished_at_ms, end->only_if_held, &err) != TM_OK) {
+    history_failed("could not record a run's end in the history", run_id, name, &err);
+  } else if (tm_history_trim(h, name, e->history_keep, &err) != TM_OK) {
+    history_failed("could not trim the history", run_id, name, &err);
+  }
+  mongoc_collection_destroy(h);
+}
+
+void tm_engine_history_cancel(tm_engine *e, mongoc_client_t *client, const char *run_id,
+                              const char *name, const tm_caller *by) {
+  mongoc_collection_t *h = history_of(e, client);
+  tm_error err;
+  if (tm_history_cancel(h, run_id, name, by, tm_clock_wall_ms(), &err) != TM_OK) {
+    history_failed("could not record a cancel in the history", run_id, name, &err);
+  }
+  mongoc_collection_destroy(h);
+}
+
+#define HISTORY_PAGE_DEFAULT 20
+#define HISTORY_PAGE_MAX 1000
+
+tm_code tm_engine_history(tm_engine *engine, const char *name, const char *page_token,
+                          int page_size, tm_history_page *out, char *next, tm_error *err) {
+  memset(out, 0, sizeof *out);
+  next[0] = '\0';
+  const tm_migration *m = NULL;
+  if (name && *name && !(m = tm_registry_find(name))) return invalid_name(err, name, "unknown");
+  if (page_size < 0 || page_size > HISTORY_PAGE_MAX) {
+    return tm_error_set(err, TM_ERR_INVALID, "page_size must be 0..%d (0: %d), got %d",
+                        HISTORY_PAGE_MAX, HISTORY_PAGE_DEFAULT, page_size);
+  }
+  mongoc_client_t *client = tm_store_pop_control(engine->store);
+  mongoc_collection_t *h = history_of(engine, client);
+  tm_code code = tm_history_list(h, m ? m->name : NULL, page_token,
+                                 page_size ? page_size : HISTORY_PAGE_DEFAULT, out, next, err);
+  mongoc_collection_destroy(h);
+  tm_store_push_control(engine->store, client);
   return code;
 }

@@ -19,8 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../caller.h"
 #include "../error.h"
-#include "../store/state.h" /* tm_state: PENDING..CANCELED, the proto's MigrationState values */
+#include "../store/history.h" /* tm_history_page */
+#include "../store/state.h"   /* tm_state: the proto's MigrationState values */
 #include "../store/store.h"
 
 #define TM_MAX_SAMPLES 10
@@ -82,6 +84,7 @@ typedef struct {
   int progress_ms; /* how often a running migration logs its progress; default 30000 */
   /* How often the metrics read the state collection; default 10000. */
   int metrics_refresh_ms;
+  int history_keep; /* run history entries kept per migration; default 100 */
 } tm_engine_options;
 
 typedef struct tm_engine tm_engine;
@@ -104,6 +107,7 @@ typedef struct {
   int32_t batch_size; /* 0: default; else 1..10000 */
   bool rerun;
   bool async; /* ignored by a dry run, whose answer is its plan: it answers when done */
+  const tm_caller *caller; /* recorded in the history; NULL: unknown */
 } tm_run_request;
 
 typedef struct {
@@ -159,6 +163,14 @@ tm_code tm_engine_status_async(tm_engine *engine, const char *const *names, size
  * after the current batch: CANCELED, cursor kept. Not running: TM_ERR_PRECONDITION; unknown name:
  * TM_ERR_INVALID listing the valid names. out (the status once the request is saved) is filled on
  * TM_OK and must be cleared by the caller. */
-tm_code tm_engine_cancel(tm_engine *engine, const char *name, tm_status *out, tm_error *err);
+tm_code tm_engine_cancel(tm_engine *engine, const char *name, const tm_caller *caller,
+                         tm_status *out, tm_error *err);
+
+/* Blocking. A page of the run history (history.h), newest first: of name (NULL or "": every
+ * migration; unknown: TM_ERR_INVALID), page_size 1..1000 (0: 20), from page_token ("" or NULL:
+ * the newest). next (TM_HISTORY_TOKEN_MAX) gets the next page's token, "" at the end. out is
+ * filled on TM_OK; clear it with tm_history_page_clear. */
+tm_code tm_engine_history(tm_engine *engine, const char *name, const char *page_token,
+                          int page_size, tm_history_page *out, char *next, tm_error *err);
 
 #endif

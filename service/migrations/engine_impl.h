@@ -15,9 +15,11 @@
 typedef struct tm_chain_rec tm_chain_rec;
 
 struct tm_engine {
-  tm_store *store;        /* borrowed */
-  char *state_collection; /* "_migrations" */
-  char *lease_collection; /* "_migrations_leases" */
+  tm_store *store;          /* borrowed */
+  char *state_collection;   /* "_migrations" */
+  char *lease_collection;   /* "_migrations_leases" */
+  char *history_collection; /* "_migrations_history" */
+  int history_keep;
   char *instance_id;
   int lease_ms;
   int outage_wait_ms; /* how long a run waits for the database before it stops resumable */
@@ -47,5 +49,19 @@ mongoc_collection_t *tm_engine_collection(tm_engine *e, mongoc_client_t *client,
  * the first match, not a count): a SUCCEEDED migration with one left has drifted. */
 tm_code tm_engine_any_left(tm_engine *e, mongoc_client_t *client, const tm_migration *m,
                            bool *found, tm_error *err);
+
+/* The run history (history.h), written best-effort: a failure is logged, never the run's. */
+typedef struct {
+  tm_state state;
+  const char *error;
+  int64_t total, processed, updated, finished_at_ms;
+  bool only_if_held; /* an entry that ended already is left as it is */
+} tm_history_end_args;
+
+void tm_engine_history_begin(tm_engine *e, mongoc_client_t *client, const tm_history_entry *entry);
+void tm_engine_history_end(tm_engine *e, mongoc_client_t *client, const char *run_id,
+                           const char *name, const tm_history_end_args *end);
+void tm_engine_history_cancel(tm_engine *e, mongoc_client_t *client, const char *run_id,
+                              const char *name, const tm_caller *by);
 
 #endif

@@ -600,9 +600,10 @@ static bool write_command(tm_usernames *u, const bson_t *cmd, bson_t *reply, bso
  * begin: duplicates, the index */
 
 /* Finds one value held by more than one customer among those `match` selects; *found says
- * whether there is one, described in dup. */
-static tm_code find_duplicate(tm_usernames *u, const bson_t *match, bool *found, char *dup,
-                              size_t size, tm_error *err) {
+ * whether there is one: then *dup (owned by the caller) is the value and *holders how many hold it.
+ */
+static tm_code find_duplicate(tm_usernames *u, const bson_t *match, bool *found, bson_value_t *dup,
+                              int64_t *holders, tm_error *err) {
   bson_t pipeline = BSON_INITIALIZER, stage, inner, arr;
   char field_ref[80];
   snprintf(field_ref, sizeof field_ref, "$%s", u->field->field);
@@ -643,17 +644,64 @@ static tm_code find_duplicate(tm_usernames *u, const bson_t *match, bool *found,
   while (mongoc_cursor_next(cursor, &doc)) {
     bson_iter_t it;
     if (!*found && bson_iter_init_find(&it, doc, "_id")) {
-      value_json(bson_iter_value(&it), dup, size);
+      bson_value_copy(bson_iter_value(&it), dup);
       *found = true;
+      *holders = bson_iter_init_find(&it, doc, "n") ? bson_iter_as_int64(&it) : 2;
     }
   }
   bson_error_t berr;
   tm_code code = TM_OK;
   if (mongoc_cursor_error(cursor, &berr)) {
     code = tm_store_error(&berr, err, "checking customers for duplicate usernames");
+    if (*found) bson_value_destroy(dup);
+    *found = false;
   }
   mongoc_cursor_destroy(cursor);
   bson_destroy(&pipeline);
+  return code;
+}
+
+#define DUPLICATE_IDS 10
+
+/* ", "-separated _ids (the first DUPLICATE_IDS in _id order) of the customers among match that
+ * hold value, for an operator to find them. */
+static tm_code holders_of(tm_usernames *u, const bson_t *match, const bson_value_t *value,
+                          char *out, size_t size, tm_error *err) {
+  bson_t filter = BSON_INITIALIZER, and, eq, opts = BSON_INITIALIZER, sort, projection;
+  bson_append_array_begin(&filter, "$and", -1, &and);
+  bson_append_document(&and, "0", 1, match);
+  bson_append_document_begin(&and, "1", 1, &eq);
+  bson_append_value(&eq, u->field->field, -1, value);
+  bson_append_document_end(&and, &eq);
+  bson_append_array_end(&filter, &and);
+  BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+  BSON_APPEND_INT32(&sort, "_id", 1);
+  bson_append_document_end(&opts, &sort);
+  BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &projection);
+  BSON_APPEND_INT32(&projection, "_id", 1);
+  bson_append_document_end(&opts, &projection);
+  BSON_APPEND_INT64(&opts, "limit", DUPLICATE_IDS);
+  mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(u->customers, &filter, &opts, NULL);
+  size_t used = 0;
+  out[0] = '\0';
+  const bson_t *doc;
+  while (mongoc_cursor_next(cursor, &doc)) {
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, "_id")) continue;
+    char id[64];
+    value_json(bson_iter_value(&it), id, sizeof id);
+    int n = snprintf(out + used, size - used, "%s%s", used ? ", " : "", id);
+    if (n < 0 || (size_t)n >= size - used) break;
+    used += (size_t)n;
+  }
+  bson_error_t berr;
+  tm_code code = TM_OK;
+  if (mongoc_cursor_error(cursor, &berr)) {
+    code = tm_store_error(&berr, err, "finding the customers holding a duplicate username");
+  }
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(&opts);
+  bson_destroy(&filter);
   return code;
 }
 
@@ -686,16 +734,27 @@ static void build_blockers(const tm_usernames *u, bson_t *out) {
   bson_append_array_end(out, &and_arr);
 }
 
-/* TM_ERR_DATA naming a value held by more than one of the customers match selects. */
+/* TM_ERR_DATA naming a value held by more than one of the customers match selects, how many
+ * hold it and the first DUPLICATE_IDS of their _ids. */
 static tm_code report_duplicate(tm_usernames *u, const bson_t *match, tm_error *err) {
   bool found;
-  char dup[128];
-  tm_code code = find_duplicate(u, match, &found, dup, sizeof dup, err);
+  bson_value_t dup;
+  int64_t holders = 0;
+  tm_code code = find_duplicate(u, match, &found, &dup, &holders, err);
   if (code != TM_OK || !found) return code;
+  char value[96], ids[300];
+  value_json(&dup, value, sizeof value);
+  code = holders_of(u, match, &dup, ids, sizeof ids, err);
+  bson_value_destroy(&dup);
+  if (code != TM_OK) return code;
+  char more[48] = "";
+  if (holders > DUPLICATE_IDS) {
+    snprintf(more, sizeof more, " and %" PRId64 " more", holders - DUPLICATE_IDS);
+  }
   return tm_error_set(err, TM_ERR_DATA,
-                      "customers already hold duplicate usernames: %s is held by more than one "
-                      "customer; make them unique, then run %s again",
-                      dup, u->m->name);
+                      "customers already hold duplicate usernames: %s is held by %" PRId64
+                      " customers (_id %s%s); make them unique, then run %s again",
+                      value, holders, ids, more, u->m->name);
 }
 
 static tm_code check_duplicates(tm_usernames *u, bool any_type, tm_error *err) {

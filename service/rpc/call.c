@@ -2,6 +2,7 @@
 #include "call.h"
 
 #include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,70 @@ void tm_call_count_received(tm_call *c) { tm_metrics_msg_received(c->method->met
 
 void tm_call_ref(tm_call *c) { atomic_fetch_add(&c->refs, 1); }
 
+/* Copies text into out (size bytes), cut on a character boundary and with control characters
+ * replaced: a client chooses its user agent. */
+static void copy_text(char *out, size_t size, const char *text, size_t len) {
+  if (len > size - 1) len = size - 1;
+  memcpy(out, text, len);
+  out[len] = '\0';
+  out[tm_utf8_cut(out, len)] = '\0';
+  for (char *p = out; *p; p++) {
+    if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+  }
+}
+
+static void user_agent_of(const tm_call *c, char *out, size_t size) {
+  out[0] = '\0';
+  for (size_t i = 0; i < c->md.count; i++) {
+    if (!grpc_slice_str_cmp(c->md.metadata[i].key, "user-agent")) {
+      const grpc_slice *v = &c->md.metadata[i].value;
+      copy_text(out, size, (const char *)GRPC_SLICE_START_PTR(*v), GRPC_SLICE_LENGTH(*v));
+      return;
+    }
+  }
+}
+
+static void peer_of(const tm_call *c, char *out, size_t size) {
+  out[0] = '\0';
+  if (!c->call) return;
+  char *peer = grpc_call_get_peer(c->call);
+  if (peer) copy_text(out, size, peer, strlen(peer));
+  gpr_free(peer);
+}
+
+/* The client certificate's subject, when mutual TLS verified one. */
+static bool subject_of(const tm_call *c, char *out, size_t size) {
+  grpc_auth_context *ctx = c->call ? grpc_call_auth_context(c->call) : NULL;
+  if (!ctx) return false;
+  bool found = false;
+  const char *names[] = {GRPC_X509_SUBJECT_PROPERTY_NAME, GRPC_X509_CN_PROPERTY_NAME};
+  for (size_t n = 0; n < 2 && !found; n++) {
+    grpc_auth_property_iterator it = grpc_auth_context_find_properties_by_name(ctx, names[n]);
+    const grpc_auth_property *p = grpc_auth_property_iterator_next(&it);
+    if (p && p->value_length > 0) {
+      char text[240];
+      copy_text(text, sizeof text, p->value, p->value_length);
+      snprintf(out, size, "x509:%s", text);
+      found = true;
+    }
+  }
+  grpc_auth_context_release(ctx);
+  return found;
+}
+
+void tm_call_caller(tm_call *c, tm_caller *out) {
+  memset(out, 0, sizeof *out);
+  peer_of(c, out->peer, sizeof out->peer);
+  user_agent_of(c, out->user_agent, sizeof out->user_agent);
+  if (!subject_of(c, out->identity, sizeof out->identity) && c->token_name) {
+    snprintf(out->identity, sizeof out->identity, "token:%s", c->token_name);
+  }
+}
+
+void tm_call_set_run_id(tm_call *c, const char *run_id) {
+  snprintf(c->run_id, sizeof c->run_id, "%s", run_id ? run_id : "");
+}
+
 /* Logs and counts the call once it is over. A call we never answered was cancelled by its client
  * (or by shutdown). */
 static void record_end(tm_call *c) {
@@ -67,9 +132,13 @@ static void record_end(tm_call *c) {
   if (c->status == GRPC_STATUS_UNAUTHENTICATED && !tm_ratelimit_allow(&unauthenticated, &held)) {
     return;
   }
+  char peer[128], agent[256];
+  peer_of(c, peer, sizeof peer);
+  user_agent_of(c, agent, sizeof agent);
   /* With nothing held back, the NULL key ends the fields before "suppressed". */
   tm_log(level, "rpc", "method", TM_LOG_STR(path), "code", TM_LOG_STR(tm_status_name(c->status)),
-         "duration_ms", TM_LOG_DBL(ms), held ? "suppressed" : NULL, TM_LOG_INT(held), NULL);
+         "duration_ms", TM_LOG_DBL(ms), "peer", TM_LOG_STR(peer), "user_agent", TM_LOG_STR(agent),
+         "run_id", TM_LOG_STR(c->run_id), held ? "suppressed" : NULL, TM_LOG_INT(held), NULL);
 }
 
 void tm_call_unref(tm_call *c) {

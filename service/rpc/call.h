@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../caller.h"
 #include "../error.h"
 
 typedef struct tm_server tm_server;
@@ -92,6 +93,8 @@ struct tm_call {
   int64_t started_ns;
   void *stream;                      /* per-method stream state (health watch, reflection) */
   void (*stream_free)(void *stream); /* frees stream with the call */
+  const char *token_name;            /* the bearer token it proved, if any (the server's) */
+  char run_id[40];                   /* the run it started or joined, for its log line */
 };
 
 /* A new call awaiting arrival on method (NULL: any unregistered method), with one reference. */
@@ -100,6 +103,12 @@ tm_call *tm_call_new(tm_server *server, const tm_method *method);
 void tm_call_arrived(tm_call *c);
 void tm_call_ref(tm_call *c);
 void tm_call_unref(tm_call *c);
+
+/* Who is calling: peer address, the mTLS subject or the bearer token's name, user agent. */
+void tm_call_caller(tm_call *c, tm_caller *out);
+
+/* The run this call is about, named in its "rpc" log line. */
+void tm_call_set_run_id(tm_call *c, const char *run_id);
 
 /* The context of the call's method (engine, health...). */
 static inline void *tm_call_ctx(const tm_call *c) { return c->method->ctx; }

@@ -198,6 +198,7 @@ static void handle_status(tm_call *c, const ProtobufCMessage *request) {
 /* Called by the engine when the chain ends (or, for async, once started). */
 static void run_done(void *arg, tm_code code, const tm_error *err, const tm_run_result *result) {
   tm_call *c = arg;
+  if (result) tm_call_set_run_id(c, result->run_id);
   if (code != TM_OK) {
     tm_call_fail_error(c, err);
   } else {
@@ -217,7 +218,10 @@ static void run_caller_left(tm_call *c) { tm_engine_run_leave(tm_call_ctx(c), c)
 
 static void handle_run(tm_call *c, const ProtobufCMessage *request) {
   const Twigz__Migrations__V1__RunRequest *req = (const void *)request;
+  tm_caller caller;
+  tm_call_caller(c, &caller);
   tm_run_request run = {
+      .caller = &caller,
       .names = (const char *const *)req->names,
       .n_names = req->n_names,
       .dry_run = req->dry_run,
@@ -246,16 +250,94 @@ static void handle_cancel(tm_call *c, const ProtobufCMessage *request) {
   const Twigz__Migrations__V1__CancelRequest *req = (const void *)request;
   tm_status st = {0};
   tm_error err;
-  if (tm_engine_cancel(tm_call_ctx(c), req->name, &st, &err) != TM_OK) {
+  tm_caller caller;
+  tm_call_caller(c, &caller);
+  if (tm_engine_cancel(tm_call_ctx(c), req->name, &caller, &st, &err) != TM_OK) {
     tm_call_fail_error(c, &err);
     return;
   }
+  tm_call_set_run_id(c, st.run_id);
   status_box box;
   convert_status(&st, &box);
   Twigz__Migrations__V1__CancelResponse resp = TWIGZ__MIGRATIONS__V1__CANCEL_RESPONSE__INIT;
   resp.migration = &box.pb;
   tm_call_reply(c, &resp.base);
   tm_status_clear(&st);
+}
+
+/* --- History --- */
+
+/* Storage for one converted entry; the record points into it and into the entry. */
+typedef struct {
+  Twigz__Migrations__V1__RunRecord pb;
+  Twigz__Migrations__V1__Caller caller, canceled_by;
+  Google__Protobuf__Timestamp started, finished, canceled;
+} record_box;
+
+static void convert_caller(const tm_caller *from, Twigz__Migrations__V1__Caller *to) {
+  twigz__migrations__v1__caller__init(to);
+  to->peer = (char *)from->peer;
+  to->identity = (char *)from->identity;
+  to->user_agent = (char *)from->user_agent;
+}
+
+static void convert_record(const tm_history_entry *e, record_box *box) {
+  Twigz__Migrations__V1__RunRecord *pb = &box->pb;
+  twigz__migrations__v1__run_record__init(pb);
+  pb->run_id = e->run_id;
+  pb->migration = e->migration;
+  pb->state = (Twigz__Migrations__V1__MigrationState)e->state;
+  pb->migrations = e->migrations;
+  pb->n_migrations = e->n_migrations;
+  pb->dry_run = e->dry_run;
+  pb->rerun = e->rerun;
+  pb->async = e->async;
+  pb->batch_size = e->batch_size;
+  convert_caller(&e->caller, &box->caller);
+  pb->caller = &box->caller;
+  set_time(&box->started, e->started_at_ms, e->migration, "history startedAt");
+  pb->started_at = &box->started;
+  if (e->finished_at_ms) {
+    set_time(&box->finished, e->finished_at_ms, e->migration, "history finishedAt");
+    pb->finished_at = &box->finished;
+  }
+  pb->total = e->total;
+  pb->processed = e->processed;
+  pb->updated = e->updated;
+  pb->error = e->error ? e->error : empty;
+  pb->swept_drift = e->swept_drift;
+  if (e->canceled) {
+    convert_caller(&e->canceled_by, &box->canceled_by);
+    pb->canceled_by = &box->canceled_by;
+    set_time(&box->canceled, e->canceled_at_ms, e->migration, "history canceledAt");
+    pb->canceled_at = &box->canceled;
+  }
+}
+
+static void handle_history(tm_call *c, const ProtobufCMessage *request) {
+  const Twigz__Migrations__V1__HistoryRequest *req = (const void *)request;
+  tm_history_page page;
+  char next[TM_HISTORY_TOKEN_MAX];
+  tm_error err;
+  if (tm_engine_history(tm_call_ctx(c), req->name, req->page_token, req->page_size, &page, next,
+                        &err) != TM_OK) {
+    tm_call_fail_error(c, &err);
+    return;
+  }
+  record_box *boxes = calloc(page.n ? page.n : 1, sizeof *boxes);
+  Twigz__Migrations__V1__RunRecord **ptrs = calloc(page.n ? page.n : 1, sizeof *ptrs);
+  for (size_t i = 0; i < page.n; i++) {
+    convert_record(&page.items[i], &boxes[i]);
+    ptrs[i] = &boxes[i].pb;
+  }
+  Twigz__Migrations__V1__HistoryResponse resp = TWIGZ__MIGRATIONS__V1__HISTORY_RESPONSE__INIT;
+  resp.runs = ptrs;
+  resp.n_runs = page.n;
+  resp.next_page_token = next;
+  tm_call_reply(c, &resp.base);
+  free(ptrs);
+  free(boxes);
+  tm_history_page_clear(&page);
 }
 
 /* --- the method table --- */
@@ -270,6 +352,7 @@ static const struct {
     {"Status", handle_status, TM_LANE_INLINE, true}, /* defers what blocks */
     {"List", handle_list, TM_LANE_INLINE, true},
     {"Cancel", handle_cancel, TM_LANE_CONTROL, false},
+    {"History", handle_history, TM_LANE_READS, true},
 };
 
 size_t tm_migration_service_methods(tm_engine *engine, tm_method *out, size_t max) {

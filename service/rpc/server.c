@@ -24,6 +24,7 @@ struct tm_server {
   tm_method *methods;
   size_t n_methods;
   char *auth_token;
+  char *auth_token_name;
   pthread_t *threads;
   int n_threads;
   tm_workq *lanes[TM_LANE_READS + 1]; /* [TM_LANE_INLINE] stays NULL */
@@ -82,6 +83,7 @@ static void dispatch(tm_call *c) {
                  "missing or invalid credentials: send 'authorization: Bearer <token>'");
     return;
   }
+  if (m->needs_auth && s->auth_token) c->token_name = s->auth_token_name;
   if (m->kind == TM_METHOD_BIDI) {
     m->on_start(c);
     return;
@@ -213,6 +215,7 @@ tm_code tm_server_start(const tm_server_options *opts, tm_method *methods, size_
   s->methods = methods;
   s->n_methods = n_methods;
   s->auth_token = opts->auth_token ? strdup(opts->auth_token) : NULL;
+  s->auth_token_name = strdup(opts->auth_token_name ? opts->auth_token_name : "default");
   s->cq = grpc_completion_queue_create_for_next(NULL);
   s->server = grpc_server_create(&channel_args, NULL);
   grpc_server_register_completion_queue(s->server, s->cq, NULL);
@@ -238,6 +241,7 @@ tm_code tm_server_start(const tm_server_options *opts, tm_method *methods, size_
     }
     grpc_completion_queue_destroy(s->cq);
     free(s->auth_token);
+    free(s->auth_token_name);
     free(s);
     return err->code;
   }
@@ -312,5 +316,6 @@ void tm_server_destroy(tm_server *s) {
   pthread_cond_destroy(&s->cv);
   free(s->threads);
   free(s->auth_token);
+  free(s->auth_token_name);
   free(s);
 }

@@ -16,7 +16,8 @@ typedef struct {
   const char *listen; /* host:port; port 0 picks a free one */
   int threads;        /* completion-queue threads */
   int handler_threads;
-  const char *auth_token; /* NULL: MigrationService is open */
+  const char *auth_token;      /* NULL: MigrationService is open */
+  const char *auth_token_name; /* who the token stands for, in the run history: "token:<it>" */
   /* PEM contents; all NULL: plaintext. client_ca set: clients must present a certificate it signed.
    */
   const char *tls_cert, *tls_key, *tls_client_ca;

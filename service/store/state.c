@@ -24,8 +24,7 @@ bool tm_state_is_final(tm_state state) {
   return state == TM_STATE_SUCCEEDED || state == TM_STATE_FAILED || state == TM_STATE_CANCELED;
 }
 
-/* CANCELING is never stored: it is reported from cancelRequested. */
-static tm_state state_of_name(const char *name) {
+tm_state tm_state_from_name(const char *name) {
   for (int s = TM_STATE_PENDING; s <= TM_STATE_INTERRUPTED; s++) {
     if (s != TM_STATE_CANCELING && strcmp(name, state_names[s]) == 0) return (tm_state)s;
   }
@@ -80,7 +79,7 @@ void tm_state_doc_parse(const bson_t *bson, tm_state_doc *out) {
   while (bson_iter_next(&it)) {
     const char *key = bson_iter_key(&it);
     if (strcmp(key, "state") == 0 && BSON_ITER_HOLDS_UTF8(&it)) {
-      out->state = state_of_name(bson_iter_utf8(&it, NULL));
+      out->state = tm_state_from_name(bson_iter_utf8(&it, NULL));
     } else if (strcmp(key, "runId") == 0) {
       free(out->run_id);
       out->run_id = string_of(&it);

@@ -47,6 +47,9 @@ bool tm_state_is_held(tm_state state);
 bool tm_state_is_final(tm_state state);
 
 const char *tm_state_name(tm_state state);
+/* The state a stored name means; PENDING for any other (CANCELING is never stored: it is
+ * reported from cancelRequested). */
+tm_state tm_state_from_name(const char *name);
 
 /* A state document in memory. Owns its strings, cursor and prev: release with tm_state_doc_clear.
  */

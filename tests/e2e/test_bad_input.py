@@ -14,7 +14,7 @@ import pytest
 from harness import call, health_probe, wait_until
 
 SERVICE = "twigz.migrations.v1.MigrationService"
-METHODS = ("Run", "Status", "List", "Cancel")
+METHODS = ("Run", "Status", "List", "Cancel", "History")
 NAMES = ("addStatusToStores", "ensureStoreFields", "addUsernamesToCustomers", "addPrivacyToCustomers")
 MAX_RECEIVE = 4 * 1024 * 1024  # gRPC's default max receive size, which the service keeps
 # An error message is at most TM_ERROR_MSG_MAX (512) bytes; leave room for gRPC's own wording.
@@ -236,6 +236,7 @@ DEADLINE_REQUESTS = {
     "Status": names_request([], varint_field(2, 1)),  # include_pending: a live count per migration
     "List": b"",
     "Cancel": cancel_request(b"addStatusToStores"),
+    "History": b"",
 }
 
 
@@ -282,3 +283,19 @@ def test_a_name_with_a_nul_byte_is_not_taken_for_a_registered_name(svc, channel,
         [name], DRY_RUN if method == "Run" else b"")
     code, details = unary(channel, method, payload)
     assert code in {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND}, (code, details)
+
+
+@pytest.mark.parametrize("payload, says", [
+    (varint_field(2, -1), "page_size"),
+    (varint_field(2, 1001), "page_size"),
+    (string_field(3, b"1:" + b"x" * 300), "page_token"),
+    (string_field(3, b":no-time"), "page_token"),
+    (string_field(1, b"noSuchMigration"), "unknown migration"),
+], ids=["negative", "too-big", "long-token", "bad-token", "unknown"])
+def test_bad_history_requests_are_invalid_argument_naming_the_field(start_service, payload, says):
+    svc = start_service()
+    with grpc.insecure_channel(svc.address) as channel:
+        history = channel.unary_unary(f"/{SERVICE}/History")
+        with pytest.raises(grpc.RpcError) as e:
+            history(payload, timeout=30)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and says in e.value.details(), e.value.details()

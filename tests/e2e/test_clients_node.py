@@ -14,7 +14,7 @@ import pytest
 
 from harness import SOURCE, free_port
 from test_clients_python import ALL, assert_backfilled, assert_example_output, seed
-from test_foundation import make_certificates
+from harness import make_certificates
 
 CLIENT_DIR = os.path.join(SOURCE, "clients", "node")
 EXAMPLE = os.path.join(CLIENT_DIR, "examples", "dry_run_then_run.js")

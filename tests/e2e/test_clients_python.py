@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from harness import SOURCE
-from test_foundation import make_certificates
+from harness import make_certificates
 
 CLIENT_DIR = os.path.join(SOURCE, "clients", "python")
 EXAMPLE = os.path.join(CLIENT_DIR, "examples", "dry_run_then_run.py")

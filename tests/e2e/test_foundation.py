@@ -9,7 +9,7 @@ import time
 import grpc
 import pytest
 
-from harness import BINARY, FerretDB, call, grpcurl, health_probe, wait_until
+from harness import BINARY, FerretDB, call, grpcurl, health_probe, make_certificates, wait_until
 
 SERVICE = "twigz.migrations.v1.MigrationService"
 
@@ -30,7 +30,7 @@ def test_describe_shows_methods_and_documentation(start_service):
     svc = start_service()
     rc, out, err = grpcurl(svc.address, f"describe {SERVICE}")
     assert rc == 0, err
-    for method in ("Run", "Status", "List", "Cancel"):
+    for method in ("Run", "Status", "List", "Cancel", "History"):
         assert f"rpc {method} ( .twigz.migrations.v1.{method}Request ) returns ( .twigz.migrations.v1.{method}Response );" in out
     rc, out, err = grpcurl(svc.address, "describe twigz.migrations.v1.MigrationStatus")
     assert rc == 0, err
@@ -234,21 +234,6 @@ def test_an_empty_or_blank_token_file_is_refused_with_64(workdir, contents):
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 64, p.stderr
     assert "--auth-token-file" in p.stderr and "holds no token" in p.stderr
-
-
-def make_certificates(d):
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, all made with openssl."""
-    def run(*args):
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=twigz-test-ca",
-        "-keyout", "ca.key", "-out", "ca.pem")
-    for name, ext in (("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"), ("client", "extendedKeyUsage=clientAuth")):
-        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.csr")
-        with open(os.path.join(d, f"{name}.ext"), "w") as f:
-            f.write(ext + "\n")
-        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem")
-    return {n: os.path.join(d, n) for n in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")}
 
 
 def junk_connection(address):

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from harness import TOOLS, free_port, grpcurl, wait_until
+from harness import TOOLS, free_port, grpcurl, make_certificates, wait_until
 
 BUILD = os.environ.get("TM_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
 MIGRATECTL = os.path.join(BUILD, "clients", "migratectl", "migratectl")
@@ -267,23 +267,6 @@ def test_it_retries_until_the_service_comes_up(start_service, spawn):
     assert proc.returncode == 0, err
     assert "retrying" in err and "UNAVAILABLE" in err  # -v says each retry
     assert out.splitlines()[1].startswith("addStatusToStores")
-
-
-def make_certificates(d):
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl."""
-    def run(*args):
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=mctl-test-ca",
-        "-keyout", "ca.key", "-out", "ca.pem")
-    for name, ext in (("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
-                      ("client", "extendedKeyUsage=clientAuth")):
-        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}.key",
-            "-out", f"{name}.csr")
-        with open(os.path.join(d, f"{name}.ext"), "w") as f:
-            f.write(ext + "\n")
-        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem")
-    return {n: os.path.join(d, n) for n in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")}
 
 
 @pytest.fixture(scope="module")

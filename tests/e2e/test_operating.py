@@ -12,7 +12,7 @@ import sys
 import pytest
 from bson import ObjectId
 
-from harness import BINARY, HELD, call, wait_until
+from harness import BINARY, HELD, SOURCE, call, grpcurl, make_certificates, wait_until
 
 BUILD = os.environ.get("TM_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
 MIGRATECTL = os.path.join(BUILD, "clients", "migratectl", "migratectl")
@@ -98,6 +98,10 @@ def test_a_document_written_behind_the_cursor_after_a_cancel_is_swept(db, slow_d
     assert canceled["state"] == "MIGRATION_STATE_CANCELED", canceled
     assert int(canceled["processed"]) < 300, "canceled mid-run"
     db.customers.insert_one({"_id": OLD_ID, "name": "Written by hand"})
+    record = call(svc.address, "History", {"name": "addPrivacyToCustomers"})["runs"][0]
+    assert record["state"] == "MIGRATION_STATE_CANCELED" and record["runId"] == canceled["runId"], record
+    assert record["canceledBy"]["peer"].startswith("ipv4:127.0.0.1:") and "grpcurl" in record["canceledBy"]["userAgent"]
+    assert record["canceledAt"] >= record["startedAt"], record
 
     fast = start_service(database=db.name)
     resumed = call(fast.address, "Run", {"names": ["addPrivacyToCustomers"], "batchSize": 100})["migrations"][0]
@@ -160,6 +164,8 @@ def test_sigterm_mid_run_leaves_it_interrupted_and_the_one_shot_mode_exits_75(db
     watch = ctl("--addr", svc.address, "status", "--watch", "addStatusToStores")
     assert watch.returncode == 75, watch.stdout + watch.stderr
     assert "INTERRUPTED" in watch.stdout
+    record = call(svc.address, "History", {"name": "addStatusToStores"})["runs"][0]
+    assert record["state"] == "MIGRATION_STATE_INTERRUPTED" and record["caller"]["identity"] == "one-shot", record
     # Resumable: a Run takes it up from the cursor.
     resumed = call(svc.address, "Run", {"names": ["addStatusToStores"], "batchSize": 100})["migrations"][0]
     assert resumed["state"] == "MIGRATION_STATE_SUCCEEDED" and int(resumed["total"]) < 300, resumed
@@ -212,19 +218,24 @@ def test_a_job_log_shows_progress_lines_at_the_cadence(db, slow_db, start_servic
 # --- dry runs ---
 
 def test_a_dry_run_goes_on_past_a_failing_migration_and_logs_each_end(db, start_service):
-    db.customers.insert_many([{"_id": ObjectId(), "name": "A", "username": "dup"} for _ in range(2)] +
+    db.customers.insert_many([{"_id": f"c{i:02d}", "name": "A", "username": "dup"} for i in range(12)] +
                              customers(3))
     svc = start_service(database=db.name)
     resp = call(svc.address, "Run", {"names": ["addUsernamesToCustomers", "addPrivacyToCustomers"],
                                      "dryRun": True})
     users, privacy = resp["migrations"]
-    assert users["state"] == "MIGRATION_STATE_FAILED" and "dup" in users["error"], users
+    # The value, how many hold it, and the first ten _ids: enough to find and fix them.
+    ids = ", ".join(f'"c{i:02d}"' for i in range(10))
+    assert users["state"] == "MIGRATION_STATE_FAILED", users
+    assert f'"dup" is held by 12 customers (_id {ids} and 2 more)' in users["error"], users["error"]
     assert privacy["state"] == "MIGRATION_STATE_SUCCEEDED" and privacy["dryRun"], privacy
-    assert privacy["updated"] == "5", privacy
+    assert privacy["updated"] == "15", privacy
     assert db["_migrations"].count_documents({}) == 0 and db.customers.count_documents({"isPrivate": True}) == 0
+    real = call(svc.address, "Run", {"names": ["addUsernamesToCustomers"]})["migrations"][0]
+    assert real["state"] == "MIGRATION_STATE_FAILED" and f"(_id {ids} and 2 more)" in real["error"], real
     ended = {e["migration"]: e for e in svc.log_entries() if e["msg"] == "dry run ended"}
     assert ended["addUsernamesToCustomers"]["level"] == "warn" and "dup" in ended["addUsernamesToCustomers"]["error"]
-    assert ended["addPrivacyToCustomers"]["would_update"] == 5, ended
+    assert ended["addPrivacyToCustomers"]["would_update"] == 15, ended
     p = ctl("--addr", svc.address, "run", "--dry-run", "addUsernamesToCustomers", "addPrivacyToCustomers")
     assert p.returncode == 65, p.stdout + p.stderr
 
@@ -232,7 +243,7 @@ def test_a_dry_run_goes_on_past_a_failing_migration_and_logs_each_end(db, start_
 # --- docs ---
 
 def test_the_readme_example_data_gives_the_first_run_work_to_do(db, ferret, start_service):
-    script = os.path.join(os.environ.get("TM_SOURCE_DIR", "../.."), "deploy", "local", "load-example.py")
+    script = os.path.join(SOURCE, "deploy", "local", "load-example.py")
     p = subprocess.run([sys.executable, script, ferret.uri, db.name, "--stores", "200", "--customers", "300"],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
@@ -298,3 +309,69 @@ def test_metrics_cover_the_process_the_database_leases_and_batches(db, slow_db, 
     run_buckets = {dict(k[1])["le"] for k in m if k[0] == "grpc_server_handling_seconds_bucket"
                    and dict(k[1])["grpc_method"] == "Run"}
     assert {"3600", "28800"} <= run_buckets, sorted(run_buckets)
+
+
+# --- history ---
+
+def test_history_names_the_caller_of_a_run_made_with_a_token_and_with_mtls(db, workdir, start_service):
+    db.stores.insert_many(stores(5))
+    token_file = os.path.join(workdir, "history-token")
+    with open(token_file, "w") as f:
+        f.write("s3cret-history-token\n")
+    d = os.path.join(workdir, "history-certs")
+    os.makedirs(d, exist_ok=True)
+    c = make_certificates(d)
+    with_token = start_service("--auth-token-file", token_file, "--auth-token-name", "ci-deployer",
+                               database=db.name)
+    mtls = start_service("--tls-cert", c["server.pem"], "--tls-key", c["server.key"],
+                         "--tls-client-ca", c["ca.pem"], database=db.name)
+    p = subprocess.run([MIGRATECTL, "--addr", with_token.address, "--token-file", token_file, "run",
+                        "addStatusToStores"], capture_output=True, text=True, timeout=120, env=env_without_twigz())
+    assert p.returncode == 0, p.stdout + p.stderr
+    tls = ["--addr", mtls.address, "--tls-ca", c["ca.pem"], "--tls-cert", c["client.pem"], "--tls-key", c["client.key"]]
+    p = ctl(*tls, "run", "--rerun", "addStatusToStores")
+    assert p.returncode == 0, p.stdout + p.stderr
+
+    p = ctl(*tls, "--json", "history", "addStatusToStores")
+    assert p.returncode == 0, p.stderr
+    runs = json.loads(p.stdout.splitlines()[0])["runs"]
+    assert [r["caller"]["identity"] for r in runs] == ["x509:CN=client", "token:ci-deployer"], runs
+    assert all(r["caller"]["userAgent"].startswith("migratectl/") for r in runs), runs
+    assert runs[0]["rerun"] is True and runs[0]["migrations"] == ["addStatusToStores"], runs[0]
+    assert runs[1]["state"] == "MIGRATION_STATE_SUCCEEDED" and runs[1]["updated"] == "5", runs[1]
+    assert runs[0]["finishedAt"] >= runs[0]["startedAt"] > runs[1]["startedAt"]
+    table = ctl(*tls, "history")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:3] == ["STARTED", "MIGRATION", "STATE"], table.stdout
+    assert "x509:CN=client" in lines[1] and runs[0]["runId"] in lines[1], table.stdout
+    assert "token:ci-deployer" in lines[2], table.stdout
+    # The token never reaches the history or the logs.
+    assert "s3cret" not in json.dumps(list(db["_migrations_history"].find({}, {"_id": 0}))[0], default=str)
+    assert "s3cret" not in with_token.logs()
+    rpc = [e for e in with_token.log_entries() if e["msg"] == "rpc" and e["method"].endswith("/Run")]
+    assert rpc and rpc[0]["peer"].startswith("ipv4:127.0.0.1:") and rpc[0]["user_agent"].startswith("migratectl/")
+    assert rpc[0]["run_id"] == runs[1]["runId"], rpc
+
+
+def test_history_is_paged_newest_first_and_keeps_the_last_n(db, start_service):
+    db.stores.insert_many(stores(3))
+    svc = start_service("--history-keep", "3", database=db.name)
+    ids = [call(svc.address, "Run", {"names": ["addStatusToStores"], "rerun": True})["runId"] for _ in range(5)]
+    call(svc.address, "Run", {"names": ["addPrivacyToCustomers"]})
+    page = call(svc.address, "History", {"name": "addStatusToStores", "pageSize": 2})
+    assert [r["runId"] for r in page["runs"]] == ids[:1:-1][:2], (page, ids)
+    rest = call(svc.address, "History", {"name": "addStatusToStores", "pageToken": page["nextPageToken"]})
+    assert [r["runId"] for r in rest["runs"]] == [ids[2]] and not rest.get("nextPageToken"), rest
+    assert db["_migrations_history"].count_documents({"migration": "addStatusToStores"}) == 3
+    everything = call(svc.address, "History", {})["runs"]
+    assert {r["migration"] for r in everything} == {"addStatusToStores", "addPrivacyToCustomers"}
+    p = ctl("--addr", svc.address, "history", "--limit", "2", "addStatusToStores")
+    assert p.returncode == 0 and len(p.stdout.splitlines()) == 3, p.stdout
+
+    for bad, says in (({"name": "nope"}, "unknown migration"), ({"pageSize": 5000}, "page_size"),
+                      ({"pageToken": "garbage"}, "page_token")):
+        rc, _, err = grpcurl(svc.address, "twigz.migrations.v1.MigrationService/History", bad)
+        assert rc != 0 and "InvalidArgument" in err and says in err, (bad, err)
+    p = ctl("--addr", svc.address, "history", "nope")
+    assert p.returncode == 64, p.stderr

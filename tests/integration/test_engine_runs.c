@@ -106,7 +106,7 @@ Test(engine_runs, a_huge_name_is_refused_without_being_echoed) {
   cr_assert_eq(run_error(e, (tm_run_request){.names = names, .n_names = 1}, &err), TM_ERR_INVALID);
   cr_assert_lt(strlen(err.msg), 400);
   tm_status st;
-  cr_assert_eq(tm_engine_cancel(e, big, &st, &err), TM_ERR_INVALID);
+  cr_assert_eq(tm_engine_cancel(e, big, NULL, &st, &err), TM_ERR_INVALID);
   free(big);
   tm_engine_destroy(e);
   testdb_close(&t);
@@ -309,7 +309,7 @@ Test(engine_runs, cancel_stops_at_a_batch_boundary_keeps_the_cursor_and_a_run_re
   wait_for_progress(e, "addPrivacyToCustomers");
   tm_status st;
   tm_error err;
-  cr_assert_eq(tm_engine_cancel(e, "addPrivacyToCustomers", &st, &err), TM_OK, "%s", err.msg);
+  cr_assert_eq(tm_engine_cancel(e, "addPrivacyToCustomers", NULL, &st, &err), TM_OK, "%s", err.msg);
   /* The holder may have stopped already by the time the answer reads the state back. */
   cr_assert(st.state == TM_STATE_CANCELING || st.state == TM_STATE_CANCELED, "%d", st.state);
   tm_status_clear(&st);
@@ -345,7 +345,7 @@ Test(engine_runs, cancel_of_a_claimed_migration_waiting_its_turn_cancels_it_when
   cr_assert_eq(o.list.items[1].state, TM_STATE_QUEUED, "every asked migration is claimed");
   tm_status st;
   tm_error err;
-  cr_assert_eq(tm_engine_cancel(e, "ensureStoreFields", &st, &err), TM_OK, "%s", err.msg);
+  cr_assert_eq(tm_engine_cancel(e, "ensureStoreFields", NULL, &st, &err), TM_OK, "%s", err.msg);
   tm_status_clear(&st);
   cr_assert_eq(wait_for_end(e, "addStatusToStores"), TM_STATE_SUCCEEDED);
   cr_assert_eq(wait_for_end(e, "ensureStoreFields"), TM_STATE_CANCELED);
@@ -361,9 +361,9 @@ Test(engine_runs, cancel_of_a_migration_not_running_is_a_precondition_failure) {
   tm_engine *e = new_engine(t.store, "test-a", 30000);
   tm_status st;
   tm_error err;
-  cr_assert_eq(tm_engine_cancel(e, "addStatusToStores", &st, &err), TM_ERR_PRECONDITION);
+  cr_assert_eq(tm_engine_cancel(e, "addStatusToStores", NULL, &st, &err), TM_ERR_PRECONDITION);
   cr_assert(strstr(err.msg, "not running"), "%s", err.msg);
-  cr_assert_eq(tm_engine_cancel(e, "nope", &st, &err), TM_ERR_INVALID);
+  cr_assert_eq(tm_engine_cancel(e, "nope", NULL, &st, &err), TM_ERR_INVALID);
   cr_assert(strstr(err.msg, "addStatusToStores"), "%s", err.msg);
   tm_engine_destroy(e);
   testdb_close(&t);
