@@ -216,6 +216,7 @@ static int serve(const tm_config *cfg, tm_store *store, tm_engine *engine, const
          TM_LOG_STR(cfg->database), "instance", TM_LOG_STR(instance), "threads",
          TM_LOG_INT(cfg->threads), NULL);
   tm_health_start(health);
+  tm_engine_refresh_metrics(engine);
 
   int sig = 0;
   sigwait(signals, &sig);

@@ -208,7 +208,7 @@ void tm_ctl_print_history_header(FILE *out) {
 void tm_ctl_print_history_record(FILE *out, const tm_ctl_pb_run_record *r) {
   char started[40], state[24];
   format_time(started, sizeof started, r->started_at);
-  snprintf(state, sizeof state, "%s%s", tm_ctl_state_name(r->state), r->dry_run ? " dry" : "");
+  snprintf(state, sizeof state, "%s", tm_ctl_state_name(r->state));
   fprintf(out, "%-20s  %-23s  %-11s  %9" PRId64 "  %9" PRId64 "  %9" PRId64 "  %-24s  %s\n",
           started, r->migration, state, r->processed, r->total, r->updated, r->run_id,
           who(r->caller));

@@ -34,6 +34,7 @@
 #include "../store/clock.h"
 #include "../store/lease.h"
 #include "../store/state.h"
+#include "../util/ratelimit.h"
 #include "heartbeat.h"
 #include "json.h"
 #include "report.h"
@@ -335,8 +336,9 @@ static void unclaim(chain *c, item *it) {
 
 /* --- history --- */
 
-/* Records that this run starts (or, dry, has planned) it->m; the strings are borrowed. */
-static void history_begin(chain *c, const item *it, const tm_status *st) {
+/* Records that this run starts it->m; the strings are borrowed. A dry run writes nothing at all,
+ * its history included: its log lines (run accepted, dry run ended) are its record. */
+static void history_begin(chain *c, const item *it) {
   const char **names = calloc(c->n ? c->n : 1, sizeof *names);
   for (size_t i = 0; i < c->n; i++) names[i] = c->items[i].m->name;
   tm_history_entry e = {
@@ -344,19 +346,13 @@ static void history_begin(chain *c, const item *it, const tm_status *st) {
       .migration = (char *)it->m->name,
       .migrations = (char **)names,
       .n_migrations = c->n,
-      .dry_run = c->dry_run,
       .rerun = c->rerun,
       .async = c->async,
       .swept_drift = it->drift,
       .batch_size = c->batch_size,
       .caller = c->caller,
-      .state = st ? st->state : TM_STATE_RUNNING,
-      .started_at_ms = st ? st->started_at_ms : tm_clock_wall_ms(),
-      .finished_at_ms = st ? st->finished_at_ms : 0,
-      .total = st ? st->total : 0,
-      .processed = st ? st->processed : 0,
-      .updated = st ? st->updated : 0,
-      .error = st ? st->error : NULL,
+      .state = TM_STATE_RUNNING,
+      .started_at_ms = tm_clock_wall_ms(),
   };
   tm_engine_history_begin(c->e, c->client, &e);
   free(names);
@@ -455,7 +451,7 @@ static tm_state run_claimed(chain *c, item *it, bool *interrupted) {
         .hb_slot = it->hb_slot,
         .lease_gen = it->lease.gen,
     };
-    history_begin(c, it, NULL);
+    history_begin(c, it);
     ran = true;
     tm_runner_run(&p, &r, NULL);
   }
@@ -555,10 +551,17 @@ static tm_state wait_busy(chain *c, item *it, bool *interrupted) {
     } else {
       first_error = 0;
     }
+    /* Every waiting chain says so each 10 s, and a flood of Runs makes many: a few lines per
+     * window for all of them, the next one counting those held back. */
+    static tm_ratelimit waiting_lines = TM_RATELIMIT_INIT(5, 10000);
+    uint64_t held = 0;
     if (tm_clock_mono_ms() - last_log > 10000) {
       last_log = tm_clock_mono_ms();
-      tm_log(TM_LOG_INFO, "waiting for a migration held elsewhere", "migration", TM_LOG_STR(name),
-             "run_id", TM_LOG_STR(c->run_id), "holder", TM_LOG_STR(latest.owner), NULL);
+      if (tm_ratelimit_allow(&waiting_lines, &held)) {
+        tm_log(TM_LOG_INFO, "waiting for a migration held elsewhere", "migration", TM_LOG_STR(name),
+               "run_id", TM_LOG_STR(c->run_id), "holder", TM_LOG_STR(latest.owner),
+               held ? "suppressed" : NULL, TM_LOG_INT(held), NULL);
+      }
     }
     tm_engine_nap(c->e, POLL_MS);
   }
@@ -654,7 +657,6 @@ static void run_dry(chain *c) {
            TM_LOG_STR(tm_state_name(it->st.state)), "total", TM_LOG_INT(r.total), "would_update",
            TM_LOG_INT(r.updated), "duration_ms", TM_LOG_INT(it->st.finished_at_ms - started),
            "error", TM_LOG_STR(it->st.error ? it->st.error : ""), NULL);
-    history_begin(c, it, &it->st);
     tm_runner_result_clear(&r);
   }
   report(c, TM_OK, NULL);

@@ -477,6 +477,8 @@ tm_code tm_engine_cancel(tm_engine *engine, const char *name, const tm_caller *c
   return code;
 }
 
+void tm_engine_refresh_metrics(tm_engine *engine) { tm_state_reads_poke(&engine->state_reads); }
+
 /* --- History --- */
 
 static mongoc_collection_t *history_of(tm_engine *e, mongoc_client_t *client) {
@@ -495,9 +497,6 @@ void tm_engine_history_begin(tm_engine *e, mongoc_client_t *client, const tm_his
   tm_error err;
   if (tm_history_begin(h, entry, &err) != TM_OK) {
     history_failed("could not record a run in the history", entry->run_id, entry->migration, &err);
-  } else if (entry->finished_at_ms &&
-             tm_history_trim(h, entry->migration, e->history_keep, &err) != TM_OK) {
-    history_failed("could not trim the history", entry->run_id, entry->migration, &err);
   }
   mongoc_collection_destroy(h);
 }

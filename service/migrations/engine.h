@@ -166,6 +166,10 @@ tm_code tm_engine_status_async(tm_engine *engine, const char *const *names, size
 tm_code tm_engine_cancel(tm_engine *engine, const char *name, const tm_caller *caller,
                          tm_status *out, tm_error *err);
 
+/* Reads the state collection for the metrics now rather than at the next period; returns at
+ * once. */
+void tm_engine_refresh_metrics(tm_engine *engine);
+
 /* Blocking. A page of the run history (history.h), newest first: of name (NULL or "": every
  * migration; unknown: TM_ERR_INVALID), page_size 1..1000 (0: 20), from page_token ("" or NULL:
  * the newest). next (TM_HISTORY_TOKEN_MAX) gets the next page's token, "" at the end. out is

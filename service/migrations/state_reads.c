@@ -85,9 +85,10 @@ static void wait_for_work(tm_state_reads *r, int64_t due_ms) {
 static void *reads_thread(void *arg) {
   tm_state_reads *r = arg;
   size_t n = tm_registry_count();
-  int64_t due = tm_clock_mono_ms(); /* the first read fills the metrics at start */
+  /* The first read waits for a caller, a poke (tm_engine_refresh_metrics once the service
+   * serves) or the period: nothing touches the database before the service says it listens. */
+  int64_t due = tm_clock_mono_ms() + r->refresh_ms;
   pthread_mutex_lock(&r->mu);
-  r->refresh = true;
   for (;;) {
     wait_for_work(r, due);
     if (r->stopping) break;

@@ -289,7 +289,6 @@ static void convert_record(const tm_history_entry *e, record_box *box) {
   pb->state = (Twigz__Migrations__V1__MigrationState)e->state;
   pb->migrations = e->migrations;
   pb->n_migrations = e->n_migrations;
-  pb->dry_run = e->dry_run;
   pb->rerun = e->rerun;
   pb->async = e->async;
   pb->batch_size = e->batch_size;

@@ -56,7 +56,6 @@ tm_code tm_history_begin(mongoc_collection_t *history, const tm_history_entry *e
     bson_append_utf8(&names, k, -1, e->migrations[i], -1);
   }
   bson_append_array_end(&doc, &names);
-  BSON_APPEND_BOOL(&doc, "dryRun", e->dry_run);
   BSON_APPEND_BOOL(&doc, "rerun", e->rerun);
   BSON_APPEND_BOOL(&doc, "async", e->async);
   BSON_APPEND_INT32(&doc, "batchSize", e->batch_size);
@@ -221,7 +220,6 @@ static void parse_entry(const bson_t *doc, tm_history_entry *e) {
     if (strcmp(key, "runId") == 0 && !e->run_id) e->run_id = string_of(&it);
     if (strcmp(key, "migration") == 0 && !e->migration) e->migration = string_of(&it);
     if (strcmp(key, "migrations") == 0) parse_names(&it, e);
-    if (strcmp(key, "dryRun") == 0) e->dry_run = flag;
     if (strcmp(key, "rerun") == 0) e->rerun = flag;
     if (strcmp(key, "async") == 0) e->async = flag;
     if (strcmp(key, "sweptDrift") == 0) e->swept_drift = flag;

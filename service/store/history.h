@@ -1,4 +1,4 @@
-/* Run history: one document per migration a run worked on (or planned, for a dry run), in
+/* Run history: one document per migration a run worked on (a dry run writes nothing), in
  * "<state collection>_history": who asked, with what arguments, when, and how it ended; a Cancel
  * adds who asked for it. The newest `keep` per migration are kept.
  *
@@ -18,7 +18,7 @@ typedef struct {
   char *run_id, *migration;
   char **migrations; /* every migration the run was asked for, in order */
   size_t n_migrations;
-  bool dry_run, rerun, async, swept_drift;
+  bool rerun, async, swept_drift;
   int batch_size;
   tm_caller caller;
   tm_state state;                        /* QUEUED or RUNNING while it runs */

@@ -2,7 +2,8 @@
  * a log line, an error or a metric.
  *
  * The userinfo ends at the last '@' before the first '/' after the scheme, as libmongoc parses it,
- * so a password holding raw '?', ':' or '@' is covered whole. Redacting too much is harmless; too
+ * so a password holding raw '?', ':' or '@' is covered whole; under MONGODB-AWS the user name (an
+ * access key id) goes too. Redacting too much is harmless; too
  * little leaks, so a URI the driver would refuse is still redacted as far as it can be read. */
 #include <stdbool.h>
 #include <string.h>
@@ -66,7 +67,13 @@ void tm_store_redact_uri(const char *uri, char *out, size_t size) {
   }
   const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
   const char *from = uri; /* what is copied as it is next */
-  if (colon) {
+  /* Under MONGODB-AWS the user name is an AWS access key id: half of the credential. */
+  bool aws = at && strcasestr(at, "MONGODB-AWS");
+  if (aws) {
+    put(out, size, &len, uri, (size_t)(auth - uri));
+    put(out, size, &len, colon ? "***:***" : "***", colon ? 7 : 3);
+    from = at;
+  } else if (colon) {
     put(out, size, &len, uri, (size_t)(colon + 1 - uri));
     put(out, size, &len, "***", 3);
     from = at;

@@ -3,8 +3,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../log.h"
+#include "../util/ratelimit.h"
 
 /* The control pool's size: the state-reads thread, the control and reads lanes' threads
  * (rpc/server.c), with room to spare, so popping from it never waits. */
@@ -32,8 +34,16 @@ static void forward_driver_log(mongoc_log_level_t level, const char *domain, con
                           : TM_LOG_DEBUG;
   /* FerretDB lacks endSessions; the driver's warning about it at every shutdown is noise. */
   if (strstr(message, "endSessions")) ours = TM_LOG_DEBUG;
-  if (level == MONGOC_LOG_LEVEL_TRACE) return;
-  tm_log(ours, message, "component", TM_LOG_STR("mongoc"), "domain", TM_LOG_STR(domain), NULL);
+  if (level == MONGOC_LOG_LEVEL_TRACE || !tm_log_enabled(ours)) return;
+  /* A flapping server makes the driver warn per connection attempt and per pooled client. */
+  static tm_ratelimit loud = TM_RATELIMIT_INIT(20, 10000);
+  uint64_t held = 0;
+  if (ours <= TM_LOG_INFO) {
+    tm_log(ours, message, "component", TM_LOG_STR("mongoc"), "domain", TM_LOG_STR(domain), NULL);
+  } else if (tm_ratelimit_allow(&loud, &held)) {
+    tm_log(ours, message, "component", TM_LOG_STR("mongoc"), "domain", TM_LOG_STR(domain),
+           held ? "suppressed" : NULL, TM_LOG_INT(held), NULL);
+  }
 }
 
 void tm_store_init_logging(void) { mongoc_log_set_handler(forward_driver_log, NULL); }
@@ -84,7 +94,10 @@ tm_code tm_store_new(const char *uri_text, const char *database, tm_store **out,
     return tm_error_set(err, TM_ERR_INVALID, "cannot create MongoDB client pool: %s", berr.message);
   }
   mongoc_client_pool_max_size(control, CONTROL_POOL_MAX);
-  tm_profile_set_user(mongoc_uri_get_username(uri));
+  const char *mechanism = mongoc_uri_get_auth_mechanism(uri);
+  bool aws = mechanism && strcasecmp(mechanism, "MONGODB-AWS") == 0;
+  /* An AWS access key id is half of a credential: errors name it only as what it is. */
+  tm_profile_set_user(aws ? "an AWS access key" : mongoc_uri_get_username(uri));
 
   tm_store *s = calloc(1, sizeof *s);
   s->pool = pool;

@@ -98,6 +98,25 @@ def test_example_with_a_bad_flag_exits_2(node):
 # --- the API ---
 
 
+def test_history_pages_the_runs_newest_first_with_their_caller(node, db, service):
+    seed(db)
+    got = run_js(node, """
+        const client = new lib.MigrationsClient(env.address);
+        const first = await client.run({ names: 'addPrivacyToCustomers' });
+        const second = await client.run({ names: 'addPrivacyToCustomers', rerun: true, batchSize: 3 });
+        const page = await client.history({ name: 'addPrivacyToCustomers', pageSize: 1 });
+        const rest = await client.history({ name: 'addPrivacyToCustomers', pageToken: page.nextPageToken });
+        console.log(JSON.stringify({ first: first.runId, second: second.runId, page, rest }));
+        client.close();
+    """, address=service.address)
+    (newest,), (oldest,) = got["page"]["runs"], got["rest"]["runs"]
+    assert got["page"]["nextPageToken"] and not got["rest"]["nextPageToken"]
+    assert (newest["runId"], newest["rerun"], newest["batchSize"]) == (got["second"], True, 3)
+    assert oldest["runId"] == got["first"] and oldest["state"] == "SUCCEEDED" and oldest["updated"] == 4
+    assert "grpc-node-js" in newest["caller"]["userAgent"] and newest["canceledBy"] is None
+    assert newest["startedAt"] <= newest["finishedAt"]
+
+
 def test_list_returns_the_migrations_in_registry_order(node, service):
     got = run_js(node, """
         const client = new lib.MigrationsClient(env.address);

@@ -229,6 +229,23 @@ def test_a_sync_run_answers_final_typed_statuses(client_lib, db, service):
     assert db.customers.count_documents({"isPrivate": {"$exists": False}}) == 0
 
 
+def test_history_lists_the_runs_newest_first_with_their_caller(client_lib, db, service):
+    seed(db)
+    with client_lib.MigrationsClient(service.address) as client:
+        first = client.run("addPrivacyToCustomers")
+        second = client.run("addPrivacyToCustomers", rerun=True, batch_size=2)
+        page = client.history("addPrivacyToCustomers", page_size=1)
+        rest = client.history("addPrivacyToCustomers", page_token=page.next_page_token)
+    assert isinstance(page, client_lib.HistoryPage) and page.next_page_token and not rest.next_page_token
+    (newest,), (oldest,) = page.runs, rest.runs
+    assert isinstance(newest, client_lib.RunRecord)
+    assert (newest.run_id, newest.rerun, newest.batch_size) == (second.run_id, True, 2)
+    assert oldest.run_id == first.run_id and oldest.state is client_lib.MigrationState.SUCCEEDED
+    assert oldest.updated == 4 and oldest.migrations == ("addPrivacyToCustomers",)
+    assert "grpc-python" in newest.caller.user_agent and newest.caller.peer.startswith("ipv4:127.0.0.1:")
+    assert newest.canceled_by is None and newest.started_at <= newest.finished_at
+
+
 def test_wait_follows_an_async_run_to_its_end(client_lib, db, service):
     seed(db)
     polls = []

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 from bson import ObjectId
@@ -136,19 +137,26 @@ def test_an_async_run_answers_its_later_migrations_queued(db, start_service):
                            ["migrations"]), 60, what="both to succeed")
 
 
-def test_sigterm_mid_run_leaves_it_interrupted_and_the_one_shot_mode_exits_75(db, slow_db, start_service):
+def test_sigterm_mid_run_leaves_it_interrupted_and_the_one_shot_mode_exits_75(db, slow_db, workdir, start_service):
     db.stores.insert_many(stores(300))
     env = {**env_without_twigz(), "MONGODB_URI": slow_db.uri, "MONGODB_DATABASE": db.name}
-    one = subprocess.Popen([BINARY, "run", "addStatusToStores", "--batch-size", "1", "--metrics-listen", ""],
-                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = os.path.join(workdir, f"oneshot-{db.name}.log")
+    with open(log, "w") as errfile:
+        one = subprocess.Popen([BINARY, "run", "addStatusToStores", "--batch-size", "1", "--metrics-listen", "",
+                                "--progress-seconds", "1"], env=env, stdout=subprocess.PIPE, stderr=errfile,
+                               text=True)
     try:
-        wait_until(lambda: (s := db["_migrations"].find_one({"_id": "addStatusToStores"})) and
-                   s.get("processed", 0) > 0, 60, what="the one-shot run to make progress")
+        # Its log (a Job's) shows progress at the cadence while it runs.
+        line = wait_until(lambda: next((l for l in open(log) if '"migration progress"' in l), None), 60,
+                          what="a progress line in the one-shot's log")
+        progress = json.loads(line)
+        assert progress["total"] == 300 and 0 < progress["processed"] < 300, progress
         one.send_signal(signal.SIGTERM)
-        out, err = one.communicate(timeout=60)
+        out, _ = one.communicate(timeout=60)
     finally:
         if one.poll() is None:
             one.kill()
+    err = open(log).read()
     assert one.returncode == 75, out + err
     assert "interrupted: service shutting down" in err, err
     saved = db["_migrations"].find_one({"_id": "addStatusToStores"})
@@ -169,6 +177,35 @@ def test_sigterm_mid_run_leaves_it_interrupted_and_the_one_shot_mode_exits_75(db
     # Resumable: a Run takes it up from the cursor.
     resumed = call(svc.address, "Run", {"names": ["addStatusToStores"], "batchSize": 100})["migrations"][0]
     assert resumed["state"] == "MIGRATION_STATE_SUCCEEDED" and int(resumed["total"]) < 300, resumed
+
+
+def test_a_summary_after_a_cancel_reports_the_stored_state_of_every_migration(db, slow_db, start_service):
+    db.stores.insert_many(stores(20))
+    db.customers.insert_many(customers(5))
+    fast = start_service(database=db.name)
+    assert all(m["state"] == "MIGRATION_STATE_SUCCEEDED" for m in call(fast.address, "Run", {})["migrations"])
+    # Drift for all four: the Run claims them all to sweep them again. One customer: where the
+    # server has no partial indexes (mongo-java) by_username is plain and holds one null only.
+    db.stores.insert_many(stores(150))
+    db.customers.insert_many(customers(1))
+    svc = start_service(database=db.name, mongodb_uri=slow_db.uri)
+    answer = {}
+    runner = threading.Thread(target=lambda: answer.update(call(svc.address, "Run", {"batchSize": 1}, timeout=300)))
+    runner.start()
+    try:
+        wait_until(lambda: int(status_of(svc, "addStatusToStores").get("processed", "0")) > 0 and
+                   status_of(svc, "addStatusToStores")["state"] == "MIGRATION_STATE_RUNNING", 60,
+                   what="addStatusToStores sweeping")
+        call(svc.address, "Cancel", {"name": "addStatusToStores"})
+    finally:
+        runner.join(300)
+    states = [m["state"] for m in answer["migrations"]]
+    # Not "PENDING, not run yet": the ones the chain never reached are as stored, SUCCEEDED.
+    assert states == ["MIGRATION_STATE_CANCELED"] + ["MIGRATION_STATE_SUCCEEDED"] * 3, answer
+    stored = {m["name"]: m["state"] for m in call(svc.address, "Status")["migrations"]}
+    assert [stored[m["name"]] for m in answer["migrations"]] == states
+    counted = call(fast.address, "Status", {"includePending": True})["migrations"]
+    assert all(m.get("drifted") for m in counted[1:]), counted
 
 
 def test_a_stalled_run_answers_cancel_with_canceling_until_its_batch_ends(db, start_service):

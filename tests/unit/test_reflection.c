@@ -239,7 +239,9 @@ Test(reflection, served_file_describes_the_service_methods) {
   cr_assert_str_eq(p->package, "twigz.migrations.v1");
   cr_assert_eq(p->n_service, 1);
   cr_assert_str_eq(p->service[0]->name, "MigrationService");
-  cr_assert_eq(p->service[0]->n_method, 4);
+  const char *methods[] = {"Run", "Status", "List", "Cancel", "History"};
+  cr_assert_eq(p->service[0]->n_method, 5);
+  for (size_t i = 0; i < 5; i++) cr_assert_str_eq(p->service[0]->method[i]->name, methods[i]);
   google__protobuf__file_descriptor_proto__free_unpacked(p, NULL);
   free_response(resp);
 }

@@ -73,7 +73,7 @@ Test(redact, auth_mechanism_properties_are_redacted) {
   expect(
       "mongodb://AKIA:SECRET@h/?authMechanism=MONGODB-AWS&authMechanismProperties="
       "AWS_SESSION_TOKEN:SECRET",
-      "mongodb://AKIA:***@h/?authMechanism=MONGODB-AWS&authMechanismProperties=***");
+      "mongodb://***:***@h/?authMechanism=MONGODB-AWS&authMechanismProperties=***");
 }
 Test(redact, any_option_named_like_a_secret_is_redacted_whatever_its_case) {
   expect("mongodb://h/?SSLCLIENTCERTIFICATEKEYPASSWORD=SECRET;x_Secret=SECRET&myToken=SECRET",

@@ -13,7 +13,11 @@ const { MigrationState } = models;
 // Run and Cancel are left to the caller, who knows whether repeating them is what it wants.
 const SERVICE_CONFIG = JSON.stringify({
   methodConfig: [{
-    name: [{ service: SERVICE, method: 'List' }, { service: SERVICE, method: 'Status' }],
+    name: [
+      { service: SERVICE, method: 'List' },
+      { service: SERVICE, method: 'Status' },
+      { service: SERVICE, method: 'History' },
+    ],
     retryPolicy: {
       maxAttempts: 4,
       initialBackoff: '0.2s',
@@ -100,6 +104,16 @@ class MigrationsClient {
   async list({ timeoutMs } = {}) {
     const resp = await this.call('List', {}, timeoutMs);
     return resp.migrations.map(models.migration);
+  }
+
+  /**
+   * A page of the run history of `name` (every migration's when none), newest first: who ran or
+   * canceled what, with which arguments, and how it ended. Pass nextPageToken back for the next
+   * page ('' on the last); pageSize 0 is the service's default (20).
+   */
+  async history({ name = '', pageSize = 0, pageToken = '', timeoutMs } = {}) {
+    const resp = await this.call('History', { name, pageSize, pageToken }, timeoutMs);
+    return models.historyPage(resp);
   }
 
   /**

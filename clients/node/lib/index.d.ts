@@ -49,6 +49,40 @@ export interface RunResult {
   migrations: MigrationStatus[];
 }
 
+export interface Caller {
+  peer: string;
+  /** 'x509:<subject>' under mutual TLS, 'token:<name>' with a bearer token, or ''. */
+  identity: string;
+  userAgent: string;
+}
+
+/** One migration's part in one run, from the run history. */
+export interface RunRecord {
+  runId: string;
+  migration: string;
+  state: MigrationState;
+  migrations: string[];
+  rerun: boolean;
+  async: boolean;
+  batchSize: number;
+  caller: Caller | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  total: number;
+  processed: number;
+  updated: number;
+  error: string;
+  sweptDrift: boolean;
+  canceledBy: Caller | null;
+  canceledAt: Date | null;
+}
+
+export interface HistoryPage {
+  runs: RunRecord[];
+  /** '' on the last page. */
+  nextPageToken: string;
+}
+
 export interface ClientOptions {
   token?: string;
   rootCerts?: Buffer | string;
@@ -79,6 +113,7 @@ export class MigrationsClient {
     async?: boolean;
   }): Promise<RunResult>;
   cancel(name: string, options?: CallOptions): Promise<MigrationStatus>;
+  history(options?: CallOptions & { name?: string; pageSize?: number; pageToken?: string }): Promise<HistoryPage>;
   wait(options?: {
     names?: string | string[];
     runId?: string | null;

@@ -63,6 +63,36 @@ function migration(msg) {
   };
 }
 
+function caller(msg) {
+  return msg ? { peer: msg.peer, identity: msg.identity, userAgent: msg.userAgent } : null;
+}
+
+function runRecord(msg) {
+  return {
+    runId: msg.runId,
+    migration: msg.migration,
+    state: state(msg.state),
+    migrations: [...msg.migrations],
+    rerun: msg.rerun,
+    async: msg.async,
+    batchSize: msg.batchSize,
+    caller: caller(msg.caller),
+    startedAt: time(msg.startedAt),
+    finishedAt: time(msg.finishedAt),
+    total: Number(msg.total),
+    processed: Number(msg.processed),
+    updated: Number(msg.updated),
+    error: msg.error,
+    sweptDrift: msg.sweptDrift,
+    canceledBy: caller(msg.canceledBy),
+    canceledAt: time(msg.canceledAt),
+  };
+}
+
+function historyPage(msg) {
+  return { runs: msg.runs.map(runRecord), nextPageToken: msg.nextPageToken };
+}
+
 function runResult(msg) {
   return { runId: msg.runId, migrations: msg.migrations.map((m) => status(m)) };
 }
@@ -81,4 +111,6 @@ function plannedChanges(s) {
   return s.samples.map((sample) => JSON.parse(sample));
 }
 
-module.exports = { MigrationState, status, migration, runResult, isFinished, isHeld, plannedChanges };
+module.exports = {
+  MigrationState, status, migration, runResult, historyPage, isFinished, isHeld, plannedChanges,
+};

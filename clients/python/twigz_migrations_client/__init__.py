@@ -8,15 +8,19 @@
 """
 from .client import MigrationsClient
 from .errors import MigrationsError
-from .models import FieldBackfill, Migration, MigrationState, MigrationStatus, RunResult
+from .models import (Caller, FieldBackfill, HistoryPage, Migration, MigrationState, MigrationStatus, RunRecord,
+                     RunResult)
 
 __all__ = [
+    "Caller",
     "FieldBackfill",
+    "HistoryPage",
     "Migration",
     "MigrationState",
     "MigrationStatus",
     "MigrationsClient",
     "MigrationsError",
+    "RunRecord",
     "RunResult",
 ]
 __version__ = "1.0.0"

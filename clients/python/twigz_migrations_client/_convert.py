@@ -4,7 +4,8 @@ from __future__ import annotations
 import datetime
 from typing import Any, Optional
 
-from .models import FieldBackfill, Migration, MigrationState, MigrationStatus, RunResult
+from .models import (Caller, FieldBackfill, HistoryPage, Migration, MigrationState, MigrationStatus,
+                     RunRecord, RunResult)
 
 
 def _time(msg: Any, field: str) -> Optional[datetime.datetime]:
@@ -49,3 +50,33 @@ def migration(msg: Any) -> Migration:
 
 def run_result(msg: Any) -> RunResult:
     return RunResult(run_id=msg.run_id, migrations=tuple(status(m) for m in msg.migrations))
+
+
+def _caller(msg: Any, field: str) -> Optional[Caller]:
+    if not msg.HasField(field):
+        return None
+    c = getattr(msg, field)
+    return Caller(peer=c.peer, identity=c.identity, user_agent=c.user_agent)
+
+
+def history_page(msg: Any) -> HistoryPage:
+    runs = tuple(RunRecord(
+        run_id=r.run_id,
+        migration=r.migration,
+        state=MigrationState(r.state),
+        migrations=tuple(r.migrations),
+        rerun=r.rerun,
+        async_=getattr(r, "async"),
+        batch_size=r.batch_size,
+        caller=_caller(r, "caller"),
+        started_at=_time(r, "started_at"),
+        finished_at=_time(r, "finished_at"),
+        total=r.total,
+        processed=r.processed,
+        updated=r.updated,
+        error=r.error,
+        swept_drift=r.swept_drift,
+        canceled_by=_caller(r, "canceled_by"),
+        canceled_at=_time(r, "canceled_at"),
+    ) for r in msg.runs)
+    return HistoryPage(runs=runs, next_page_token=msg.next_page_token)

@@ -11,7 +11,7 @@ import grpc
 
 from . import _convert
 from .errors import MigrationsError
-from .models import Migration, MigrationState, MigrationStatus, RunResult
+from .models import HistoryPage, Migration, MigrationState, MigrationStatus, RunResult
 
 try:
     from ._generated import migration_service_pb2 as pb
@@ -31,7 +31,8 @@ Names = Union[str, Sequence[str]]
 # Run and Cancel are left to the caller, who knows whether repeating them is what it wants.
 _SERVICE_CONFIG = json.dumps({
     "methodConfig": [{
-        "name": [{"service": SERVICE, "method": "List"}, {"service": SERVICE, "method": "Status"}],
+        "name": [{"service": SERVICE, "method": "List"}, {"service": SERVICE, "method": "Status"},
+                 {"service": SERVICE, "method": "History"}],
         "retryPolicy": {
             "maxAttempts": 4,
             "initialBackoff": "0.2s",
@@ -157,6 +158,14 @@ class MigrationsClient:
         it is not running."""
         resp = self._call("Cancel", pb.CancelRequest(name=name), timeout)
         return _convert.status(resp.migration)
+
+    def history(self, name: Optional[str] = None, page_size: int = 0, page_token: str = "", *,
+                timeout: Optional[float] = None) -> HistoryPage:
+        """A page of the run history of `name` (of every migration when None), newest first: who
+        ran or canceled what, with which arguments, and how it ended. Pass the page's
+        next_page_token to get the next one; page_size 0 is the service's default (20)."""
+        req = pb.HistoryRequest(name=name or "", page_size=page_size, page_token=page_token)
+        return _convert.history_page(self._call("History", req, timeout))
 
     def wait(self, names: Optional[Names] = None, poll: float = 1.0, *, run_id: Optional[str] = None,
              timeout: Optional[float] = None,

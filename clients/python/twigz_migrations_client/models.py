@@ -104,3 +104,40 @@ class RunResult:
     def succeeded(self) -> bool:
         """True when every migration ended SUCCEEDED (skipped ones included)."""
         return all(m.state is MigrationState.SUCCEEDED for m in self.migrations)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who made a call, as the service saw it."""
+    peer: str
+    identity: str  # "x509:<subject>" under mutual TLS, "token:<name>" with a bearer token, or ""
+    user_agent: str
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One migration's part in one run, from the run history."""
+    run_id: str
+    migration: str
+    state: MigrationState
+    migrations: Tuple[str, ...]
+    rerun: bool
+    async_: bool
+    batch_size: int
+    caller: Optional[Caller]
+    started_at: Optional[datetime.datetime]
+    finished_at: Optional[datetime.datetime]
+    total: int
+    processed: int
+    updated: int
+    error: str
+    swept_drift: bool
+    canceled_by: Optional[Caller]
+    canceled_at: Optional[datetime.datetime]
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """A page of the run history, newest first; next_page_token is "" on the last page."""
+    runs: Tuple[RunRecord, ...]
+    next_page_token: str
