@@ -462,9 +462,10 @@ def test_async_run_then_status_watch(start_service, ferret):
     assert states[-1] == "SUCCEEDED", p.stdout
 
 
-def test_run_goes_on_across_a_service_restart(start_service, ferret, spawn):
+def test_run_goes_on_across_a_service_restart(slow_db, start_service, ferret, spawn):
+    # Through the slow proxy the run lasts seconds on any machine: the restart lands mid-run.
     port = free_port()
-    svc = service(start_service, "mctl_restart", "--listen", f"127.0.0.1:{port}")
+    svc = service(start_service, "mctl_restart", "--listen", f"127.0.0.1:{port}", mongodb_uri=slow_db.uri)
     db = seed(ferret, "mctl_restart", stores=SLOW_STORES)
     run = spawn("--addr", svc.address, "--timeout", "60", "-v", "run", "addStatusToStores", *slow_run_args())
 
@@ -473,8 +474,9 @@ def test_run_goes_on_across_a_service_restart(start_service, ferret, spawn):
         return json.loads(p.stdout)["migrations"][0]["state"] == "MIGRATION_STATE_RUNNING"
     wait_until(running, 20, what="addStatusToStores RUNNING")
     assert svc.stop() == 0  # the sync Run is answered UNAVAILABLE, progress saved
+    assert db["_migrations"].find_one({"_id": "addStatusToStores"})["state"] == "INTERRUPTED", "stopped mid-run"
     time.sleep(1)
-    service(start_service, "mctl_restart", "--listen", f"127.0.0.1:{port}")
+    service(start_service, "mctl_restart", "--listen", f"127.0.0.1:{port}", mongodb_uri=slow_db.uri)
     out, err = run.communicate(timeout=90)
     assert run.returncode == 0, out + err
     assert "retrying" in err, err
