@@ -54,8 +54,8 @@ static const option options[] = {
      "collection holding migration state [_migrations]", BOTH},
     {"write-filter", "TWIGZ_WRITE_FILTER", OPT_STRING, OFF(write_filter), 0, 0,
      "what selects a write: migration (_id and the migration's filter, so a document a concurrent "
-     "writer completed is left alone), id (_id alone), or auto: migration, except on FerretDB, "
-     "which answers any other filter by reading the whole collection [auto]",
+     "writer completed is left alone), id (_id alone), or auto: migration, except where the "
+     "server's explain says a filter beyond _id reads the whole collection (FerretDB) [auto]",
      BOTH},
     {"lease-seconds", "TWIGZ_LEASE_SECONDS", OPT_INT, OFF(lease_seconds), 2, 3600,
      "how long a migration's lease lasts without renewal [30]", BOTH},

@@ -1,7 +1,8 @@
 /* The registry of migrations: what each one backfills, in the order they run.
  *
  * Adding a constant backfill is one entry in registry.c; a derived value is one function (see
- * username.h). List, validation of names and the engine all read this table; nothing else does. */
+ * usernames/derive.h). List, validation of names and the engine all read this table; nothing else
+ * does. */
 #ifndef TM_REGISTRY_H
 #define TM_REGISTRY_H
 

@@ -18,7 +18,7 @@
 #include "json.h"
 #include "query.h"
 #include "report.h"
-#include "usernames.h"
+#include "usernames/usernames.h"
 
 /* What the cursor projects: _id and what planning reads. */
 static void build_projection(const tm_migration *m, bson_t *out) {

@@ -17,7 +17,7 @@
 
 void tm_profile_init(tm_profile *p) {
   atomic_store(&p->type_undefined, 0);
-  atomic_store(&p->ferretdb, 0);
+  atomic_store(&p->filters_scan, 0);
   atomic_store(&p->partial, TM_PARTIAL_UNKNOWN);
   atomic_store(&p->plain_indexes_missing, 0);
 }
@@ -199,26 +199,75 @@ static tm_code probe_undefined(tm_profile *p, mongoc_collection_t *coll, tm_erro
   return TM_OK;
 }
 
-static tm_code probe_build(tm_profile *p, mongoc_collection_t *coll, tm_error *err) {
-  if (atomic_load(&p->ferretdb) != 0) return TM_OK;
-  bson_t cmd = BSON_INITIALIZER, reply;
+/* Whether a plan (explain's winningPlan, any depth) has a stage named stage. */
+static bool plan_has_stage(const bson_iter_t *plan, const char *stage) {
+  bson_iter_t it;
+  if (!(BSON_ITER_HOLDS_DOCUMENT(plan) || BSON_ITER_HOLDS_ARRAY(plan)) ||
+      !bson_iter_recurse(plan, &it)) {
+    return false;
+  }
+  while (bson_iter_next(&it)) {
+    if (strcmp(bson_iter_key(&it), "stage") == 0 && BSON_ITER_HOLDS_UTF8(&it) &&
+        strcmp(bson_iter_utf8(&it, NULL), stage) == 0) {
+      return true;
+    }
+    if (plan_has_stage(&it, stage)) return true;
+  }
+  return false;
+}
+
+/* explain of {_id: X, <absent field>: {$exists: false}}: does the server read the whole collection
+ * for a filter beyond _id? *answer 1 yes, -1 no, 0 it cannot say (it refused explain). A failure
+ * to reach it is an error, not an answer. */
+static tm_code explain_scans(mongoc_collection_t *coll, int *answer, tm_error *err) {
+  bson_t cmd = BSON_INITIALIZER, find, filter, exists, reply;
+  bson_oid_t oid;
+  bson_oid_init_from_string(&oid, "000000000000000000000000");
+  BSON_APPEND_DOCUMENT_BEGIN(&cmd, "explain", &find);
+  BSON_APPEND_UTF8(&find, "find", mongoc_collection_get_name(coll));
+  BSON_APPEND_DOCUMENT_BEGIN(&find, "filter", &filter);
+  BSON_APPEND_OID(&filter, "_id", &oid);
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, "_tm_probe", &exists);
+  BSON_APPEND_BOOL(&exists, "$exists", false);
+  bson_append_document_end(&filter, &exists);
+  bson_append_document_end(&find, &filter);
+  bson_append_document_end(&cmd, &find);
+  BSON_APPEND_UTF8(&cmd, "verbosity", "queryPlanner");
   bson_error_t berr;
-  BSON_APPEND_INT32(&cmd, "buildInfo", 1);
   bool ok = mongoc_collection_command_simple(coll, &cmd, NULL, &reply, &berr);
   bson_destroy(&cmd);
+  *answer = 0;
   bson_iter_t it;
-  bool ferret = ok && bson_iter_init_find(&it, &reply, "ferretdbVersion");
+  if (ok && bson_iter_init_find(&it, &reply, "filterPushdown") && BSON_ITER_HOLDS_BOOL(&it)) {
+    *answer = bson_iter_bool(&it) ? -1 : 1;
+  } else if (ok && bson_iter_init_find(&it, &reply, "queryPlanner") &&
+             bson_iter_recurse(&it, &it) && bson_iter_find(&it, "winningPlan")) {
+    *answer = plan_has_stage(&it, "COLLSCAN") ? 1 : -1;
+  }
   bson_destroy(&reply);
-  if (!ok) return tm_store_error(&berr, err, "probing the server");
-  remember(&p->ferretdb, ferret ? 1 : -1, "filters other than a lone _id read the collection",
-           ferret ? "writes select by _id alone, at most 16 statements per update"
-                  : "writes carry the migration's filter");
+  if (!ok && (!from_server(&berr) || tm_profile_classify(&berr, NULL) == TM_SERVER_ERR_TRANSIENT)) {
+    return tm_store_error(&berr, err, "probing the server");
+  }
+  return TM_OK;
+}
+
+static tm_code probe_filters(tm_profile *p, mongoc_collection_t *coll, tm_error *err) {
+  if (atomic_load(&p->filters_scan) != 0) return TM_OK;
+  int answer;
+  tm_code code = explain_scans(coll, &answer, err);
+  if (code != TM_OK) return code;
+  /* A refused explain is an answer too (taken as MongoDB's): the probe is not repeated. */
+  remember(
+      &p->filters_scan, answer > 0 ? 1 : -1, "filters other than a lone _id read the collection",
+      answer > 0   ? "writes select by _id alone, at most 16 statements per update"
+      : answer < 0 ? "writes carry the migration's filter"
+                   : "writes carry the migration's filter (explain refused: taken as MongoDB)");
   return TM_OK;
 }
 
 static void fill_view(tm_profile *p, tm_profile_view *out) {
   out->type_undefined = atomic_load(&p->type_undefined) > 0;
-  out->filters_scan = atomic_load(&p->ferretdb) > 0;
+  out->filters_scan = atomic_load(&p->filters_scan) > 0;
   out->lone_id_writes = out->filters_scan;
   out->max_write_statements = out->filters_scan ? FERRETDB_MAX_WRITE_STATEMENTS : 0;
   out->partial = (tm_partial_indexes)atomic_load(&p->partial);
@@ -227,7 +276,7 @@ static void fill_view(tm_profile *p, tm_profile_view *out) {
 
 tm_code tm_profile_probe(tm_profile *p, mongoc_collection_t *coll, tm_profile_view *out,
                          tm_error *err) {
-  tm_code code = probe_build(p, coll, err);
+  tm_code code = probe_filters(p, coll, err);
   if (code == TM_OK) code = probe_undefined(p, coll, err);
   fill_view(p, out);
   return code;

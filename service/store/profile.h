@@ -8,8 +8,11 @@
  * - Filters. FerretDB hands a query's filter to SQL only when it is `{_id: <string or ObjectId>}`
  *   and nothing else (internal/backends/sqlite/collection.go); any other filter reads and decodes
  *   the whole collection in Go, for every statement (about 10 s per statement at 100,000
- *   documents). buildInfo's ferretdbVersion says which server it is: there is nothing to try that
- *   would not cost that scan.
+ *   documents). Trying such a filter would cost that scan, but explain says it without reading:
+ *   FerretDB answers `filterPushdown: false` for `{_id: X, f: {$exists: false}}` (true for a lone
+ *   _id); MongoDB answers a winningPlan whose stages say IDHACK/EXPRESS or IXSCAN (COLLSCAN would
+ *   mean a scan). A server without explain (mongo-java-server: CommandNotFound) is taken as
+ *   MongoDB is, filtering through its indexes.
  * - Statements per command. FerretDB keeps every statement's query open until an update command
  *   ends, and its SQLite pool holds 100 connections per database: an update command of about 100
  *   statements waits forever for a connection and wedges that database. 16 leaves room for the
@@ -52,9 +55,9 @@ typedef enum {
 
 /* What one process learnt of its server (one server per process). Thread safe. */
 typedef struct {
-  _Atomic int type_undefined;        /* 0 unknown, 1 accepted, -1 refused */
-  _Atomic int ferretdb;              /* 0 unknown, 1 FerretDB, -1 another server */
-  _Atomic int partial;               /* tm_partial_indexes */
+  _Atomic int type_undefined; /* 0 unknown, 1 accepted, -1 refused */
+  _Atomic int filters_scan;   /* 0 unknown, 1 a filter beyond _id reads the collection, -1 not */
+  _Atomic int partial;        /* tm_partial_indexes */
   _Atomic int plain_indexes_missing; /* 0 unknown, 1 a missing field is indexed as null, -1 not */
 } tm_profile;
 

@@ -355,7 +355,7 @@ def write(results, out_dir, plot=True):
               "{$exists: false}}` included, reads and decodes every document of the collection in Go for every "
               "statement. Measured here at N = 100,000: 500 updates by `{_id}` alone in commands of 40 took 1.4 s, "
               "500 by `{_id, status: {$exists: false}}` took 442 s, one updateMany over a 500-document `_id` range "
-              "10.3 s, a count with any filter 11 s. So on FerretDB (buildInfo's `ferretdbVersion`) the service "
+              "10.3 s, a count with any filter 11 s. So where explain says a filter is not pushed down (FerretDB's `filterPushdown: false`) the service "
               "writes each document by `_id` alone (`--write-filter auto`), and the username migration learns "
               "taken names without a query per batch: a real run from refused reservations (below), a dry run "
               "with one pass over every username per window of 32,768 customers ahead. That is no weaker a guard than FerretDB gives itself: it evaluates a "

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "migrations/username.h"
+#include "migrations/usernames/derive.h"
 
 #define CHECK(cond, ...)                                    \
   do {                                                      \

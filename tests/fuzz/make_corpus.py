@@ -2,7 +2,7 @@
 """Writes the committed seed corpora under tests/fuzz/corpus/<harness>/ (run it after a proto change).
 
 Seeds are small valid inputs a fuzzer would take long to find on its own: real requests in protobuf
-text format encoded by protoc, descriptor sets made by protoc, names with the UTF-8 cases username.h
+text format encoded by protoc, descriptor sets made by protoc, names with the UTF-8 cases usernames/derive.h
 singles out, and BSON documents holding names of several types. Each file is named after what it is.
 """
 import os

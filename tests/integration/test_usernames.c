@@ -13,8 +13,8 @@
 #include "../support/testdb.h"
 #include "migrations/filter.h"
 #include "migrations/registry.h"
-#include "migrations/username.h"
-#include "migrations/usernames.h"
+#include "migrations/usernames/derive.h"
+#include "migrations/usernames/usernames.h"
 
 /* What the engine would learn from the server (conn_open probes it), but with writes carrying the
  * migration's filter as on MongoDB (the engine's automatic choice on FerretDB is _id alone: see

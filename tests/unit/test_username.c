@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "migrations/username.h"
+#include "migrations/usernames/derive.h"
 
 #define FIXTURE TM_SOURCE_DIR "/tests/fixtures/usernames/expected.tsv"
 

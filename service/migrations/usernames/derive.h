@@ -4,8 +4,8 @@
  * the base comes out empty. Pure functions, thread safe, no allocation; time linear in the name and
  * bounded by where the twelfth kept character is found. The oracle is
  * tests/fixtures/usernames/expected.tsv, made by Node.js (generate.js next to it). */
-#ifndef TM_USERNAME_H
-#define TM_USERNAME_H
+#ifndef TM_USERNAMES_DERIVE_H
+#define TM_USERNAMES_DERIVE_H
 
 #include <bson/bson.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-#include "username.h"
+#include "derive.h"
 
 #include <string.h>
 

@@ -27,8 +27,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "../log.h"
-#include "../store/store.h"
+#include "../../log.h"
+#include "../../store/store.h"
+#include "../../util/u64set.h"
+#include "bases.h"
 
 #define INDEX_NAME "by_username"
 /* Rounds of plan-and-write per batch before giving up: each round re-learns from the database,
@@ -47,402 +49,6 @@
  * come back, so fewer are kept; stored names are reserved this many per insert command. */
 #define DIRECTORY_MAX_BASES 8192
 #define DIRECTORY_FILL_BATCH 1000
-
-#define HOLE_EMPTY UINT64_MAX
-
-/* ---------------------------------------------------------------------------------------------
- * The cache of bases */
-
-/* A set of 64-bit keys, never HOLE_EMPTY: open addressing, linear probing. */
-typedef struct {
-  uint64_t *slots; /* HOLE_EMPTY marks a free slot */
-  size_t n, cap;
-} u64set;
-
-typedef struct entry entry;
-struct entry {
-  char base[TM_USERNAME_BASE_MAX + 1];
-  size_t len;
-  uint64_t hash;
-  uint64_t next;
-  u64set holes;         /* taken suffixes above next */
-  entry *chain;         /* next entry in the same bucket */
-  entry *newer, *older; /* LRU list */
-};
-
-/* What forgotten bases knew: `next` by base hash (open addressing, HOLE_EMPTY marks a free slot),
- * so a base that comes back skips the suffixes it had passed instead of learning them again (on
- * the directory, one refused reservation each). Everything below a base's next stays taken, so a
- * hint is never wrong, only perhaps low; a second, unrelated hash of the base must match too, so
- * that two bases whose first hashes collide do not share one. The table is emptied when full. */
-#define HINT_SLOTS 65536
-
-typedef struct {
-  uint64_t *keys;
-  uint32_t *check;
-  uint32_t *next;
-  size_t n;
-} hints;
-
-/* Changes to entries made while a plan is tentative (the directory plans a batch, then takes the
- * plan back when reservations are refused), undone newest first. */
-typedef enum { UNDO_NEXT, UNDO_HOLE_ADDED, UNDO_HOLE_REMOVED } undo_kind;
-
-typedef struct {
-  entry *e;
-  uint64_t v; /* the old next, or the hole */
-  undo_kind kind;
-} undo;
-
-typedef struct {
-  undo *ops;
-  size_t n, cap;
-  bool on;
-} journal;
-
-typedef struct {
-  entry **buckets;
-  size_t n_buckets;
-  size_t n;
-  hints hints;
-  size_t total_holes;
-  entry *newest, *oldest;
-  journal journal; /* entries are not dropped while it is on or holds changes */
-} cache;
-
-static uint64_t hash_bytes(const void *data, size_t len) {
-  const unsigned char *p = data;
-  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-  for (size_t i = 0; i < len; i++) {
-    h ^= p[i];
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  return x;
-}
-
-static bool u64set_has(const u64set *s, uint64_t k) {
-  if (!s->n) return false;
-  size_t mask = s->cap - 1;
-  for (size_t i = (size_t)mix64(k) & mask;; i = (i + 1) & mask) {
-    if (s->slots[i] == k) return true;
-    if (s->slots[i] == HOLE_EMPTY) return false;
-  }
-}
-
-static void u64set_insert_slot(uint64_t *slots, size_t cap, uint64_t k) {
-  size_t mask = cap - 1;
-  size_t i = (size_t)mix64(k) & mask;
-  while (slots[i] != HOLE_EMPTY) i = (i + 1) & mask;
-  slots[i] = k;
-}
-
-/* Adds k; false when it was there already. */
-static bool u64set_add(u64set *s, uint64_t k) {
-  if (u64set_has(s, k)) return false;
-  if ((s->n + 1) * 10 > s->cap * 7) {
-    size_t cap = s->cap ? s->cap * 2 : 8;
-    uint64_t *slots = bson_malloc(cap * sizeof *slots);
-    for (size_t i = 0; i < cap; i++) slots[i] = HOLE_EMPTY;
-    for (size_t i = 0; i < s->cap; i++) {
-      if (s->slots[i] != HOLE_EMPTY) u64set_insert_slot(slots, cap, s->slots[i]);
-    }
-    bson_free(s->slots);
-    s->slots = slots;
-    s->cap = cap;
-  }
-  u64set_insert_slot(s->slots, s->cap, k);
-  s->n++;
-  return true;
-}
-
-/* Removes k; false when it was not there. */
-static bool u64set_remove(u64set *s, uint64_t k) {
-  if (!s->n) return false;
-  size_t mask = s->cap - 1;
-  size_t i = (size_t)mix64(k) & mask;
-  while (s->slots[i] != k) {
-    if (s->slots[i] == HOLE_EMPTY) return false;
-    i = (i + 1) & mask;
-  }
-  /* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
-  size_t j = i;
-  for (;;) {
-    j = (j + 1) & mask;
-    if (s->slots[j] == HOLE_EMPTY) break;
-    size_t home = (size_t)mix64(s->slots[j]) & mask;
-    bool between = i <= j ? (i < home && home <= j) : (i < home || home <= j);
-    if (between) continue;
-    s->slots[i] = s->slots[j];
-    i = j;
-  }
-  s->slots[i] = HOLE_EMPTY;
-  s->n--;
-  return true;
-}
-
-static void u64set_clear(u64set *s) {
-  bson_free(s->slots);
-  *s = (u64set){0};
-}
-
-static void journal_record(cache *c, entry *e, undo_kind kind, uint64_t v) {
-  journal *j = &c->journal;
-  if (!j->on) return;
-  if (j->n == j->cap) {
-    j->cap = j->cap ? j->cap * 2 : 64;
-    j->ops = bson_realloc(j->ops, j->cap * sizeof *j->ops);
-  }
-  j->ops[j->n++] = (undo){.e = e, .v = v, .kind = kind};
-}
-
-static bool holes_has(const entry *e, uint64_t k) { return u64set_has(&e->holes, k); }
-
-static void holes_add(cache *c, entry *e, uint64_t k) {
-  if (!u64set_add(&e->holes, k)) return;
-  c->total_holes++;
-  journal_record(c, e, UNDO_HOLE_ADDED, k);
-}
-
-static bool holes_remove(cache *c, entry *e, uint64_t k) {
-  if (!u64set_remove(&e->holes, k)) return false;
-  c->total_holes--;
-  journal_record(c, e, UNDO_HOLE_REMOVED, k);
-  return true;
-}
-
-/* Takes back every change the journal holds, newest first, and empties it. */
-static void journal_undo(cache *c) {
-  journal *j = &c->journal;
-  bool on = j->on;
-  j->on = false;
-  while (j->n > 0) {
-    undo *op = &j->ops[--j->n];
-    if (op->kind == UNDO_NEXT) {
-      op->e->next = op->v;
-    } else if (op->kind == UNDO_HOLE_ADDED) {
-      holes_remove(c, op->e, op->v);
-    } else {
-      holes_add(c, op->e, op->v);
-    }
-  }
-  j->on = on;
-}
-
-/* Records suffix k of e as taken, keeping everything below e->next taken and holes above it. */
-static void mark_suffix(cache *c, entry *e, uint64_t k) {
-  if (k < e->next) return;
-  if (k > e->next) {
-    holes_add(c, e, k);
-    return;
-  }
-  journal_record(c, e, UNDO_NEXT, e->next);
-  e->next++;
-  while (holes_remove(c, e, e->next)) e->next++;
-}
-
-static entry *cache_find(const cache *c, const char *base, size_t len) {
-  if (!c->n_buckets) return NULL;
-  uint64_t h = hash_bytes(base, len);
-  for (entry *e = c->buckets[h & (c->n_buckets - 1)]; e; e = e->chain) {
-    if (e->hash == h && e->len == len && memcmp(e->base, base, len) == 0) return e;
-  }
-  return NULL;
-}
-
-static void lru_unlink(cache *c, entry *e) {
-  if (e->newer)
-    e->newer->older = e->older;
-  else
-    c->newest = e->older;
-  if (e->older)
-    e->older->newer = e->newer;
-  else
-    c->oldest = e->newer;
-  e->newer = e->older = NULL;
-}
-
-static void lru_push(cache *c, entry *e) {
-  e->older = c->newest;
-  e->newer = NULL;
-  if (c->newest) c->newest->newer = e;
-  c->newest = e;
-  if (!c->oldest) c->oldest = e;
-}
-
-static void cache_touch(cache *c, entry *e) {
-  if (c->newest == e) return;
-  lru_unlink(c, e);
-  lru_push(c, e);
-}
-
-static size_t hint_slot(const hints *h, uint64_t key) {
-  size_t i = (size_t)mix64(key) & (HINT_SLOTS - 1);
-  while (h->keys[i] != HOLE_EMPTY && h->keys[i] != key) i = (i + 1) & (HINT_SLOTS - 1);
-  return i;
-}
-
-/* The second hash: 32-bit djb2 (xor form), unrelated to FNV-1a. */
-static uint32_t hint_check(const char *base, size_t len) {
-  uint32_t h = 5381;
-  for (size_t i = 0; i < len; i++) h = (h * 33) ^ (unsigned char)base[i];
-  return h;
-}
-
-static void hint_record(hints *h, const entry *e) {
-  if (e->next < 2 || e->next > UINT32_MAX || e->hash == HOLE_EMPTY) return;
-  if (!h->keys) {
-    h->keys = bson_malloc(HINT_SLOTS * sizeof *h->keys);
-    h->check = bson_malloc(HINT_SLOTS * sizeof *h->check);
-    h->next = bson_malloc(HINT_SLOTS * sizeof *h->next);
-    h->n = HINT_SLOTS; /* emptied below */
-  }
-  if ((h->n + 1) * 10 > HINT_SLOTS * 7) {
-    for (size_t i = 0; i < HINT_SLOTS; i++) h->keys[i] = HOLE_EMPTY;
-    h->n = 0;
-  }
-  size_t i = hint_slot(h, e->hash);
-  if (h->keys[i] == HOLE_EMPTY) h->n++;
-  h->keys[i] = e->hash;
-  h->check[i] = hint_check(e->base, e->len);
-  h->next[i] = (uint32_t)e->next;
-}
-
-static uint64_t hint_next(const hints *h, const char *base, size_t len, uint64_t hash) {
-  if (!h->keys || hash == HOLE_EMPTY) return 0;
-  size_t i = hint_slot(h, hash);
-  return h->keys[i] == hash && h->check[i] == hint_check(base, len) ? h->next[i] : 0;
-}
-
-static entry *cache_add(cache *c, const char *base, size_t len) {
-  if ((c->n + 1) * 4 > c->n_buckets * 3) {
-    size_t nb = c->n_buckets ? c->n_buckets * 2 : 64;
-    entry **buckets = bson_malloc0(nb * sizeof *buckets);
-    for (size_t i = 0; i < c->n_buckets; i++) {
-      for (entry *e = c->buckets[i], *nx; e; e = nx) {
-        nx = e->chain;
-        e->chain = buckets[e->hash & (nb - 1)];
-        buckets[e->hash & (nb - 1)] = e;
-      }
-    }
-    bson_free(c->buckets);
-    c->buckets = buckets;
-    c->n_buckets = nb;
-  }
-  entry *e = bson_malloc0(sizeof *e);
-  memcpy(e->base, base, len);
-  e->len = len;
-  e->hash = hash_bytes(base, len);
-  e->next = hint_next(&c->hints, base, len, e->hash);
-  entry **slot = &c->buckets[e->hash & (c->n_buckets - 1)];
-  e->chain = *slot;
-  *slot = e;
-  lru_push(c, e);
-  c->n++;
-  return e;
-}
-
-static void cache_drop(cache *c, entry *e) {
-  entry **p = &c->buckets[e->hash & (c->n_buckets - 1)];
-  while (*p != e) p = &(*p)->chain;
-  *p = e->chain;
-  lru_unlink(c, e);
-  c->total_holes -= e->holes.n;
-  c->n--;
-  u64set_clear(&e->holes);
-  bson_free(e);
-}
-
-/* Bases that know this few taken suffixes, and no holes, are the cheap ones to forget. */
-#define CHEAP_NEXT 4
-
-/* Forgets bases until the cache is within its bounds: the least recently used cheap ones first
- * (a popular name's long run of taken suffixes stays known however rarely it comes back), then,
- * if that is not enough, the least recently used of all. */
-static void cache_trim(cache *c, size_t max_bases, size_t max_holes) {
-  for (entry *e = c->oldest, *newer; e && c->n > max_bases; e = newer) {
-    newer = e->newer;
-    if (e->next < CHEAP_NEXT && e->holes.n == 0) {
-      hint_record(&c->hints, e);
-      cache_drop(c, e);
-    }
-  }
-  while (c->n > max_bases || c->total_holes > max_holes) {
-    hint_record(&c->hints, c->oldest);
-    cache_drop(c, c->oldest);
-  }
-}
-
-static void cache_clear(cache *c) {
-  while (c->oldest) cache_drop(c, c->oldest);
-  bson_free(c->buckets);
-  bson_free(c->hints.keys);
-  bson_free(c->hints.check);
-  bson_free(c->hints.next);
-  bson_free(c->journal.ops);
-  memset(c, 0, sizeof *c);
-}
-
-static bool is_base_char(char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'); }
-
-/* The suffix a candidate name carries after its base: "" is 0, otherwise a decimal without
- * leading zeros. False when the text is no suffix (so the name is no candidate of that base). */
-static bool parse_suffix(const char *s, size_t n, uint64_t *out) {
-  uint64_t k = 0;
-  if (n == 0) {
-    *out = 0;
-    return true;
-  }
-  if (n > 20 || s[0] == '0') return false;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    uint64_t d = (uint64_t)(s[i] - '0');
-    if (k > (UINT64_MAX - 1 - d) / 10) return false; /* UINT64_MAX itself is HOLE_EMPTY */
-    k = k * 10 + d;
-  }
-  *out = k;
-  return true;
-}
-
-/* Marks name as taken in every cached base whose candidates include it. */
-static void mark_name(cache *c, const char *name, size_t len) {
-  if (len == 0 || len > TM_USERNAME_MAX) return;
-  for (size_t p = 1; p <= len && p <= TM_USERNAME_BASE_MAX; p++) {
-    if (!is_base_char(name[p - 1])) break;
-    uint64_t k;
-    if (!parse_suffix(name + p, len - p, &k)) continue;
-    entry *e = cache_find(c, name, p);
-    if (e) mark_suffix(c, e, k);
-  }
-}
-
-/* True when some cached base knows name as taken. */
-static bool is_taken(const cache *c, const char *name, size_t len) {
-  for (size_t p = 1; p <= len && p <= TM_USERNAME_BASE_MAX; p++) {
-    if (!is_base_char(name[p - 1])) break;
-    uint64_t k;
-    if (!parse_suffix(name + p, len - p, &k)) continue;
-    const entry *e = cache_find(c, name, p);
-    if (e && (k < e->next || holes_has(e, k))) return true;
-  }
-  return false;
-}
-
-static size_t candidate(const entry *e, uint64_t k, char out[TM_USERNAME_MAX + 1]) {
-  memcpy(out, e->base, e->len);
-  if (k == 0) {
-    out[e->len] = '\0';
-    return e->len;
-  }
-  int n = snprintf(out + e->len, TM_USERNAME_MAX + 1 - e->len, "%" PRIu64, k);
-  return e->len + (size_t)n;
-}
 
 /* ---------------------------------------------------------------------------------------------
  * The run */
@@ -469,39 +75,40 @@ static bool directory_inherited(tm_usernames *u);
  * hash is only a suspect: the server confirms it (two values can share a hash). */
 typedef struct {
   bool active; /* the next full pass is watched */
-  u64set seen;
+  tm_u64set seen;
   bool has_suspect;
   bson_value_t suspect; /* owned */
 } dup_watch;
 
 /* Equal values hash alike as the duplicate check groups them: numbers by value whatever their
- * type, strings by bytes, anything else by its extended JSON. Never HOLE_EMPTY. */
+ * type, strings by bytes, anything else by its extended JSON. Never TM_U64SET_EMPTY. */
 static uint64_t value_hash(const bson_iter_t *it) {
   uint64_t h;
   if (BSON_ITER_HOLDS_UTF8(it)) {
     uint32_t len;
     const char *str = bson_iter_utf8(it, &len);
-    h = hash_bytes(str, len) ^ 0x5354;
+    h = tm_hash_bytes(str, len) ^ 0x5354;
   } else if (BSON_ITER_HOLDS_NUMBER(it) || BSON_ITER_HOLDS_DOUBLE(it)) {
     double d = bson_iter_as_double(it);
-    h = hash_bytes(&d, sizeof d) ^ 0x4e55;
+    h = tm_hash_bytes(&d, sizeof d) ^ 0x4e55;
   } else {
     char json[256];
     value_json(bson_iter_value((bson_iter_t *)it), json, sizeof json);
-    h = hash_bytes(json, strlen(json)) ^ 0x4a53;
+    h = tm_hash_bytes(json, strlen(json)) ^ 0x4a53;
   }
-  return h == HOLE_EMPTY ? 0 : h;
+  return h == TM_U64SET_EMPTY ? 0 : h;
 }
 
 /* Adds the value under it; keeps the first value seen twice as the suspect. */
 static void watch_value(dup_watch *w, const bson_iter_t *it) {
-  if (tm_filter_value_falsy(it) || u64set_add(&w->seen, value_hash(it)) || w->has_suspect) return;
+  if (tm_filter_value_falsy(it) || tm_u64set_add(&w->seen, value_hash(it)) || w->has_suspect)
+    return;
   bson_value_copy(bson_iter_value((bson_iter_t *)it), &w->suspect);
   w->has_suspect = true;
 }
 
 static void watch_clear(dup_watch *w) {
-  u64set_clear(&w->seen);
+  tm_u64set_clear(&w->seen);
   if (w->has_suspect) bson_value_destroy(&w->suspect);
   *w = (dup_watch){0};
 }
@@ -525,7 +132,7 @@ struct tm_usernames {
   int64_t blockers, blockers_replaced;
   bool build_tried;
   dup_watch watch;
-  cache cache;
+  tm_bases cache;
   size_t max_bases, max_holes;
   uint64_t rng;
   uint64_t batches;
@@ -547,7 +154,7 @@ typedef struct {
   bson_value_t id; /* borrowed from doc */
   item_state state;
   bool present_falsy; /* the username field held null, "", false or 0 (not absent) */
-  entry *base;
+  tm_base *base;
   uint64_t k; /* name is candidate k of base */
   char name[TM_USERNAME_MAX + 1];
   size_t name_len;
@@ -1119,7 +726,7 @@ static tm_code name_insert_send(tm_usernames *u, name_insert *b, bool *refused, 
 static bool candidate_shaped(const char *s, size_t len) {
   if (len == 0 || len > TM_USERNAME_MAX) return false;
   for (size_t i = 0; i < len; i++) {
-    if (!is_base_char(s[i])) return false;
+    if (!tm_bases_is_base_char(s[i])) return false;
   }
   return true;
 }
@@ -1147,13 +754,13 @@ static tm_code watch_verdict(tm_usernames *u, tm_error *err) {
 
 /* Reads every name in the candidate spaces of the given (new, empty) entries, one query for all,
  * and marks them. */
-static tm_code learn(tm_usernames *u, entry **bases, size_t n, tm_error *err) {
+static tm_code learn(tm_usernames *u, tm_base **bases, size_t n, tm_error *err) {
   if (n == 0) return TM_OK;
   bson_t filter = BSON_INITIALIZER, or_arr;
   if (u->caps.filters_scan) {
     /* Every username: FerretDB decodes every customer for any filter, and the per-document cost
-     * of hundreds of clauses is what it cannot afford; mark_name keeps what concerns a cached
-     * base. */
+     * of hundreds of clauses is what it cannot afford; tm_bases_mark_name keeps what concerns a
+     * cached base. */
     return read_taken(u, &filter, false, err);
   }
   bson_append_array_begin(&filter, "$or", 3, &or_arr);
@@ -1191,7 +798,7 @@ typedef struct {
 } taken_sink;
 
 static void sink_name(taken_sink *k, const char *s, size_t len) {
-  mark_name(&k->u->cache, s, len);
+  tm_bases_mark_name(&k->u->cache, s, len);
   if (!k->fill || k->code != TM_OK || !candidate_shaped(s, len)) return;
   name_insert_add(&k->batch, s, len, NULL);
   if (k->batch.n < DIRECTORY_FILL_BATCH) return;
@@ -1253,16 +860,16 @@ static tm_code read_taken(tm_usernames *u, bson_t *filter, bool fill, tm_error *
 /* Gives every pending item its base entry, learning the bases not cached (all of them afresh
  * when `fresh`, after a conflict showed the cache stale) with one query. */
 static tm_code learn_bases(tm_usernames *u, item *items, size_t n, bool fresh, tm_error *err) {
-  entry **learning = bson_malloc((n ? n : 1) * sizeof *learning);
+  tm_base **learning = bson_malloc((n ? n : 1) * sizeof *learning);
   size_t n_learning = 0;
   if (fresh) {
     for (size_t i = 0; i < n; i++) {
-      entry *e = items[i].base;
+      tm_base *e = items[i].base;
       if (items[i].state != ITEM_PENDING || !e) continue;
       for (size_t j = 0; j < n; j++) {
         if (items[j].base == e) items[j].base = NULL;
       }
-      cache_drop(&u->cache, e);
+      tm_bases_drop(&u->cache, e);
     }
   }
   for (size_t i = 0; i < n; i++) {
@@ -1278,12 +885,12 @@ static tm_code learn_bases(tm_usernames *u, item *items, size_t n, bool fresh, t
     size_t len = strlen(base);
     if (len == 0)
       len = (size_t)snprintf(base, sizeof base, "user"); /* never empty, per username.h */
-    entry *e = cache_find(&u->cache, base, len);
+    tm_base *e = tm_bases_find(&u->cache, base, len);
     if (!e) {
-      e = cache_add(&u->cache, base, len);
+      e = tm_bases_add(&u->cache, base, len);
       learning[n_learning++] = e;
     }
-    cache_touch(&u->cache, e);
+    tm_bases_touch(&u->cache, e);
     it->base = e;
   }
   /* The directory's bases start knowing nothing: refused reservations teach them. After a
@@ -1292,17 +899,17 @@ static tm_code learn_bases(tm_usernames *u, item *items, size_t n, bool fresh, t
   if (code != TM_OK) {
     /* Half-learned bases must not stay: they would claim names free that are taken. */
     for (size_t i = 0; i < n; i++) items[i].base = NULL;
-    for (size_t j = 0; j < n_learning; j++) cache_drop(&u->cache, learning[j]);
+    for (size_t j = 0; j < n_learning; j++) tm_bases_drop(&u->cache, learning[j]);
   }
   bson_free(learning);
   return code;
 }
 
 /* True when e, just learned from the database, holds name (one of e's candidates). */
-static bool entry_holds(const entry *e, const char *name, size_t len) {
+static bool entry_holds(const tm_base *e, const char *name, size_t len) {
   uint64_t k;
-  if (!e || len < e->len || !parse_suffix(name + e->len, len - e->len, &k)) return false;
-  return k < e->next || holes_has(e, k);
+  if (!e || len < e->len || !tm_bases_parse_suffix(name + e->len, len - e->len, &k)) return false;
+  return k < e->next || tm_base_has_hole(e, k);
 }
 
 /* Picks the next free candidate of each pending item, in order, as if one at a time, starting
@@ -1311,20 +918,20 @@ static tm_code plan(tm_usernames *u, item *items, size_t n, uint64_t skip, tm_er
   for (size_t i = 0; i < n; i++) {
     item *it = &items[i];
     if (it->state != ITEM_PENDING) continue;
-    entry *e = it->base;
+    tm_base *e = it->base;
     uint64_t k = e->next + skip < e->next ? e->next : e->next + skip;
     for (;; k++) {
-      if (k == HOLE_EMPTY) {
+      if (k == TM_U64SET_EMPTY) {
         return tm_error_set(err, TM_ERR_RESOURCE, "usernames: every suffix of %s is taken",
                             e->base);
       }
-      if (k < e->next || holes_has(e, k)) continue;
+      if (k < e->next || tm_base_has_hole(e, k)) continue;
       it->k = k;
-      it->name_len = candidate(e, k, it->name);
-      if (!is_taken(&u->cache, it->name, it->name_len)) break;
-      mark_suffix(&u->cache, e, k);
+      it->name_len = tm_bases_candidate(e, k, it->name);
+      if (!tm_bases_is_taken(&u->cache, it->name, it->name_len)) break;
+      tm_bases_mark_suffix(&u->cache, e, k);
     }
-    mark_name(&u->cache, it->name, it->name_len);
+    tm_bases_mark_name(&u->cache, it->name, it->name_len);
   }
   return TM_OK;
 }
@@ -1386,11 +993,11 @@ typedef struct {
   char (*names)[TM_USERNAME_MAX + 1];
   bool *used;
   size_t n, cap;
-  u64set hashes;
+  tm_u64set hashes;
 } own_names;
 
 static ptrdiff_t own_find(const own_names *o, const char *name) {
-  if (!u64set_has(&o->hashes, hash_bytes(name, strlen(name)))) return -1;
+  if (!tm_u64set_has(&o->hashes, tm_hash_bytes(name, strlen(name)))) return -1;
   for (size_t i = 0; i < o->n; i++) {
     if (strcmp(o->names[i], name) == 0) return (ptrdiff_t)i;
   }
@@ -1406,13 +1013,13 @@ static void own_add(own_names *o, const char *name) {
   size_t len = strlen(name);
   memcpy(o->names[o->n], name, len + 1);
   o->used[o->n++] = false;
-  (void)u64set_add(&o->hashes, hash_bytes(name, len));
+  (void)tm_u64set_add(&o->hashes, tm_hash_bytes(name, len));
 }
 
 static void own_clear(own_names *o) {
   bson_free(o->names);
   bson_free(o->used);
-  u64set_clear(&o->hashes);
+  tm_u64set_clear(&o->hashes);
 }
 
 /* Deletes this batch's reservations that no customer of it was written with: left in place they
@@ -1473,9 +1080,9 @@ static tm_code plan_and_reserve(tm_usernames *u, item *items, size_t n, own_name
   bool *refused = bson_malloc((n ? n : 1) * sizeof *refused);
   tm_code code;
   for (;;) {
-    u->cache.journal.on = true;
+    tm_bases_journal_on(&u->cache, true);
     code = plan(u, items, n, 0, err);
-    u->cache.journal.on = false;
+    tm_bases_journal_on(&u->cache, false);
     if (code != TM_OK) break;
     name_insert b;
     name_insert_init(&b);
@@ -1496,15 +1103,16 @@ static tm_code plan_and_reserve(tm_usernames *u, item *items, size_t n, own_name
     }
     if (n_refused == 0) break;
     u->refusals += (int64_t)n_refused;
-    journal_undo(&u->cache);
+    tm_bases_journal_undo(&u->cache);
     for (size_t j = 0; j < count; j++) {
-      if (refused[j]) mark_name(&u->cache, items[index_of[j]].name, items[index_of[j]].name_len);
+      if (refused[j])
+        tm_bases_mark_name(&u->cache, items[index_of[j]].name, items[index_of[j]].name_len);
     }
   }
   if (code == TM_OK) {
-    u->cache.journal.n = 0; /* the plan stands */
+    tm_bases_journal_keep(&u->cache); /* the plan stands */
   } else {
-    journal_undo(&u->cache); /* names never reserved must not stay marked taken */
+    tm_bases_journal_undo(&u->cache); /* names never reserved must not stay marked taken */
   }
   for (size_t i = 0; i < n; i++) sent[i] = code == TM_OK && items[i].state == ITEM_PENDING;
   bson_free(refused);
@@ -1642,7 +1250,7 @@ typedef struct {
 static uint64_t id_hash(const bson_value_t *v) {
   bson_t k;
   value_key(v, &k);
-  uint64_t h = hash_bytes(bson_get_data(&k), k.len);
+  uint64_t h = tm_hash_bytes(bson_get_data(&k), k.len);
   bson_destroy(&k);
   return h;
 }
@@ -1932,7 +1540,7 @@ tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
   bson_free(items);
   /* A real run's names are all in the database, so forgetting old bases only costs learning them
    * again. A dry run's names exist only here: it keeps every base it has seen. */
-  if (!u->dry_run) cache_trim(&u->cache, u->max_bases, u->max_holes);
+  if (!u->dry_run) tm_bases_trim(&u->cache, u->max_bases, u->max_holes);
   if (code == TM_OK && u->index == INDEX_DEFERRED && !u->build_tried &&
       u->blockers - u->blockers_replaced <= 1) {
     try_deferred_index(u, false, err, &code);
@@ -1987,7 +1595,7 @@ tm_code tm_usernames_end(tm_usernames *u, tm_error *err) {
 
 void tm_usernames_destroy(tm_usernames *u) {
   if (!u) return;
-  cache_clear(&u->cache);
+  tm_bases_clear(&u->cache);
   watch_clear(&u->watch);
   bson_free(u);
 }

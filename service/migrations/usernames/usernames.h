@@ -11,10 +11,10 @@
 #include <mongoc/mongoc.h>
 #include <stdbool.h>
 
-#include "../error.h"
-#include "filter.h"
-#include "registry.h"
-#include "username.h"
+#include "../../error.h"
+#include "../filter.h"
+#include "../registry.h"
+#include "derive.h"
 
 typedef struct tm_usernames tm_usernames;
 
