@@ -8,6 +8,16 @@
 
 #include "error.h"
 
+/* Defaults and bounds the engine shares with the command line: said once, here. */
+#define TM_DEFAULT_BATCH_SIZE 500
+#define TM_MAX_BATCH_SIZE 10000
+#define TM_DEFAULT_LEASE_SECONDS 30
+#define TM_DEFAULT_OUTAGE_WAIT_SECONDS 300
+#define TM_DEFAULT_MAX_RUNS 32
+#define TM_DEFAULT_PROGRESS_SECONDS 30
+#define TM_DEFAULT_METRICS_REFRESH_SECONDS 10
+#define TM_DEFAULT_HISTORY_KEEP 100
+
 typedef struct {
   const char *listen;
   const char *mongodb_uri;

@@ -2,25 +2,15 @@
 #include <stdio.h>
 
 #include "commands.h"
-#include "exit_codes.h"
-#include "pbjson.h"
 #include "render.h"
+
+static void print_list(const ProtobufCMessage *resp, const tm_ctl_options *opts) {
+  (void)opts;
+  tm_ctl_print_list(stdout, (const tm_ctl_pb_list_response *)resp);
+}
 
 int tm_ctl_cmd_list(tm_ctl_conn *conn, const tm_ctl_options *opts) {
   Twigz__Migrations__V1__ListRequest req = TWIGZ__MIGRATIONS__V1__LIST_REQUEST__INIT;
-  tm_ctl_retry retry;
-  tm_ctl_retry_init(&retry, opts->timeout_s, opts->verbose);
-  tm_ctl_call *call = tm_ctl_unary(conn, &retry, "List", &req.base,
-                                   &twigz__migrations__v1__list_response__descriptor);
-  int code = TM_CTL_EXIT_OK;
-  if (tm_ctl_call_status(call) != GRPC_STATUS_OK) {
-    code = tm_ctl_report_failure(call, &retry);
-  } else if (opts->json) {
-    tm_ctl_json_print(stdout, tm_ctl_call_response(call), 2);
-    fputc('\n', stdout);
-  } else {
-    tm_ctl_print_list(stdout, (const tm_ctl_pb_list_response *)tm_ctl_call_response(call));
-  }
-  tm_ctl_call_free(call);
-  return code;
+  return tm_ctl_unary_command(conn, opts, "List", &req.base,
+                              &twigz__migrations__v1__list_response__descriptor, print_list);
 }

@@ -116,26 +116,16 @@ static int watch(tm_ctl_conn *conn, const tm_ctl_options *opts,
   return code;
 }
 
+static void print_table(const ProtobufCMessage *resp, const tm_ctl_options *opts) {
+  tm_ctl_print_status_table(stdout, (const void *)resp, opts->pending);
+}
+
 int tm_ctl_cmd_status(tm_ctl_conn *conn, const tm_ctl_options *opts) {
   Twigz__Migrations__V1__StatusRequest req = TWIGZ__MIGRATIONS__V1__STATUS_REQUEST__INIT;
   req.names = (char **)opts->names;
   req.n_names = opts->n_names;
   req.include_pending = opts->pending;
   if (opts->watch) return watch(conn, opts, &req);
-
-  tm_ctl_retry retry;
-  tm_ctl_retry_init(&retry, opts->timeout_s, opts->verbose);
-  tm_ctl_call *call = tm_ctl_unary(conn, &retry, "Status", &req.base,
-                                   &twigz__migrations__v1__status_response__descriptor);
-  int code = TM_CTL_EXIT_OK;
-  if (tm_ctl_call_status(call) != GRPC_STATUS_OK) {
-    code = tm_ctl_report_failure(call, &retry);
-  } else if (opts->json) {
-    tm_ctl_json_print(stdout, tm_ctl_call_response(call), 2);
-    fputc('\n', stdout);
-  } else {
-    tm_ctl_print_status_table(stdout, (const void *)tm_ctl_call_response(call), opts->pending);
-  }
-  tm_ctl_call_free(call);
-  return code;
+  return tm_ctl_unary_command(conn, opts, "Status", &req.base,
+                              &twigz__migrations__v1__status_response__descriptor, print_table);
 }

@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../migrations/registry.h"
-#include "../rpc/status.h"
 #include "process.h"
 
 #define N_CODES 17
@@ -28,9 +26,11 @@ static const double batch_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                        1,     2.5,  5,     10,   30,  60,   300};
 #define N_BATCH_BUCKETS (sizeof batch_buckets / sizeof batch_buckets[0])
 
-/* In the order of the proto's MigrationState values, from 1. */
-static const char *state_names[N_STATES] = {"PENDING",  "RUNNING", "SUCCEEDED", "FAILED",
-                                            "CANCELED", "QUEUED",  "CANCELING", "INTERRUPTED"};
+/* Label values, set once before serving (tm_metrics_label_*): the layers that own them say them. */
+static const char *state_names[N_STATES]; /* [s - 1]: the name of state s */
+static const char *code_names[N_CODES];
+static const char *migration_names[MAX_MIGRATIONS];
+static size_t n_migrations;
 
 typedef struct {
   const char *service, *method, *type;
@@ -148,6 +148,19 @@ void tm_metrics_lease_renewal(tm_metrics_lease outcome) {
 
 void tm_metrics_mongodb_up(bool up) { atomic_store(&mongodb_up, up ? 1 : 0); }
 
+void tm_metrics_label_migrations(const char *const *names, size_t n) {
+  n_migrations = n < MAX_MIGRATIONS ? n : MAX_MIGRATIONS;
+  for (size_t i = 0; i < n_migrations; i++) migration_names[i] = names[i];
+}
+
+void tm_metrics_label_states(const char *const *names, int n) {
+  for (int s = 0; s < n && s < N_STATES; s++) state_names[s] = names[s];
+}
+
+void tm_metrics_label_codes(const char *const *names, int n) {
+  for (int c = 0; c < n && c < N_CODES; c++) code_names[c] = names[c];
+}
+
 void tm_metrics_build_info(const char *version, const char *grpc_version,
                            const char *mongoc_version) {
   build_labels[0] = version;
@@ -198,7 +211,8 @@ static void render_rpc(text *t, int n) {
       uint64_t v = atomic_load(&methods[i].handled[c]);
       if (!v) continue; /* like go-grpc-prometheus: series appear once a code is seen */
       add(t, "grpc_server_handled_total{" LABELS ",grpc_code=\"%s\"} %llu\n",
-          LABEL_ARGS(&methods[i]), tm_status_name((grpc_status_code)c), (unsigned long long)v);
+          LABEL_ARGS(&methods[i]), code_names[c] ? code_names[c] : "Unknown",
+          (unsigned long long)v);
     }
   }
   header(t, "grpc_server_msg_received_total", "counter",
@@ -235,16 +249,16 @@ static void render_rpc(text *t, int n) {
 }
 
 /* A per-migration gauge or counter: one line per registered migration. */
-#define EACH_MIGRATION(t, n, metric, fmt, value)                                   \
-  for (size_t i = 0; i < (n); i++) {                                               \
-    add(t, metric "{migration=\"%s\"} " fmt "\n", tm_registry_at(i)->name, value); \
+#define EACH_MIGRATION(t, n, metric, fmt, value)                              \
+  for (size_t i = 0; i < (n); i++) {                                          \
+    add(t, metric "{migration=\"%s\"} " fmt "\n", migration_names[i], value); \
   }
 
 static void render_batches(text *t, size_t n) {
   header(t, "migration_batch_duration_seconds", "histogram",
          "Time to write one batch and save its progress, by migrations run on this instance.");
   for (size_t i = 0; i < n; i++) {
-    const char *name = tm_registry_at(i)->name;
+    const char *name = migration_names[i];
     batch_histogram *h = &migrations[i].batches;
     uint64_t cumulative = 0;
     for (size_t b = 0; b < N_BATCH_BUCKETS; b++) {
@@ -270,8 +284,8 @@ static void render_stored(text *t, size_t n) {
   for (size_t i = 0; i < n; i++) {
     int state = atomic_load(&migrations[i].state);
     for (int s = 0; s < N_STATES; s++) {
-      add(t, "migration_state{migration=\"%s\",state=\"%s\"} %d\n", tm_registry_at(i)->name,
-          state_names[s], state == s + 1);
+      add(t, "migration_state{migration=\"%s\",state=\"%s\"} %d\n", migration_names[i],
+          state_names[s] ? state_names[s] : "", state == s + 1);
     }
   }
   static const char *gauges[][2] = {
@@ -287,7 +301,7 @@ static void render_stored(text *t, size_t n) {
       int64_t v = g == 0   ? atomic_load(&m->total)
                   : g == 1 ? atomic_load(&m->done)
                            : atomic_load(&m->pending);
-      add(t, "%s{migration=\"%s\"} %lld\n", gauges[g][0], tm_registry_at(i)->name, (long long)v);
+      add(t, "%s{migration=\"%s\"} %lld\n", gauges[g][0], migration_names[i], (long long)v);
     }
   }
   header(t, "migration_last_success_timestamp_seconds", "gauge",
@@ -298,8 +312,7 @@ static void render_stored(text *t, size_t n) {
 }
 
 static void render_migrations(text *t) {
-  size_t n = tm_registry_count();
-  if (n > MAX_MIGRATIONS) n = MAX_MIGRATIONS;
+  size_t n = n_migrations;
   header(t, "migration_documents_processed_total", "counter",
          "Documents examined by migrations run on this instance.");
   EACH_MIGRATION(t, n, "migration_documents_processed_total", "%lld",

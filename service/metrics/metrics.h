@@ -50,6 +50,14 @@ void tm_metrics_lease_renewal(tm_metrics_lease outcome);
 /* The health checker's last ping: 1 answered, 0 not. Not exported before the first ping. */
 void tm_metrics_mongodb_up(bool up);
 
+/* Label values, owned by the layers that define them and set once before serving (strings must
+ * outlive the process's metrics): the registered migrations in registry order; the migration
+ * states' names, [s - 1] for state s (1..8); the gRPC status codes' names, [code]. Metrics reads
+ * no other layer. */
+void tm_metrics_label_migrations(const char *const *names, size_t n);
+void tm_metrics_label_states(const char *const *names, int n);
+void tm_metrics_label_codes(const char *const *names, int n);
+
 /* build_info's labels; set once before serving. */
 void tm_metrics_build_info(const char *version, const char *grpc_version,
                            const char *mongoc_version);

@@ -35,6 +35,7 @@
 #include "../store/lease.h"
 #include "../store/state.h"
 #include "../util/ratelimit.h"
+#include "chain_impl.h"
 #include "heartbeat.h"
 #include "json.h"
 #include "report.h"
@@ -45,64 +46,13 @@
 
 #define POLL_MS 300
 
-typedef struct chain chain;
-
-struct tm_chain_rec {
-  pthread_t thread;
-  bool finished;   /* under e->mu */
-  chain *joinable; /* under e->mu: set until the chain answers its callers */
-  tm_chain_rec *next;
-};
-
-/* One caller of a chain. */
-typedef struct waiter {
-  tm_run_done_fn done;
-  void *arg;
-  bool joined; /* came to a chain already started */
-  struct waiter *next;
-} waiter;
-
-typedef enum { ITEM_SKIPPED, ITEM_CLAIMED, ITEM_BUSY, ITEM_SETTLED } item_kind;
-
-typedef struct {
-  const tm_migration *m;
-  item_kind kind;
-  tm_lease lease;     /* ITEM_CLAIMED */
-  int hb_slot;        /* ITEM_CLAIMED */
-  tm_state_doc base;  /* ITEM_CLAIMED: the state the claim replaces */
-  bool drift;         /* it had SUCCEEDED, but documents match its filter again */
-  int64_t waited_gen; /* ITEM_BUSY: the holder's lease generation */
-  /* ITEM_BUSY: finishedAt of the state seen when the wait began, if it had ended already (the
-   * holder was only releasing its lease): that outcome predates this Run and is not reported. */
-  int64_t seen_finished_ms;
-  tm_status st; /* what this Run reports for it */
-} item;
-
-struct chain {
-  tm_engine *e;
-  tm_chain_rec *rec;
-  char run_id[40];
-  bool dry_run, rerun, async;
-  int batch_size;
-  waiter *waiters;       /* under e->mu; taken when the chain answers */
-  atomic_bool abandoned; /* every caller left before the answer */
-  bool reported;
-  item *items;
-  size_t n;
-  mongoc_client_t *client;
-  mongoc_collection_t *states, *leases;
-  tm_heartbeat *hb;
-  tm_error interrupt; /* why a run stopped resumable, when it did not for shutdown */
-  tm_caller caller;   /* who asked first, for the history */
-};
-
 /* This chain wrote a state document: the metrics read the collection again soon. */
 static void state_written(chain *c) { tm_state_reads_poke(&c->e->state_reads); }
 
 /* --- reporting --- */
 
 /* Answers every caller still waiting; later joiners start a chain of their own. */
-static void report(chain *c, tm_code code, const tm_error *err) {
+void tm_chain_report(chain *c, tm_code code, const tm_error *err) {
   if (c->reported) return;
   c->reported = true;
   pthread_mutex_lock(&c->e->mu);
@@ -132,15 +82,15 @@ static void report(chain *c, tm_code code, const tm_error *err) {
 }
 
 /* True once every caller has left: nobody would hear what a wait or a dry run finds. */
-static bool abandoned(chain *c) { return atomic_load(&c->abandoned); }
+bool tm_chain_abandoned(chain *c) { return atomic_load(&c->abandoned); }
 
-static void set_status(item *it, const tm_state_doc *doc, bool skipped) {
+void tm_chain_set_status(item *it, const tm_state_doc *doc, bool skipped) {
   tm_status_clear(&it->st);
   tm_report_from_state(it->m, doc, &it->st);
   it->st.skipped = skipped;
 }
 
-static void set_pending(item *it) {
+void tm_chain_set_pending(item *it) {
   tm_status_clear(&it->st);
   tm_report_pending(it->m, &it->st);
 }
@@ -151,12 +101,12 @@ static void set_stored_status(chain *c, item *it) {
   tm_state_doc s;
   tm_error err;
   if (tm_state_read(c->states, it->m->name, &s, &err) != TM_OK) return;
-  set_status(it, &s, false);
+  tm_chain_set_status(it, &s, false);
   tm_state_doc_clear(&s);
 }
 
 static void set_claimed_status(chain *c, item *it, int64_t now) {
-  set_pending(it);
+  tm_chain_set_pending(it);
   it->st.state = TM_STATE_QUEUED;
   it->st.swept_drift = it->drift;
   it->st.run_id = strdup(c->run_id);
@@ -171,7 +121,7 @@ static void set_claimed_status(chain *c, item *it, int64_t now) {
 
 /* The state a claim replaces: a dead chain's unstarted claim counts as its prev, and a held state
  * whose holder is gone (we hold the lease now) as INTERRUPTED, resumable. */
-static void effective_base(const tm_state_doc *s, tm_state_doc *base) {
+void tm_chain_effective_base(const tm_state_doc *s, tm_state_doc *base) {
   if (s->prev) {
     tm_state_doc_parse(s->prev, base);
   } else {
@@ -201,7 +151,7 @@ static void release(chain *c, item *it) {
 
 /* Whether a SUCCEEDED migration is to be skipped: when no document matches its filter. Sets
  * it->drift otherwise; asks the database once per chain. */
-static tm_code skip_succeeded(chain *c, item *it, bool *skip, tm_error *err) {
+tm_code tm_chain_skip_succeeded(chain *c, item *it, bool *skip, tm_error *err) {
   *skip = false;
   if (c->rerun) return TM_OK;
   if (!it->drift) {
@@ -228,10 +178,10 @@ static tm_code claim(chain *c, item *it, tm_error *err) {
   tm_code code = tm_state_read(c->states, name, &s, err);
   if (code != TM_OK) return code;
   if (s.exists && s.state == TM_STATE_SUCCEEDED && !s.prev) {
-    code = skip_succeeded(c, it, &skip, err);
+    code = tm_chain_skip_succeeded(c, it, &skip, err);
     if (code == TM_OK && skip) {
       it->kind = ITEM_SKIPPED;
-      set_status(it, &s, true);
+      tm_chain_set_status(it, &s, true);
     }
   }
   if (code != TM_OK || skip) {
@@ -245,7 +195,7 @@ static tm_code claim(chain *c, item *it, tm_error *err) {
     it->kind = ITEM_BUSY;
     it->waited_gen = holder.gen;
     it->seen_finished_ms = s.exists && !tm_state_is_held(s.state) ? s.finished_at_ms : -1;
-    set_status(it, &s, false);
+    tm_chain_set_status(it, &s, false);
     tm_state_doc_clear(&s);
     return TM_OK;
   }
@@ -264,8 +214,9 @@ static tm_code claim(chain *c, item *it, tm_error *err) {
     return code;
   }
   tm_state_doc base;
-  effective_base(&s, &base);
-  if (base.exists && base.state == TM_STATE_SUCCEEDED) code = skip_succeeded(c, it, &skip, err);
+  tm_chain_effective_base(&s, &base);
+  if (base.exists && base.state == TM_STATE_SUCCEEDED)
+    code = tm_chain_skip_succeeded(c, it, &skip, err);
   if (code != TM_OK) {
     tm_state_doc_clear(&s);
     tm_state_doc_clear(&base);
@@ -276,7 +227,7 @@ static tm_code claim(chain *c, item *it, tm_error *err) {
     if (s.prev) code = tm_state_restore(c->states, name, s.lease_gen, &base, err);
     release(c, it);
     it->kind = ITEM_SKIPPED;
-    set_status(it, &base, true);
+    tm_chain_set_status(it, &base, true);
     tm_state_doc_clear(&s);
     tm_state_doc_clear(&base);
     return code;
@@ -329,7 +280,7 @@ static void unclaim(chain *c, item *it) {
   }
   release(c, it);
   state_written(c);
-  set_status(it, &it->base, false);
+  tm_chain_set_status(it, &it->base, false);
   tm_state_doc_clear(&it->base);
   it->kind = ITEM_SETTLED;
 }
@@ -471,7 +422,7 @@ static tm_state run_claimed(chain *c, item *it, bool *interrupted) {
          TM_LOG_INT(r.processed), "updated", TM_LOG_INT(r.updated), "duration_ms",
          TM_LOG_INT(tm_clock_wall_ms() - started), "error", TM_LOG_STR(error ? error : ""), NULL);
 
-  set_pending(it);
+  tm_chain_set_pending(it);
   it->st.state = state;
   it->st.swept_drift = it->drift;
   it->st.run_id = strdup(c->run_id);
@@ -501,7 +452,7 @@ static tm_state wait_busy(chain *c, item *it, bool *interrupted) {
   const char *name = it->m->name;
   int64_t first_error = 0, last_log = tm_clock_mono_ms();
   for (;;) {
-    if (tm_engine_stopping(c->e) || abandoned(c)) {
+    if (tm_engine_stopping(c->e) || tm_chain_abandoned(c)) {
       *interrupted = true;
       return it->st.state; /* as last read */
     }
@@ -513,12 +464,12 @@ static tm_state wait_busy(chain *c, item *it, bool *interrupted) {
       if (s.exists && tm_state_is_final(s.state) && !s.prev && s.lease_gen >= it->waited_gen &&
           s.finished_at_ms != it->seen_finished_ms) {
         /* The run we waited for ended: its outcome is ours. */
-        set_status(it, &s, false);
+        tm_chain_set_status(it, &s, false);
         tm_state_doc_clear(&s);
         it->kind = ITEM_SETTLED;
         return it->st.state;
       }
-      set_status(it, &s, false);
+      tm_chain_set_status(it, &s, false);
       tm_state_doc_clear(&s);
       code = tm_lease_latest(c->leases, name, &latest, &err);
     }
@@ -540,7 +491,7 @@ static tm_state wait_busy(chain *c, item *it, bool *interrupted) {
       int64_t now = tm_clock_mono_ms();
       if (!first_error) first_error = now;
       if (now - first_error > 2 * (int64_t)c->e->lease_ms) {
-        set_pending(it);
+        tm_chain_set_pending(it);
         it->st.state = TM_STATE_FAILED;
         char msg[TM_ERROR_MSG_MAX + 64];
         snprintf(msg, sizeof msg, "while waiting for its holder: %s", err.msg);
@@ -567,101 +518,6 @@ static tm_state wait_busy(chain *c, item *it, bool *interrupted) {
   }
 }
 
-/* --- dry runs --- */
-
-/* Fields of m that an earlier migration of this dry run, on the same collection, would set. */
-static uint32_t covered_fields(chain *c, size_t upto) {
-  const tm_migration *m = c->items[upto].m;
-  uint32_t covered = 0;
-  for (size_t j = 0; j < upto; j++) {
-    const item *prev = &c->items[j];
-    if (prev->st.skipped || prev->st.state != TM_STATE_SUCCEEDED) continue;
-    if (strcmp(prev->m->collection, m->collection) != 0) continue;
-    for (size_t f = 0; f < m->n_fields; f++) {
-      for (size_t g = 0; g < prev->m->n_fields; g++) {
-        if (strcmp(m->fields[f].field, prev->m->fields[g].field) == 0) covered |= 1u << f;
-      }
-    }
-  }
-  return covered;
-}
-
-/* A dry run goes through every asked migration, past a failing one (it writes nothing, so a later
- * one is planned as if the failed one had not run), and plans each from the start: what a real run
- * would change, its final sweep behind the cursor included. */
-static void run_dry(chain *c) {
-  for (size_t i = 0; i < c->n; i++) {
-    item *it = &c->items[i];
-    if (tm_engine_stopping(c->e) || abandoned(c)) {
-      tm_error err;
-      tm_error_set(&err, TM_ERR_UNAVAILABLE, "interrupted: service shutting down");
-      report(c, TM_ERR_UNAVAILABLE, &err);
-      return;
-    }
-    tm_state_doc s, base;
-    tm_error err = {0};
-    bool skip = false;
-    tm_code code = tm_state_read(c->states, it->m->name, &s, &err);
-    if (code == TM_OK) {
-      effective_base(&s, &base);
-      tm_state_doc_clear(&s);
-      if (base.exists && base.state == TM_STATE_SUCCEEDED) {
-        code = skip_succeeded(c, it, &skip, &err);
-        if (skip) set_status(it, &base, true);
-      }
-      tm_state_doc_clear(&base);
-    }
-    if (code != TM_OK && i == 0) {
-      report(c, code, &err);
-      return;
-    }
-    if (code != TM_OK || skip) {
-      if (code != TM_OK) {
-        set_pending(it);
-        it->st.state = TM_STATE_FAILED;
-        it->st.error = strdup(err.msg);
-      }
-      it->st.dry_run = true;
-      continue;
-    }
-    set_pending(it);
-    tm_runner_params p = {
-        .engine = c->e,
-        .client = c->client,
-        .m = it->m,
-        .batch_size = c->batch_size,
-        .dry_run = true,
-        .covered = covered_fields(c, i),
-        .abandoned = &c->abandoned,
-    };
-    tm_runner_result r;
-    int64_t started = tm_clock_wall_ms();
-    tm_runner_run(&p, &r, &it->st);
-    if (r.outcome == TM_RUN_INTERRUPTED) {
-      tm_runner_result_clear(&r);
-      report(c, TM_ERR_UNAVAILABLE, &r.err);
-      return;
-    }
-    it->st.state = r.outcome == TM_RUN_SUCCEEDED ? TM_STATE_SUCCEEDED : TM_STATE_FAILED;
-    it->st.dry_run = true;
-    it->st.swept_drift = it->drift;
-    it->st.run_id = strdup(c->run_id);
-    it->st.total = r.total;
-    it->st.processed = r.processed;
-    it->st.updated = r.updated;
-    it->st.started_at_ms = started;
-    it->st.finished_at_ms = tm_clock_wall_ms();
-    if (it->st.state == TM_STATE_FAILED) it->st.error = strdup(r.err.msg);
-    tm_log(it->st.state == TM_STATE_FAILED ? TM_LOG_WARN : TM_LOG_INFO, "dry run ended",
-           "migration", TM_LOG_STR(it->m->name), "run_id", TM_LOG_STR(c->run_id), "state",
-           TM_LOG_STR(tm_state_name(it->st.state)), "total", TM_LOG_INT(r.total), "would_update",
-           TM_LOG_INT(r.updated), "duration_ms", TM_LOG_INT(it->st.finished_at_ms - started),
-           "error", TM_LOG_STR(it->st.error ? it->st.error : ""), NULL);
-    tm_runner_result_clear(&r);
-  }
-  report(c, TM_OK, NULL);
-}
-
 /* --- the thread --- */
 
 static void run_chain(chain *c) {
@@ -679,10 +535,10 @@ static void run_chain(chain *c) {
     for (size_t i = 0; i < c->n; i++) {
       if (c->items[i].kind == ITEM_CLAIMED) unclaim(c, &c->items[i]);
     }
-    report(c, code, &err);
+    tm_chain_report(c, code, &err);
     return;
   }
-  if (c->async) report(c, TM_OK, NULL);
+  if (c->async) tm_chain_report(c, TM_OK, NULL);
 
   bool stop = false, interrupted = false;
   for (size_t i = 0; i < c->n; i++) {
@@ -704,24 +560,24 @@ static void run_chain(chain *c) {
     if (interrupted || state != TM_STATE_SUCCEEDED) stop = true;
   }
   if (interrupted && c->interrupt.code != TM_OK) {
-    report(c, TM_ERR_UNAVAILABLE, &c->interrupt);
+    tm_chain_report(c, TM_ERR_UNAVAILABLE, &c->interrupt);
   } else if (interrupted) {
     tm_error_set(&err, TM_ERR_UNAVAILABLE,
                  "interrupted: service shutting down; run again (on any replica) to resume");
-    report(c, TM_ERR_UNAVAILABLE, &err);
+    tm_chain_report(c, TM_ERR_UNAVAILABLE, &err);
   } else {
-    report(c, TM_OK, NULL);
+    tm_chain_report(c, TM_OK, NULL);
   }
 }
 
-static void *chain_main(void *arg) {
+void *tm_chain_main(void *arg) {
   chain *c = arg;
   tm_engine *e = c->e;
   c->client = tm_store_pop(e->store);
   c->states = tm_engine_collection(e, c->client, e->state_collection);
   c->leases = tm_engine_collection(e, c->client, e->lease_collection);
   if (c->dry_run) {
-    run_dry(c);
+    tm_chain_run_dry(c);
   } else {
     run_chain(c);
   }
@@ -742,160 +598,4 @@ static void *chain_main(void *arg) {
   pthread_cond_broadcast(&e->cond);
   pthread_mutex_unlock(&e->mu);
   return NULL;
-}
-
-static bool same_run(const chain *c, const tm_migration *const *ms, size_t n, const chain *want) {
-  if (c->n != n || c->dry_run != want->dry_run || c->rerun != want->rerun ||
-      c->async != want->async || c->batch_size != want->batch_size) {
-    return false;
-  }
-  for (size_t i = 0; i < n; i++) {
-    if (c->items[i].m != ms[i]) return false;
-  }
-  return true;
-}
-
-static waiter *new_waiter(tm_run_done_fn done, void *arg, bool joined) {
-  waiter *w = calloc(1, sizeof *w);
-  *w = (waiter){.done = done, .arg = arg, .joined = joined};
-  return w;
-}
-
-/* Under e->mu: an identical chain that has not answered and still has callers, or NULL; *live is
- * the number of chains not yet ended. */
-static chain *find_joinable(tm_engine *e, const tm_migration *const *ms, size_t n,
-                            const chain *want, int *live) {
-  chain *found = NULL;
-  *live = 0;
-  for (tm_chain_rec *rec = e->chains; rec; rec = rec->next) {
-    if (rec->finished) continue;
-    (*live)++;
-    chain *c = rec->joinable;
-    if (!found && c && c->waiters && !atomic_load(&c->abandoned) && same_run(c, ms, n, want)) {
-      found = c;
-    }
-  }
-  return found;
-}
-
-static void free_chain(chain *c) {
-  free(c->items);
-  free(c);
-}
-
-tm_code tm_chain_start(tm_engine *e, const tm_migration *const *ms, size_t n,
-                       const tm_run_request *req, int batch_size, tm_run_done_fn done, void *arg,
-                       tm_error *err) {
-  chain *c = calloc(1, sizeof *c);
-  c->e = e;
-  c->dry_run = req->dry_run;
-  c->rerun = req->rerun;
-  c->async = req->async && !req->dry_run; /* a dry run's answer is its plan: always at the end */
-  if (req->caller) c->caller = *req->caller;
-  c->batch_size = batch_size;
-  c->n = n;
-  c->items = calloc(n ? n : 1, sizeof *c->items);
-  for (size_t i = 0; i < n; i++) {
-    c->items[i].m = ms[i];
-    c->items[i].hb_slot = -1;
-    tm_report_pending(ms[i], &c->items[i].st);
-  }
-
-  pthread_mutex_lock(&e->mu);
-  if (e->stopping) {
-    pthread_mutex_unlock(&e->mu);
-    free_chain(c);
-    return tm_error_set(err, TM_ERR_UNAVAILABLE, "service shutting down");
-  }
-  int live;
-  chain *same = find_joinable(e, ms, n, c, &live);
-  if (same) {
-    waiter *w = new_waiter(done, arg, true);
-    w->next = same->waiters;
-    same->waiters = w;
-    tm_log(TM_LOG_INFO, "run joined an identical one in flight", "run_id", TM_LOG_STR(same->run_id),
-           NULL);
-    pthread_mutex_unlock(&e->mu);
-    free_chain(c);
-    return TM_OK;
-  }
-  if (live >= e->max_runs) {
-    pthread_mutex_unlock(&e->mu);
-    free_chain(c);
-    return tm_error_set(err, TM_ERR_RESOURCE,
-                        "%d runs are in flight on this replica, its limit (--max-runs); retry in a "
-                        "few seconds, or follow them with Status",
-                        live);
-  }
-  bson_oid_t oid;
-  bson_oid_init(&oid, NULL);
-  bson_oid_to_string(&oid, c->run_id);
-  c->waiters = new_waiter(done, arg, false);
-  tm_chain_rec *rec = calloc(1, sizeof *rec);
-  c->rec = rec;
-  rec->joinable = c;
-  tm_log(TM_LOG_INFO, "run accepted", "run_id", TM_LOG_STR(c->run_id), "migrations", TM_LOG_INT(n),
-         "dry_run", TM_LOG_BOOL(req->dry_run), "async", TM_LOG_BOOL(req->async), "rerun",
-         TM_LOG_BOOL(req->rerun), "batch_size", TM_LOG_INT(batch_size), NULL);
-  /* Created under the lock so that destroy, which takes it to set stopping, sees every chain. */
-  int rc = pthread_create(&rec->thread, NULL, chain_main, c);
-  if (rc == 0) {
-    rec->next = e->chains;
-    e->chains = rec;
-  }
-  pthread_mutex_unlock(&e->mu);
-  if (rc != 0) {
-    free(c->waiters);
-    free(rec);
-    free_chain(c);
-    return tm_error_set(err, TM_ERR_RESOURCE, "cannot start a thread for the run");
-  }
-  return TM_OK;
-}
-
-void tm_chain_leave(tm_engine *e, void *arg) {
-  waiter *gone = NULL;
-  pthread_mutex_lock(&e->mu);
-  for (tm_chain_rec *rec = e->chains; rec && !gone; rec = rec->next) {
-    chain *c = rec->joinable;
-    if (!c) continue;
-    for (waiter **link = &c->waiters; *link; link = &(*link)->next) {
-      if ((*link)->arg != arg) continue;
-      gone = *link;
-      *link = gone->next;
-      if (!c->waiters) {
-        atomic_store(&c->abandoned, true);
-        pthread_cond_broadcast(&e->cond);
-      }
-      break;
-    }
-  }
-  pthread_mutex_unlock(&e->mu);
-  if (!gone) return; /* answered already */
-  tm_error err;
-  tm_error_set(&err, TM_ERR_CANCELED, "the caller left before the run answered");
-  gone->done(gone->arg, TM_ERR_CANCELED, &err, NULL);
-  free(gone);
-}
-
-void tm_chain_reap(tm_engine *e, bool all) {
-  pthread_mutex_lock(&e->mu);
-  tm_chain_rec *take = NULL, **link = &e->chains;
-  while (*link) {
-    tm_chain_rec *rec = *link;
-    if (all || rec->finished) {
-      *link = rec->next;
-      rec->next = take;
-      take = rec;
-    } else {
-      link = &rec->next;
-    }
-  }
-  pthread_mutex_unlock(&e->mu);
-  while (take) {
-    tm_chain_rec *next = take->next;
-    pthread_join(take->thread, NULL);
-    free(take);
-    take = next;
-  }
 }

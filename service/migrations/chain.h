@@ -2,7 +2,7 @@
 #ifndef TM_CHAIN_H
 #define TM_CHAIN_H
 
-#include "engine_impl.h"
+#include "engine_ctx.h"
 #include "registry.h"
 
 /* Starts a thread for the migrations ms[0..n) (registry order, validated), or adds the caller to

@@ -6,76 +6,35 @@
 #include <string.h>
 #include <time.h>
 
+#include "../config.h"
 #include "../log.h"
+#include "../metrics/metrics.h"
 #include "../store/clock.h"
 #include "../store/lease.h"
 #include "../store/profile.h"
 #include "../store/state.h"
 #include "../util/backoff.h"
 #include "chain.h"
-#include "engine_impl.h"
+#include "engine_ctx.h"
 #include "filter.h"
 #include "json.h"
 #include "query.h"
 #include "registry.h"
 #include "report.h"
 
-#define MAX_BATCH 10000
 /* Caller input is quoted in messages at most this long (a name may be a megabyte). */
 #define QUOTE_MAX 64
 
-/* --- helpers shared with chain.c and runner.c --- */
-
-bool tm_engine_stopping(tm_engine *e) {
-  pthread_mutex_lock(&e->mu);
-  bool stopping = e->stopping;
-  pthread_mutex_unlock(&e->mu);
-  return stopping;
-}
-
-bool tm_engine_nap(tm_engine *e, int ms) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  ts.tv_sec += ms / 1000;
-  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
-  pthread_mutex_lock(&e->mu);
-  while (!e->stopping && pthread_cond_timedwait(&e->cond, &e->mu, &ts) == 0) {
-  }
-  bool go_on = !e->stopping;
-  pthread_mutex_unlock(&e->mu);
-  return go_on;
-}
-
-mongoc_collection_t *tm_engine_collection(tm_engine *e, mongoc_client_t *client, const char *name) {
-  mongoc_collection_t *coll =
-      mongoc_client_get_collection(client, tm_store_database(e->store), name);
-  /* Majority writes survive a failover; primary reads see them. Retryable writes are the driver's
-   * default (retryWrites=true) wherever the server offers them. */
-  mongoc_write_concern_t *wc = mongoc_write_concern_new();
-  mongoc_write_concern_set_wmajority(wc, 20000);
-  mongoc_collection_set_write_concern(coll, wc);
-  mongoc_write_concern_destroy(wc);
-  mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
-  mongoc_collection_set_read_prefs(coll, primary);
-  mongoc_read_prefs_destroy(primary);
-  return coll;
-}
-
 /* --- lifecycle --- */
 
-bool tm_write_filter_parse(const char *s, tm_write_filter *out) {
-  static const char *const names[] = {"auto", "migration", "id"};
-  for (int i = 0; i < 3; i++) {
-    if (strcmp(s, names[i]) == 0) {
-      *out = (tm_write_filter)i;
-      return true;
-    }
-  }
-  return false;
+/* The metrics' label values for what the engine owns: its migrations and their states. */
+static void label_metrics(void) {
+  static const char *names[64], *states[TM_STATE_INTERRUPTED];
+  size_t n = tm_registry_count() < 64 ? tm_registry_count() : 64;
+  for (size_t i = 0; i < n; i++) names[i] = tm_registry_at(i)->name;
+  for (int s = TM_STATE_PENDING; s <= TM_STATE_INTERRUPTED; s++) states[s - 1] = tm_state_name(s);
+  tm_metrics_label_migrations(names, n);
+  tm_metrics_label_states(states, TM_STATE_INTERRUPTED);
 }
 
 tm_code tm_engine_new(tm_store *store, const tm_engine_options *opts, tm_engine **out,
@@ -83,11 +42,12 @@ tm_code tm_engine_new(tm_store *store, const tm_engine_options *opts, tm_engine 
   const char *states = opts && opts->state_collection && *opts->state_collection
                            ? opts->state_collection
                            : "_migrations";
-  int batch = opts && opts->default_batch_size ? opts->default_batch_size : 500;
-  if (batch < 1 || batch > MAX_BATCH) {
-    return tm_error_set(err, TM_ERR_INVALID, "batch size must be 1..%d, got %d", MAX_BATCH, batch);
+  int batch = opts && opts->default_batch_size ? opts->default_batch_size : TM_DEFAULT_BATCH_SIZE;
+  if (batch < 1 || batch > TM_MAX_BATCH_SIZE) {
+    return tm_error_set(err, TM_ERR_INVALID, "batch size must be 1..%d, got %d", TM_MAX_BATCH_SIZE,
+                        batch);
   }
-  int lease_ms = opts && opts->lease_ms ? opts->lease_ms : 30000;
+  int lease_ms = opts && opts->lease_ms ? opts->lease_ms : TM_DEFAULT_LEASE_SECONDS * 1000;
   if (lease_ms < 100) {
     return tm_error_set(err, TM_ERR_INVALID, "lease time must be at least 100 ms, got %d",
                         lease_ms);
@@ -95,6 +55,7 @@ tm_code tm_engine_new(tm_store *store, const tm_engine_options *opts, tm_engine 
   if (strlen(states) > 100 || strchr(states, '$') || states[0] == '.') {
     return tm_error_set(err, TM_ERR_INVALID, "state collection name not usable: %s", states);
   }
+  label_metrics();
   tm_engine *e = calloc(1, sizeof *e);
   e->store = store;
   e->state_collection = strdup(states);
@@ -103,7 +64,7 @@ tm_code tm_engine_new(tm_store *store, const tm_engine_options *opts, tm_engine 
   snprintf(e->lease_collection, len, "%s_leases", states);
   e->history_collection = malloc(len);
   snprintf(e->history_collection, len, "%s_history", states);
-  e->history_keep = opts && opts->history_keep > 0 ? opts->history_keep : 100;
+  e->history_keep = opts && opts->history_keep > 0 ? opts->history_keep : TM_DEFAULT_HISTORY_KEEP;
   if (opts && opts->instance_id && *opts->instance_id) {
     e->instance_id = strndup(opts->instance_id, TM_LEASE_OWNER_MAX - 1);
   } else {
@@ -114,22 +75,21 @@ tm_code tm_engine_new(tm_store *store, const tm_engine_options *opts, tm_engine 
     e->instance_id = strdup(hex);
   }
   e->lease_ms = lease_ms;
-  e->outage_wait_ms = !opts || !opts->outage_wait_ms ? 300000
+  e->outage_wait_ms = !opts || !opts->outage_wait_ms ? TM_DEFAULT_OUTAGE_WAIT_SECONDS * 1000
                       : opts->outage_wait_ms < 0     ? 0
                                                      : opts->outage_wait_ms;
   e->default_batch_size = batch;
-  e->max_runs = opts && opts->max_runs > 0 ? opts->max_runs : 32;
-  e->progress_ms = opts && opts->progress_ms > 0 ? opts->progress_ms : 30000;
+  e->max_runs = opts && opts->max_runs > 0 ? opts->max_runs : TM_DEFAULT_MAX_RUNS;
+  e->progress_ms =
+      opts && opts->progress_ms > 0 ? opts->progress_ms : TM_DEFAULT_PROGRESS_SECONDS * 1000;
   e->write_filter = opts ? opts->write_filter : TM_WRITE_FILTER_AUTO;
   tm_profile_init(&e->profile);
-  tm_state_reads_init(&e->state_reads, e,
-                      opts && opts->metrics_refresh_ms > 0 ? opts->metrics_refresh_ms : 10000);
+  tm_state_reads_init(&e->state_reads, e->store, e->state_collection,
+                      opts && opts->metrics_refresh_ms > 0
+                          ? opts->metrics_refresh_ms
+                          : TM_DEFAULT_METRICS_REFRESH_SECONDS * 1000);
   pthread_mutex_init(&e->mu, NULL);
-  pthread_condattr_t attr;
-  pthread_condattr_init(&attr);
-  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  pthread_cond_init(&e->cond, &attr);
-  pthread_condattr_destroy(&attr);
+  tm_clock_cond_init(&e->cond);
   *out = e;
   return TM_OK;
 }
@@ -207,10 +167,10 @@ static tm_code resolve(const char *const *names, size_t n_names, const tm_migrat
 tm_code tm_engine_run(tm_engine *engine, const tm_run_request *req, tm_run_done_fn done, void *arg,
                       tm_error *err) {
   if (!req || !done) return tm_error_set(err, TM_ERR_INVALID, "run request or callback missing");
-  if (req->batch_size < 0 || req->batch_size > MAX_BATCH) {
+  if (req->batch_size < 0 || req->batch_size > TM_MAX_BATCH_SIZE) {
     return tm_error_set(err, TM_ERR_INVALID,
                         "batch_size must be 0 (the default, %d) or 1..%d, got %d",
-                        engine->default_batch_size, MAX_BATCH, (int)req->batch_size);
+                        engine->default_batch_size, TM_MAX_BATCH_SIZE, (int)req->batch_size);
   }
   size_t count = tm_registry_count(), n = 0;
   const tm_migration **asked = calloc(count, sizeof *asked);
@@ -302,22 +262,11 @@ static void status_answered(void *arg, tm_code code, const tm_error *err, tm_sta
   pthread_mutex_unlock(&w->mu);
 }
 
-/* m's collection and its whole filter: what a migration still has to change, from the start. */
-static tm_code whole_filter(tm_engine *e, mongoc_client_t *client, const tm_migration *m,
-                            mongoc_collection_t **coll, bson_t *filter, tm_error *err) {
-  *coll = tm_engine_collection(e, client, m->collection);
-  tm_profile_view caps = {0};
-  tm_code code = tm_profile_probe(&e->profile, *coll, &caps, err);
-  bson_init(filter);
-  if (code == TM_OK) tm_query_build(m, &caps, NULL, filter);
-  return code;
-}
-
 static tm_code count_pending(tm_engine *e, mongoc_client_t *client, const tm_migration *m,
                              int budget_ms, int64_t *pending, tm_error *err) {
   mongoc_collection_t *coll;
   bson_t filter;
-  tm_code code = whole_filter(e, client, m, &coll, &filter, err);
+  tm_code code = tm_engine_whole_filter(e, client, m, &coll, &filter, err);
   if (code == TM_OK) {
     bson_error_t berr;
     bson_t opts = BSON_INITIALIZER;
@@ -328,36 +277,6 @@ static tm_code count_pending(tm_engine *e, mongoc_client_t *client, const tm_mig
       *pending = 0;
       code = tm_store_error(&berr, err, "counting pending documents");
     }
-  }
-  bson_destroy(&filter);
-  mongoc_collection_destroy(coll);
-  return code;
-}
-
-tm_code tm_engine_any_left(tm_engine *e, mongoc_client_t *client, const tm_migration *m,
-                           bool *found, tm_error *err) {
-  *found = false;
-  mongoc_collection_t *coll;
-  bson_t filter;
-  tm_code code = whole_filter(e, client, m, &coll, &filter, err);
-  if (code == TM_OK) {
-    bson_t opts = BSON_INITIALIZER, projection;
-    BSON_APPEND_INT64(&opts, "limit", 1);
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &projection);
-    BSON_APPEND_INT32(&projection, "_id", 1);
-    bson_append_document_end(&opts, &projection);
-    mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
-    mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, primary);
-    const bson_t *doc;
-    *found = mongoc_cursor_next(cursor, &doc);
-    bson_error_t berr;
-    if (mongoc_cursor_error(cursor, &berr)) {
-      *found = false;
-      code = tm_store_error(&berr, err, "looking for documents left to migrate");
-    }
-    mongoc_cursor_destroy(cursor);
-    mongoc_read_prefs_destroy(primary);
-    bson_destroy(&opts);
   }
   bson_destroy(&filter);
   mongoc_collection_destroy(coll);
@@ -481,49 +400,6 @@ void tm_engine_refresh_metrics(tm_engine *engine) { tm_state_reads_poke(&engine-
 
 /* --- History --- */
 
-static mongoc_collection_t *history_of(tm_engine *e, mongoc_client_t *client) {
-  return tm_engine_collection(e, client, e->history_collection);
-}
-
-/* The history is the audit trail, not the work: a failed write is logged and the run goes on. */
-static void history_failed(const char *what, const char *run_id, const char *name,
-                           const tm_error *err) {
-  tm_log(TM_LOG_WARN, what, "run_id", TM_LOG_STR(run_id), "migration", TM_LOG_STR(name), "error",
-         TM_LOG_STR(err->msg), NULL);
-}
-
-void tm_engine_history_begin(tm_engine *e, mongoc_client_t *client, const tm_history_entry *entry) {
-  mongoc_collection_t *h = history_of(e, client);
-  tm_error err;
-  if (tm_history_begin(h, entry, &err) != TM_OK) {
-    history_failed("could not record a run in the history", entry->run_id, entry->migration, &err);
-  }
-  mongoc_collection_destroy(h);
-}
-
-void tm_engine_history_end(tm_engine *e, mongoc_client_t *client, const char *run_id,
-                           const char *name, const tm_history_end_args *end) {
-  mongoc_collection_t *h = history_of(e, client);
-  tm_error err;
-  if (tm_history_end(h, run_id, name, end->state, end->error, end->total, end->processed,
-                     end->updated, end->finished_at_ms, end->only_if_held, &err) != TM_OK) {
-    history_failed("could not record a run's end in the history", run_id, name, &err);
-  } else if (tm_history_trim(h, name, e->history_keep, &err) != TM_OK) {
-    history_failed("could not trim the history", run_id, name, &err);
-  }
-  mongoc_collection_destroy(h);
-}
-
-void tm_engine_history_cancel(tm_engine *e, mongoc_client_t *client, const char *run_id,
-                              const char *name, const tm_caller *by) {
-  mongoc_collection_t *h = history_of(e, client);
-  tm_error err;
-  if (tm_history_cancel(h, run_id, name, by, tm_clock_wall_ms(), &err) != TM_OK) {
-    history_failed("could not record a cancel in the history", run_id, name, &err);
-  }
-  mongoc_collection_destroy(h);
-}
-
 #define HISTORY_PAGE_DEFAULT 20
 #define HISTORY_PAGE_MAX 1000
 
@@ -538,7 +414,7 @@ tm_code tm_engine_history(tm_engine *engine, const char *name, const char *page_
                         HISTORY_PAGE_MAX, HISTORY_PAGE_DEFAULT, page_size);
   }
   mongoc_client_t *client = tm_store_pop_control(engine->store);
-  mongoc_collection_t *h = history_of(engine, client);
+  mongoc_collection_t *h = tm_engine_collection(engine, client, engine->history_collection);
   tm_code code = tm_history_list(h, m ? m->name : NULL, page_token,
                                  page_size ? page_size : HISTORY_PAGE_DEFAULT, out, next, err);
   mongoc_collection_destroy(h);

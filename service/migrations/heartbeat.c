@@ -8,6 +8,7 @@
 
 #include "../log.h"
 #include "../metrics/metrics.h"
+#include "../store/clock.h"
 
 typedef struct {
   bool used;
@@ -26,16 +27,6 @@ struct tm_heartbeat {
   int renewing; /* the slot whose renewal is in flight, or -1 */
   slot slots[TM_HEARTBEAT_SLOTS];
 };
-
-static void deadline_after(struct timespec *ts, int ms) {
-  clock_gettime(CLOCK_MONOTONIC, ts);
-  ts->tv_sec += ms / 1000;
-  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
 
 /* Renews every lease in use once; the database calls run without the lock. */
 static void renew_all(tm_heartbeat *hb, mongoc_collection_t *leases) {
@@ -92,7 +83,7 @@ static void *run(void *arg) {
   pthread_mutex_lock(&hb->mu);
   while (!hb->stopping) {
     struct timespec ts;
-    deadline_after(&ts, interval);
+    tm_clock_deadline(&ts, interval);
     while (!hb->stopping && !hb->urgent) {
       if (pthread_cond_timedwait(&hb->cond, &hb->mu, &ts) != 0) break; /* timed out */
     }
@@ -116,11 +107,7 @@ tm_code tm_heartbeat_start(tm_store *store, const char *lease_collection, int le
   hb->lease_ms = lease_ms;
   hb->renewing = -1;
   pthread_mutex_init(&hb->mu, NULL);
-  pthread_condattr_t attr;
-  pthread_condattr_init(&attr);
-  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  pthread_cond_init(&hb->cond, &attr);
-  pthread_condattr_destroy(&attr);
+  tm_clock_cond_init(&hb->cond);
   if (pthread_create(&hb->thread, NULL, run, hb) != 0) {
     pthread_cond_destroy(&hb->cond);
     pthread_mutex_destroy(&hb->mu);
@@ -202,7 +189,7 @@ void tm_heartbeat_poke(tm_heartbeat *hb) {
 bool tm_heartbeat_refresh(tm_heartbeat *hb, int slot_index, int timeout_ms) {
   if (slot_index < 0 || slot_index >= TM_HEARTBEAT_SLOTS) return false;
   struct timespec deadline;
-  deadline_after(&deadline, timeout_ms);
+  tm_clock_deadline(&deadline, timeout_ms);
   pthread_mutex_lock(&hb->mu);
   const slot *s = &hb->slots[slot_index];
   int64_t fence = s->view.lease.fence_mono_ms;

@@ -6,24 +6,6 @@
 
 #include "json.h"
 
-void tm_status_clear(tm_status *st) {
-  if (!st) return;
-  free(st->run_id);
-  free(st->cursor);
-  free(st->error);
-  free(st->owner);
-  for (size_t i = 0; i < st->n_samples; i++) free(st->samples[i]);
-  memset(st, 0, sizeof *st);
-}
-
-void tm_status_list_clear(tm_status_list *list) {
-  if (!list) return;
-  for (size_t i = 0; i < list->n; i++) tm_status_clear(&list->items[i]);
-  free(list->items);
-  list->items = NULL;
-  list->n = 0;
-}
-
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
 void tm_report_pending(const tm_migration *m, tm_status *st) {

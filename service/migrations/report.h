@@ -3,8 +3,8 @@
 #define TM_REPORT_H
 
 #include "../store/state.h"
-#include "engine.h"
 #include "registry.h"
+#include "run_model.h"
 
 /* Fills st (zeroed by this call) for migration m from doc (which may not exist: PENDING). */
 void tm_report_from_state(const tm_migration *m, const tm_state_doc *doc, tm_status *st);

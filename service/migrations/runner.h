@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "engine_impl.h"
+#include "engine_ctx.h"
 #include "heartbeat.h"
 #include "registry.h"
 

@@ -8,7 +8,6 @@
 #include "../metrics/metrics.h"
 #include "../store/clock.h"
 #include "../store/store.h"
-#include "engine_impl.h"
 #include "registry.h"
 #include "report.h"
 
@@ -19,14 +18,14 @@ struct tm_state_waiter {
 };
 
 /* One query for every migration's document. */
-static tm_code read_all(tm_engine *e, tm_state_doc *docs, size_t n, tm_error *err) {
+static tm_code read_all(tm_state_reads *r, tm_state_doc *docs, size_t n, tm_error *err) {
   const char **names = calloc(n ? n : 1, sizeof *names);
   for (size_t i = 0; i < n; i++) names[i] = tm_registry_at(i)->name;
-  mongoc_client_t *client = tm_store_pop_control(e->store);
-  mongoc_collection_t *states = tm_engine_collection(e, client, e->state_collection);
+  mongoc_client_t *client = tm_store_pop_control(r->store);
+  mongoc_collection_t *states = tm_store_collection(r->store, client, r->collection);
   tm_code code = tm_state_read_many(states, names, n, docs, err);
   mongoc_collection_destroy(states);
-  tm_store_push_control(e->store, client);
+  tm_store_push_control(r->store, client);
   free(names);
   return code;
 }
@@ -71,13 +70,7 @@ static void wait_for_work(tm_state_reads *r, int64_t due_ms) {
       break;
     }
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += left / 1000;
-    until.tv_nsec += (left % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000;
-    }
+    tm_clock_deadline(&until, left);
     pthread_cond_timedwait(&r->wake, &r->mu, &until);
   }
 }
@@ -100,7 +93,7 @@ static void *reads_thread(void *arg) {
     pthread_mutex_unlock(&r->mu);
     tm_state_doc *docs = calloc(n ? n : 1, sizeof *docs);
     tm_error err = {0};
-    tm_code code = read_all(r->engine, docs, n, &err);
+    tm_code code = read_all(r, docs, n, &err);
     answer(batch, code, &err, docs);
     if (code == TM_OK) {
       export_metrics(docs, n);
@@ -114,19 +107,17 @@ static void *reads_thread(void *arg) {
   return NULL;
 }
 
-void tm_state_reads_init(tm_state_reads *r, tm_engine *e, int refresh_ms) {
+void tm_state_reads_init(tm_state_reads *r, tm_store *store, const char *collection,
+                         int refresh_ms) {
   pthread_mutex_init(&r->mu, NULL);
-  pthread_condattr_t attr;
-  pthread_condattr_init(&attr);
-  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  pthread_cond_init(&r->wake, &attr);
-  pthread_condattr_destroy(&attr);
+  tm_clock_cond_init(&r->wake);
   r->stopping = false;
   r->refresh = false;
   r->refresh_ms = refresh_ms;
   r->head = NULL;
   r->tail = &r->head;
-  r->engine = e;
+  r->store = store;
+  r->collection = collection;
   pthread_create(&r->thread, NULL, reads_thread, r);
 }
 

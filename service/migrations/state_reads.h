@@ -20,8 +20,7 @@
 
 #include "../error.h"
 #include "../store/state.h"
-
-typedef struct tm_engine tm_engine;
+#include "../store/store.h"
 
 /* docs: one per registered migration, in registry order, valid only during the call (NULL when
  * code is not TM_OK). Runs on the reads thread: it must not block. */
@@ -38,11 +37,14 @@ typedef struct {
   bool refresh; /* a read is due without a caller: the metrics' or a poke */
   int refresh_ms;
   tm_state_waiter *head, **tail; /* asked since the last read began, in order */
-  tm_engine *engine;
+  tm_store *store;               /* borrowed */
+  const char *collection;        /* the state collection's name, borrowed */
 } tm_state_reads;
 
-/* Starts the reads thread for e; it reads for the metrics every refresh_ms (> 0). */
-void tm_state_reads_init(tm_state_reads *r, tm_engine *e, int refresh_ms);
+/* Starts the reads thread over the state collection of store (both borrowed: they outlive r); it
+ * reads for the metrics every refresh_ms (> 0). */
+void tm_state_reads_init(tm_state_reads *r, tm_store *store, const char *collection,
+                         int refresh_ms);
 /* Answers every caller still waiting (TM_ERR_UNAVAILABLE, without reading) and joins the thread. */
 void tm_state_reads_destroy(tm_state_reads *r);
 

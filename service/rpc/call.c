@@ -13,7 +13,6 @@
 #include "../metrics/metrics.h"
 #include "../util/ratelimit.h"
 #include "../util/utf8.h"
-#include "server.h"
 #include "status.h"
 
 static int64_t now_ns(void) {
@@ -22,11 +21,12 @@ static int64_t now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-tm_call *tm_call_new(tm_server *server, const tm_method *method) {
+tm_call *tm_call_new(tm_server *server, const tm_method *method, void (*ended)(tm_server *)) {
   tm_call *c = calloc(1, sizeof *c);
   atomic_init(&c->refs, 1);
   pthread_mutex_init(&c->mu, NULL);
   c->server = server;
+  c->ended = ended;
   c->method = method;
   grpc_metadata_array_init(&c->md);
   grpc_call_details_init(&c->details);
@@ -145,6 +145,7 @@ void tm_call_unref(tm_call *c) {
   if (atomic_fetch_sub(&c->refs, 1) != 1) return;
   bool arrived = c->started_ns != 0;
   tm_server *server = c->server;
+  void (*ended)(tm_server *) = c->ended;
   if (arrived) record_end(c);
   if (c->call) grpc_call_unref(c->call);
   grpc_metadata_array_destroy(&c->md);
@@ -156,7 +157,7 @@ void tm_call_unref(tm_call *c) {
   grpc_slice_unref(c->status_details);
   pthread_mutex_destroy(&c->mu);
   free(c);
-  if (arrived) tm_server_call_ended(server);
+  if (arrived && ended) ended(server);
 }
 
 bool tm_call_start_batch(tm_call *c, const grpc_op *ops, size_t n, tm_tag *tag) {

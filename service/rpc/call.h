@@ -74,7 +74,8 @@ struct tm_call {
   pthread_mutex_t mu;
 
   tm_server *server;
-  const tm_method *method; /* NULL for an unregistered method */
+  void (*ended)(tm_server *server); /* called when an arrived call is freed */
+  const tm_method *method;          /* NULL for an unregistered method */
   grpc_call *call;
   gpr_timespec deadline;
   grpc_metadata_array md;
@@ -97,8 +98,9 @@ struct tm_call {
   char run_id[40];                   /* the run it started or joined, for its log line */
 };
 
-/* A new call awaiting arrival on method (NULL: any unregistered method), with one reference. */
-tm_call *tm_call_new(tm_server *server, const tm_method *method);
+/* A new call awaiting arrival on method (NULL: any unregistered method), with one reference.
+ * ended(server) is called once an arrived call is over and freed (the server counts its calls). */
+tm_call *tm_call_new(tm_server *server, const tm_method *method, void (*ended)(tm_server *));
 /* Marks the call's arrival time, for the duration logged when it ends. */
 void tm_call_arrived(tm_call *c);
 void tm_call_ref(tm_call *c);

@@ -8,6 +8,7 @@
 
 #include "../log.h"
 #include "../metrics/metrics.h"
+#include "../store/clock.h"
 #include "../util/utf8.h"
 #include "grpc/health/v1/health.pb-c.h"
 
@@ -194,15 +195,9 @@ static void *checker(void *arg) {
                              : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING,
                code, code == TM_OK ? "MongoDB answers ping" : err.msg);
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
     /* While down, look again sooner so SERVING returns quickly once the database is back. */
     int ms = code == TM_OK ? h->interval_ms : (h->interval_ms < 1000 ? h->interval_ms : 1000);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000;
-    }
+    tm_clock_deadline(&until, ms);
     pthread_mutex_lock(&h->mu);
     while (!h->stopping && pthread_cond_timedwait(&h->cv, &h->mu, &until) == 0) {
     }
@@ -219,7 +214,7 @@ tm_health *tm_health_new(tm_store *store, int interval_ms, int ping_timeout_ms) 
   h->ping_timeout_ms = ping_timeout_ms;
   h->status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
   pthread_mutex_init(&h->mu, NULL);
-  pthread_cond_init(&h->cv, NULL);
+  tm_clock_cond_init(&h->cv);
   return h;
 }
 

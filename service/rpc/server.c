@@ -15,6 +15,7 @@
 #include "../metrics/metrics.h"
 #include "../util/ratelimit.h"
 #include "auth.h"
+#include "status.h"
 #include "workq.h"
 
 struct tm_server {
@@ -128,7 +129,7 @@ static void on_arrival(tm_tag *tag, bool ok) {
 }
 
 static void arm(tm_server *s, const tm_method *m) {
-  tm_call *c = tm_call_new(s, m);
+  tm_call *c = tm_call_new(s, m, tm_server_call_ended);
   c->on_arrival.done = on_arrival;
   grpc_call_error e;
   if (m) {
@@ -183,8 +184,16 @@ static grpc_server_credentials *make_credentials(const tm_server_options *o, tm_
   return creds;
 }
 
+/* The metrics' grpc_code label values: the names status.c gives the codes. */
+static void label_codes(void) {
+  static const char *names[GRPC_STATUS_UNAUTHENTICATED + 1];
+  for (int c = 0; c <= GRPC_STATUS_UNAUTHENTICATED; c++) names[c] = tm_status_name(c);
+  tm_metrics_label_codes(names, GRPC_STATUS_UNAUTHENTICATED + 1);
+}
+
 tm_code tm_server_start(const tm_server_options *opts, tm_method *methods, size_t n_methods,
                         tm_server **out, tm_error *err) {
+  label_codes();
   grpc_server_credentials *creds = make_credentials(opts, err);
   if (!creds) return err->code;
 

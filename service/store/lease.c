@@ -74,6 +74,18 @@ static void delete_older(mongoc_collection_t *leases, const char *name, int64_t 
   bson_destroy(&filter);
 }
 
+/* The common fields of a generation's documents: the lease itself ("<name>#<gen>") and its cancel
+ * marker ("<name>#<gen>#cancel"). */
+static void marker_doc(bson_t *doc, const char *name, int64_t gen, const char *kind) {
+  char id[TM_LEASE_NAME_MAX + 40];
+  lease_id(id, sizeof id, name, gen, strcmp(kind, "lease") == 0 ? "" : "#cancel");
+  bson_init(doc);
+  BSON_APPEND_UTF8(doc, "_id", id);
+  BSON_APPEND_UTF8(doc, "name", name);
+  BSON_APPEND_INT64(doc, "gen", gen);
+  BSON_APPEND_UTF8(doc, "kind", kind);
+}
+
 tm_code tm_lease_take(mongoc_collection_t *leases, const char *name, const char *owner,
                       const char *run_id, int lease_ms, tm_lease *out, tm_lease_info *holder,
                       tm_error *err) {
@@ -87,13 +99,8 @@ tm_code tm_lease_take(mongoc_collection_t *leases, const char *name, const char 
     return tm_error_set(err, TM_ERR_CONFLICT, "%s is held by %s", name, holder->owner);
   }
   int64_t gen = holder->exists ? holder->gen + 1 : 1;
-  char id[TM_LEASE_NAME_MAX + 32];
-  lease_id(id, sizeof id, name, gen, "");
-  bson_t doc = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&doc, "_id", id);
-  BSON_APPEND_UTF8(&doc, "name", name);
-  BSON_APPEND_INT64(&doc, "gen", gen);
-  BSON_APPEND_UTF8(&doc, "kind", "lease");
+  bson_t doc;
+  marker_doc(&doc, name, gen, "lease");
   BSON_APPEND_UTF8(&doc, "owner", owner);
   BSON_APPEND_UTF8(&doc, "runId", run_id);
   BSON_APPEND_DATE_TIME(&doc, "expiresAt", now + lease_ms);
@@ -201,13 +208,8 @@ tm_code tm_lease_release(mongoc_collection_t *leases, tm_lease *lease, tm_error 
 
 tm_code tm_lease_request_cancel(mongoc_collection_t *leases, const char *name, int64_t gen,
                                 tm_error *err) {
-  char id[TM_LEASE_NAME_MAX + 40];
-  lease_id(id, sizeof id, name, gen, "#cancel");
-  bson_t doc = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&doc, "_id", id);
-  BSON_APPEND_UTF8(&doc, "name", name);
-  BSON_APPEND_INT64(&doc, "gen", gen);
-  BSON_APPEND_UTF8(&doc, "kind", "cancel");
+  bson_t doc;
+  marker_doc(&doc, name, gen, "cancel");
   BSON_APPEND_DATE_TIME(&doc, "at", tm_clock_wall_ms());
   bson_error_t berr;
   bool ok = mongoc_collection_insert_one(leases, &doc, NULL, NULL, &berr);

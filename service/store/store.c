@@ -165,3 +165,18 @@ tm_code tm_store_ping(tm_store *store, int timeout_ms, tm_error *err) {
   if (!ok) return tm_store_error(&berr, err, "ping");
   return TM_OK;
 }
+
+mongoc_collection_t *tm_store_collection(tm_store *store, mongoc_client_t *client,
+                                         const char *name) {
+  mongoc_collection_t *coll = mongoc_client_get_collection(client, store->database, name);
+  /* Majority writes survive a failover; primary reads see them. Retryable writes are the driver's
+   * default (retryWrites=true) wherever the server offers them. */
+  mongoc_write_concern_t *wc = mongoc_write_concern_new();
+  mongoc_write_concern_set_wmajority(wc, 20000);
+  mongoc_collection_set_write_concern(coll, wc);
+  mongoc_write_concern_destroy(wc);
+  mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
+  mongoc_collection_set_read_prefs(coll, primary);
+  mongoc_read_prefs_destroy(primary);
+  return coll;
+}

@@ -44,4 +44,9 @@ tm_code tm_store_ping(tm_store *store, int timeout_ms, tm_error *err);
 /* Copies uri into out with any password replaced by "***"; for logs and errors. */
 void tm_store_redact_uri(const char *uri, char *out, size_t size);
 
+/* A handle on name in the store's database for client, with majority writes and primary reads;
+ * destroy it with mongoc_collection_destroy before the client goes back to its pool. */
+mongoc_collection_t *tm_store_collection(tm_store *store, mongoc_client_t *client,
+                                         const char *name);
+
 #endif

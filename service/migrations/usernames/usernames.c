@@ -31,54 +31,24 @@
 #include "../../store/store.h"
 #include "../../util/u64set.h"
 #include "bases.h"
+#include "usernames_impl.h"
 
-#define INDEX_NAME "by_username"
 /* Rounds of plan-and-write per batch before giving up: each round re-learns from the database,
  * so only a writer racing us on every single round could use them all up. */
 #define MAX_ROUNDS 16
-/* Bounds of the cache between batches (a real run only; see tm_usernames_apply). Forgetting a
- * base costs one query learning it again later. */
-#define MAX_BASES 65536
-#define MAX_HOLES 262144
 /* FerretDB reads the whole collection for any query but a lone _id (store/profile.h), so there a
  * dry run (which reserves nothing) learns the bases of this many customers ahead with one pass
  * over every username (tm_usernames_prepare); at most half the cache, so none is forgotten before
  * its batch. */
 #define FERRET_LOOKAHEAD_DOCS 32768
-/* The directory (FerretDB, real runs): bases forgotten cost only refused reservations when they
- * come back, so fewer are kept; stored names are reserved this many per insert command. */
-#define DIRECTORY_MAX_BASES 8192
+/* Stored names are reserved this many per insert command. */
 #define DIRECTORY_FILL_BATCH 1000
 
 /* ---------------------------------------------------------------------------------------------
  * The run */
 
-typedef enum {
-  INDEX_NONE,     /* dry run: nothing is created */
-  INDEX_EXISTING, /* by_username was there and is acceptable */
-  INDEX_PARTIAL,  /* created: unique, partial over non-empty strings */
-  INDEX_PLAIN,    /* created: unique, not partial (the server refused partial indexes) */
-  INDEX_DEFERRED, /* plain, blocked by falsy duplicates: names are reserved until it can be built */
-} index_path;
-
-static const char *const index_path_names[] = {
-    [INDEX_NONE] = "none",   [INDEX_EXISTING] = "existing", [INDEX_PARTIAL] = "partial",
-    [INDEX_PLAIN] = "plain", [INDEX_DEFERRED] = "deferred",
-};
-
-static void value_json(const bson_value_t *v, char *out, size_t size);
-static bool directory_inherited(tm_usernames *u);
-
-/* Stored usernames met by a pass over all of them, by hash, to notice a value held twice without
- * a server-side $group (on FerretDB one costs more than the pass the run makes anyway). Values
- * the run replaces (tm_filter_value_falsy) are left out: they cannot stay duplicated. A repeated
- * hash is only a suspect: the server confirms it (two values can share a hash). */
-typedef struct {
-  bool active; /* the next full pass is watched */
-  tm_u64set seen;
-  bool has_suspect;
-  bson_value_t suspect; /* owned */
-} dup_watch;
+void tm_un_value_json(const bson_value_t *v, char *out, size_t size);
+bool tm_un_directory_inherited(tm_usernames *u);
 
 /* Equal values hash alike as the duplicate check groups them: numbers by value whatever their
  * type, strings by bytes, anything else by its extended JSON. Never TM_U64SET_EMPTY. */
@@ -93,75 +63,28 @@ static uint64_t value_hash(const bson_iter_t *it) {
     h = tm_hash_bytes(&d, sizeof d) ^ 0x4e55;
   } else {
     char json[256];
-    value_json(bson_iter_value((bson_iter_t *)it), json, sizeof json);
+    tm_un_value_json(bson_iter_value((bson_iter_t *)it), json, sizeof json);
     h = tm_hash_bytes(json, strlen(json)) ^ 0x4a53;
   }
   return h == TM_U64SET_EMPTY ? 0 : h;
 }
 
 /* Adds the value under it; keeps the first value seen twice as the suspect. */
-static void watch_value(dup_watch *w, const bson_iter_t *it) {
+void tm_un_watch_value(dup_watch *w, const bson_iter_t *it) {
   if (tm_filter_value_falsy(it) || tm_u64set_add(&w->seen, value_hash(it)) || w->has_suspect)
     return;
   bson_value_copy(bson_iter_value((bson_iter_t *)it), &w->suspect);
   w->has_suspect = true;
 }
 
-static void watch_clear(dup_watch *w) {
+void tm_un_watch_clear(dup_watch *w) {
   tm_u64set_clear(&w->seen);
   if (w->has_suspect) bson_value_destroy(&w->suspect);
   *w = (dup_watch){0};
 }
 
-struct tm_usernames {
-  mongoc_collection_t *customers; /* borrowed */
-  const tm_migration *m;
-  const tm_field *field; /* the username field of m */
-  tm_profile_view caps;
-  bool dry_run;
-  size_t max_statements; /* per update command; 0: no limit */
-  index_path index;
-  bool used_reservations;
-  /* FerretDB, real run: taken names are learned by reserving them (see "The directory"). */
-  bool directory, directory_filled;
-  /* The caller holds the migration's lease (tm_usernames_hold_lease): reservations found before
-   * this run's first write are a stopped run's, and are dropped. */
-  bool exclusive;
-  /* Present falsy usernames (null, "", false, 0) that blocked the plain index, and how many of
-   * them this run has replaced: with at most one left, the index can be built. */
-  int64_t blockers, blockers_replaced;
-  bool build_tried;
-  dup_watch watch;
-  tm_bases cache;
-  size_t max_bases, max_holes;
-  uint64_t rng;
-  uint64_t batches;
-  int64_t conflicts; /* names written by someone else first */
-  int64_t refusals;  /* reservations refused: the name was taken */
-  int64_t released;  /* reservations deleted: a batch planned again gave the name to nobody */
-};
-
-/* One document of the batch being applied. */
-typedef enum {
-  ITEM_SKIP,
-  ITEM_PENDING,
-  ITEM_WRITTEN,
-  ITEM_OTHERS,
-} item_state;
-
-typedef struct {
-  const bson_t *doc;
-  bson_value_t id; /* borrowed from doc */
-  item_state state;
-  bool present_falsy; /* the username field held null, "", false or 0 (not absent) */
-  tm_base *base;
-  uint64_t k; /* name is candidate k of base */
-  char name[TM_USERNAME_MAX + 1];
-  size_t name_len;
-} item;
-
 /* JSON of a value for messages, truncated to fit. */
-static void value_json(const bson_value_t *v, char *out, size_t size) {
+void tm_un_value_json(const bson_value_t *v, char *out, size_t size) {
   bson_t doc = BSON_INITIALIZER;
   bson_append_value(&doc, "v", 1, v);
   size_t len;
@@ -178,15 +101,15 @@ static void value_json(const bson_value_t *v, char *out, size_t size) {
 
 /* The BSON encoding of a value (type and bytes) in a one-element document: equal ids encode
  * equal. out must be destroyed. */
-static void value_key(const bson_value_t *v, bson_t *out) {
+void tm_un_value_key(const bson_value_t *v, bson_t *out) {
   bson_init(out);
   bson_append_value(out, "", 0, v);
 }
 
-static bool values_equal(const bson_value_t *a, const bson_value_t *b) {
+bool tm_un_values_equal(const bson_value_t *a, const bson_value_t *b) {
   bson_t ka, kb;
-  value_key(a, &ka);
-  value_key(b, &kb);
+  tm_un_value_key(a, &ka);
+  tm_un_value_key(b, &kb);
   bool eq = ka.len == kb.len && memcmp(bson_get_data(&ka), bson_get_data(&kb), ka.len) == 0;
   bson_destroy(&ka);
   bson_destroy(&kb);
@@ -194,440 +117,13 @@ static bool values_equal(const bson_value_t *a, const bson_value_t *b) {
 }
 
 /* A writeErrors entry: whether the server refused it as a duplicate. */
-static bool is_duplicate_entry(int64_t code, const char *message) {
+bool tm_un_is_duplicate_entry(int64_t code, const char *message) {
   return tm_profile_classify_code(code, message) == TM_SERVER_ERR_DUPLICATE;
 }
 
 /* Runs a command on the customers' database that writes (collection's write concern). */
-static bool write_command(tm_usernames *u, const bson_t *cmd, bson_t *reply, bson_error_t *berr) {
+bool tm_un_write_command(tm_usernames *u, const bson_t *cmd, bson_t *reply, bson_error_t *berr) {
   return mongoc_collection_write_command_with_opts(u->customers, cmd, NULL, reply, berr);
-}
-
-/* ---------------------------------------------------------------------------------------------
- * begin: duplicates, the index */
-
-/* Finds one value held by more than one customer among those `match` selects; *found says
- * whether there is one: then *dup (owned by the caller) is the value and *holders how many hold it.
- */
-static tm_code find_duplicate(tm_usernames *u, const bson_t *match, bool *found, bson_value_t *dup,
-                              int64_t *holders, tm_error *err) {
-  bson_t pipeline = BSON_INITIALIZER, stage, inner, arr;
-  char field_ref[80];
-  snprintf(field_ref, sizeof field_ref, "$%s", u->field->field);
-  bson_append_array_begin(&pipeline, "pipeline", -1, &arr);
-  bson_append_document_begin(&arr, "0", 1, &stage);
-  bson_append_document(&stage, "$match", -1, match);
-  bson_append_document_end(&arr, &stage);
-  bson_append_document_begin(&arr, "1", 1, &stage);
-  bson_append_document_begin(&stage, "$group", -1, &inner);
-  BSON_APPEND_UTF8(&inner, "_id", field_ref);
-  bson_t sum;
-  bson_append_document_begin(&inner, "n", 1, &sum);
-  BSON_APPEND_INT32(&sum, "$sum", 1);
-  bson_append_document_end(&inner, &sum);
-  bson_append_document_end(&stage, &inner);
-  bson_append_document_end(&arr, &stage);
-  bson_append_document_begin(&arr, "2", 1, &stage);
-  bson_append_document_begin(&stage, "$match", -1, &inner);
-  bson_t gt;
-  bson_append_document_begin(&inner, "n", 1, &gt);
-  BSON_APPEND_INT32(&gt, "$gt", 1);
-  bson_append_document_end(&inner, &gt);
-  bson_append_document_end(&stage, &inner);
-  bson_append_document_end(&arr, &stage);
-  bson_append_document_begin(&arr, "3", 1, &stage);
-  BSON_APPEND_INT32(&stage, "$limit", 1);
-  bson_append_document_end(&arr, &stage);
-  bson_append_array_end(&pipeline, &arr);
-
-  /* Grouping every username can outgrow the server's in-memory limit on large collections. */
-  bson_t opts = BSON_INITIALIZER;
-  BSON_APPEND_BOOL(&opts, "allowDiskUse", true);
-  mongoc_cursor_t *cursor =
-      mongoc_collection_aggregate(u->customers, MONGOC_QUERY_NONE, &pipeline, &opts, NULL);
-  bson_destroy(&opts);
-  const bson_t *doc;
-  *found = false;
-  while (mongoc_cursor_next(cursor, &doc)) {
-    bson_iter_t it;
-    if (!*found && bson_iter_init_find(&it, doc, "_id")) {
-      bson_value_copy(bson_iter_value(&it), dup);
-      *found = true;
-      *holders = bson_iter_init_find(&it, doc, "n") ? bson_iter_as_int64(&it) : 2;
-    }
-  }
-  bson_error_t berr;
-  tm_code code = TM_OK;
-  if (mongoc_cursor_error(cursor, &berr)) {
-    code = tm_store_error(&berr, err, "checking customers for duplicate usernames");
-    if (*found) bson_value_destroy(dup);
-    *found = false;
-  }
-  mongoc_cursor_destroy(cursor);
-  bson_destroy(&pipeline);
-  return code;
-}
-
-#define DUPLICATE_IDS 10
-
-/* ", "-separated _ids (the first DUPLICATE_IDS in _id order) of the customers among match that
- * hold value, for an operator to find them. */
-static tm_code holders_of(tm_usernames *u, const bson_t *match, const bson_value_t *value,
-                          char *out, size_t size, tm_error *err) {
-  bson_t filter = BSON_INITIALIZER, and, eq, opts = BSON_INITIALIZER, sort, projection;
-  bson_append_array_begin(&filter, "$and", -1, &and);
-  bson_append_document(&and, "0", 1, match);
-  bson_append_document_begin(&and, "1", 1, &eq);
-  bson_append_value(&eq, u->field->field, -1, value);
-  bson_append_document_end(&and, &eq);
-  bson_append_array_end(&filter, &and);
-  BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-  BSON_APPEND_INT32(&sort, "_id", 1);
-  bson_append_document_end(&opts, &sort);
-  BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &projection);
-  BSON_APPEND_INT32(&projection, "_id", 1);
-  bson_append_document_end(&opts, &projection);
-  BSON_APPEND_INT64(&opts, "limit", DUPLICATE_IDS);
-  mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(u->customers, &filter, &opts, NULL);
-  size_t used = 0;
-  out[0] = '\0';
-  const bson_t *doc;
-  while (mongoc_cursor_next(cursor, &doc)) {
-    bson_iter_t it;
-    if (!bson_iter_init_find(&it, doc, "_id")) continue;
-    char id[64];
-    value_json(bson_iter_value(&it), id, sizeof id);
-    int n = snprintf(out + used, size - used, "%s%s", used ? ", " : "", id);
-    if (n < 0 || (size_t)n >= size - used) break;
-    used += (size_t)n;
-  }
-  bson_error_t berr;
-  tm_code code = TM_OK;
-  if (mongoc_cursor_error(cursor, &berr)) {
-    code = tm_store_error(&berr, err, "finding the customers holding a duplicate username");
-  }
-  mongoc_cursor_destroy(cursor);
-  bson_destroy(&opts);
-  bson_destroy(&filter);
-  return code;
-}
-
-/* The field's "still missing" filter under key (filter.h). */
-static void append_missing(const tm_usernames *u, bson_t *out, const char *key) {
-  tm_filter_append_field(out, key, u->field, &u->caps);
-}
-
-/* {username: {$gt: ""}}: the non-empty strings (a comparison matches only its own type). */
-static void append_nonempty_strings(const tm_usernames *u, bson_t *out) {
-  bson_t cond;
-  bson_append_document_begin(out, u->field->field, -1, &cond);
-  BSON_APPEND_UTF8(&cond, "$gt", "");
-  bson_append_document_end(out, &cond);
-}
-
-/* The customers a plain unique index on the username would hold twice as "no name": the falsy
- * values actually stored ({username: {$exists: true}, $and: [<still missing>]}), and where the
- * server indexes a missing field as null, every customer still missing one. */
-static void build_blockers(const tm_usernames *u, bson_t *out) {
-  if (!u->caps.plain_indexes_missing) {
-    bson_t cond;
-    bson_append_document_begin(out, u->field->field, -1, &cond);
-    BSON_APPEND_BOOL(&cond, "$exists", true);
-    bson_append_document_end(out, &cond);
-  }
-  bson_t and_arr;
-  bson_append_array_begin(out, "$and", -1, &and_arr);
-  append_missing(u, &and_arr, "0");
-  bson_append_array_end(out, &and_arr);
-}
-
-/* TM_ERR_DATA naming a value held by more than one of the customers match selects, how many
- * hold it and the first DUPLICATE_IDS of their _ids. */
-static tm_code report_duplicate(tm_usernames *u, const bson_t *match, tm_error *err) {
-  bool found;
-  bson_value_t dup;
-  int64_t holders = 0;
-  tm_code code = find_duplicate(u, match, &found, &dup, &holders, err);
-  if (code != TM_OK || !found) return code;
-  char value[96], ids[300];
-  value_json(&dup, value, sizeof value);
-  code = holders_of(u, match, &dup, ids, sizeof ids, err);
-  bson_value_destroy(&dup);
-  if (code != TM_OK) return code;
-  char more[48] = "";
-  if (holders > DUPLICATE_IDS) {
-    snprintf(more, sizeof more, " and %" PRId64 " more", holders - DUPLICATE_IDS);
-  }
-  return tm_error_set(err, TM_ERR_DATA,
-                      "customers already hold duplicate usernames: %s is held by %" PRId64
-                      " customers (_id %s%s); make them unique, then run %s again",
-                      value, holders, ids, more, u->m->name);
-}
-
-static tm_code check_duplicates(tm_usernames *u, bool any_type, tm_error *err) {
-  bson_t match = BSON_INITIALIZER;
-  if (any_type) {
-    /* A plain unique index also refuses duplicated non-strings (two `true`). */
-    bson_t cond, nin;
-    bson_append_document_begin(&match, u->field->field, -1, &cond);
-    BSON_APPEND_BOOL(&cond, "$exists", true);
-    bson_append_array_begin(&cond, "$nin", -1, &nin);
-    BSON_APPEND_NULL(&nin, "0");
-    BSON_APPEND_UTF8(&nin, "1", "");
-    BSON_APPEND_BOOL(&nin, "2", false);
-    BSON_APPEND_INT32(&nin, "3", 0);
-    bson_append_array_end(&cond, &nin);
-    bson_append_document_end(&match, &cond);
-  } else {
-    append_nonempty_strings(u, &match);
-  }
-  tm_code code = report_duplicate(u, &match, err);
-  bson_destroy(&match);
-  return code;
-}
-
-static tm_code count_blockers(tm_usernames *u, int64_t *out, tm_error *err) {
-  bson_t filter = BSON_INITIALIZER;
-  build_blockers(u, &filter);
-  bson_error_t berr;
-  *out = mongoc_collection_count_documents(u->customers, &filter, NULL, NULL, NULL, &berr);
-  bson_destroy(&filter);
-  if (*out < 0)
-    return tm_store_error(&berr, err, "counting the customers that block a plain unique index");
-  return TM_OK;
-}
-
-/* Whether an existing by_username index arbitrates our names: unique on the field alone, without
- * a collation, over everything or over the non-empty strings. */
-static bool index_acceptable(const tm_usernames *u, const bson_t *spec) {
-  bson_iter_t it, key;
-  if (!bson_iter_init_find(&it, spec, "unique") || !bson_iter_as_bool(&it)) return false;
-  if (bson_iter_init_find(&it, spec, "collation")) {
-    bson_iter_t loc;
-    if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &loc) ||
-        !bson_iter_find(&loc, "locale") || !BSON_ITER_HOLDS_UTF8(&loc) ||
-        strcmp(bson_iter_utf8(&loc, NULL), "simple") != 0) {
-      return false;
-    }
-  }
-  if (!bson_iter_init_find(&it, spec, "key") || !BSON_ITER_HOLDS_DOCUMENT(&it) ||
-      !bson_iter_recurse(&it, &key) || !bson_iter_next(&key) ||
-      strcmp(bson_iter_key(&key), u->field->field) != 0 || !BSON_ITER_HOLDS_NUMBER(&key)) {
-    return false;
-  }
-  int64_t dir = bson_iter_as_int64(&key);
-  if ((dir != 1 && dir != -1) || bson_iter_next(&key)) return false;
-  if (bson_iter_init_find(&it, spec, "partialFilterExpression")) {
-    uint32_t len;
-    const uint8_t *data;
-    if (!BSON_ITER_HOLDS_DOCUMENT(&it)) return false;
-    bson_iter_document(&it, &len, &data);
-    bson_t found, ours = BSON_INITIALIZER;
-    bson_init_static(&found, data, len);
-    append_nonempty_strings(u, &ours);
-    bool same = bson_equal(&found, &ours);
-    bson_destroy(&ours);
-    if (!same) return false;
-  }
-  return true;
-}
-
-/* Looks for by_username; *exists says whether it is there, and when it is, it is acceptable (or
- * TM_ERR_DATA says why not). */
-static tm_code inspect_index(tm_usernames *u, bool *exists, tm_error *err) {
-  *exists = false;
-  mongoc_cursor_t *cursor = mongoc_collection_find_indexes_with_opts(u->customers, NULL);
-  const bson_t *spec;
-  tm_code code = TM_OK;
-  while (mongoc_cursor_next(cursor, &spec)) {
-    bson_iter_t it;
-    if (!bson_iter_init_find(&it, spec, "name") || !BSON_ITER_HOLDS_UTF8(&it) ||
-        strcmp(bson_iter_utf8(&it, NULL), INDEX_NAME) != 0) {
-      continue;
-    }
-    *exists = true;
-    if (!index_acceptable(u, spec)) {
-      char *json = bson_as_relaxed_extended_json(spec, NULL);
-      code = tm_error_set(err, TM_ERR_DATA,
-                          "index %s on %s exists with a different definition (%s); it must be "
-                          "unique on {%s: 1} without a collation: drop it and run %s again",
-                          INDEX_NAME, u->m->collection, json ? json : "?", u->field->field,
-                          u->m->name);
-      bson_free(json);
-    }
-  }
-  bson_error_t berr;
-  /* A collection that does not exist yet has no indexes (NamespaceNotFound). */
-  if (mongoc_cursor_error(cursor, &berr) &&
-      tm_profile_classify(&berr, NULL) != TM_SERVER_ERR_NAMESPACE_MISSING) {
-    code = tm_store_error(&berr, err, "listing the indexes of customers");
-  }
-  mongoc_cursor_destroy(cursor);
-  return code;
-}
-
-/* createIndexes for by_username, partial or plain; *berr holds the server's refusal. */
-static bool create_index(tm_usernames *u, bool partial, bson_error_t *berr) {
-  bson_t cmd = BSON_INITIALIZER, indexes, spec, key, reply;
-  BSON_APPEND_UTF8(&cmd, "createIndexes", mongoc_collection_get_name(u->customers));
-  bson_append_array_begin(&cmd, "indexes", -1, &indexes);
-  bson_append_document_begin(&indexes, "0", 1, &spec);
-  bson_append_document_begin(&spec, "key", 3, &key);
-  BSON_APPEND_INT32(&key, u->field->field, 1);
-  bson_append_document_end(&spec, &key);
-  BSON_APPEND_UTF8(&spec, "name", INDEX_NAME);
-  BSON_APPEND_BOOL(&spec, "unique", true);
-  if (partial) {
-    bson_t pfe;
-    bson_append_document_begin(&spec, "partialFilterExpression", -1, &pfe);
-    append_nonempty_strings(u, &pfe);
-    bson_append_document_end(&spec, &pfe);
-  }
-  bson_append_document_end(&indexes, &spec);
-  bson_append_array_end(&cmd, &indexes);
-  bool ok = write_command(u, &cmd, &reply, berr);
-  bson_destroy(&reply);
-  bson_destroy(&cmd);
-  return ok;
-}
-
-static tm_code index_error(tm_usernames *u, const bson_error_t *berr, tm_error *err) {
-  if (tm_profile_classify(berr, NULL) == TM_SERVER_ERR_INDEX_CONFLICT) {
-    return tm_error_set(err, TM_ERR_DATA,
-                        "cannot create index %s on %s: %s; drop the conflicting index and run %s "
-                        "again",
-                        INDEX_NAME, u->m->collection, berr->message, u->m->name);
-  }
-  return tm_store_error(berr, err, "creating index " INDEX_NAME);
-}
-
-static void log_index(const tm_usernames *u, const char *why) {
-  tm_log(TM_LOG_INFO, "usernames: by_username index", "migration", TM_LOG_STR(u->m->name), "path",
-         TM_LOG_STR(index_path_names[u->index]), "why", TM_LOG_STR(why), NULL);
-}
-
-/* A failed index build: name the duplicate the data holds when that was the cause. */
-static tm_code build_failed(tm_usernames *u, bool any_type, const bson_error_t *berr,
-                            tm_error *err) {
-  if (tm_profile_classify(berr, NULL) == TM_SERVER_ERR_DUPLICATE) {
-    tm_code code = check_duplicates(u, any_type, err);
-    if (code != TM_OK) return code;
-  }
-  return index_error(u, berr, err);
-}
-
-/* Where the server has no partial indexes: a plain unique index also indexes stored falsy
- * usernames ("" and null twice are duplicates), and on some servers missing ones, which this run
- * replaces; while two or more are left, it cannot be built, so it is deferred to the end of the run
- * (building it only to see it fail would cost a pass over the collection). Duplicates among the
- * other values can never be indexed: they fail the migration before anything is written, found by
- * the build itself when it is not deferred, else by the run's first pass over every username
- * (FerretDB, where a $group over a million customers outlasted libmongoc's default 5-minute socket
- * timeout) or a $group. */
-static tm_code ensure_plain_index(tm_usernames *u, tm_error *err) {
-  tm_code code = count_blockers(u, &u->blockers, err);
-  if (code != TM_OK) return code;
-  if (u->blockers >= 2) {
-    if (u->caps.filters_scan) {
-      u->watch.active = true;
-    } else {
-      code = check_duplicates(u, true, err);
-      if (code != TM_OK) return code;
-    }
-    u->index = INDEX_DEFERRED;
-    u->used_reservations = true;
-    tm_log(TM_LOG_INFO, "usernames: by_username index", "migration", TM_LOG_STR(u->m->name), "path",
-           TM_LOG_STR("deferred"), "why",
-           TM_LOG_STR("customers without a username block a plain unique index until they are "
-                      "named; names are reserved in " TM_USERNAMES_RESERVATIONS " meanwhile"),
-           "blockers", TM_LOG_INT(u->blockers), "missing_counts_as_null",
-           TM_LOG_BOOL(u->caps.plain_indexes_missing), NULL);
-    return TM_OK;
-  }
-  bson_error_t berr;
-  if (!create_index(u, false, &berr)) return build_failed(u, true, &berr, err);
-  u->index = INDEX_PLAIN;
-  log_index(u, u->caps.partial == TM_PARTIAL_IGNORED
-                   ? "created unique, not partial (the server accepts partialFilterExpression "
-                     "but does not apply it)"
-                   : "created unique, not partial (the server refuses partialFilterExpression)");
-  return TM_OK;
-}
-
-/* The server profile says whether partial indexes work (a server may accept the option and not
- * apply it); where they do, the build checks for duplicates in the same pass (they are looked for
- * only to name one). */
-static tm_code ensure_index(tm_usernames *u, tm_error *err) {
-  bool exists;
-  tm_code code = inspect_index(u, &exists, err);
-  if (code != TM_OK) return code;
-  if (exists) {
-    u->index = INDEX_EXISTING;
-    log_index(u, "an acceptable by_username index already exists");
-    return TM_OK;
-  }
-  if (u->caps.partial != TM_PARTIAL_APPLIED) return ensure_plain_index(u, err);
-  bson_error_t berr;
-  if (!create_index(u, true, &berr)) return build_failed(u, false, &berr, err);
-  u->index = INDEX_PARTIAL;
-  log_index(u, "created unique over non-empty strings");
-  return TM_OK;
-}
-
-/* Statements per update command and whether writes carry the migration's filter come from the
- * server profile (and --write-filter). */
-static void choose_write_path(tm_usernames *u) {
-  u->max_statements = u->caps.max_write_statements;
-  tm_log(TM_LOG_INFO, "usernames: write path", "migration", TM_LOG_STR(u->m->name), "filters_scan",
-         TM_LOG_BOOL(u->caps.filters_scan), "statements_per_update", TM_LOG_INT(u->max_statements),
-         "write_filter",
-         TM_LOG_STR(u->caps.lone_id_writes ? "_id alone" : "_id and username still missing"), NULL);
-}
-
-tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m,
-                           const tm_profile_view *caps, bool dry_run, tm_usernames **out,
-                           tm_error *err) {
-  *out = NULL;
-  if (!customers || !m || !caps || m->derive != TM_DERIVE_USERNAME || m->n_fields != 1 ||
-      !m->fields[0].derived_from) {
-    return tm_error_set(err, TM_ERR_INTERNAL, "usernames: %s is not a username migration",
-                        m ? m->name : "(null)");
-  }
-  tm_usernames *u = bson_malloc0(sizeof *u);
-  u->customers = customers;
-  u->m = m;
-  u->field = &m->fields[0];
-  u->caps = *caps;
-  u->dry_run = dry_run;
-  u->index = INDEX_NONE;
-  u->max_bases = MAX_BASES;
-  u->max_holes = MAX_HOLES;
-  u->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)u ^ 0x9e3779b97f4a7c15ULL;
-  u->directory = caps->filters_scan && !dry_run;
-  choose_write_path(u);
-  /* A dry run only reads: a real run would fail on these duplicates, so the dry run says so too. */
-  tm_code code = dry_run ? check_duplicates(u, false, err) : ensure_index(u, err);
-  if (code != TM_OK) {
-    tm_usernames_destroy(u);
-    return code;
-  }
-  /* Learning a base by query needs an index on username; while the index is deferred there is
-   * none on any server, and each query would read every customer (mongo-java-server: 134
-   * documents/s at 10,000 customers, quadratic). Reservations are kept then anyway, so a real run
-   * learns through them. */
-  if (u->index == INDEX_DEFERRED && !dry_run) u->directory = true;
-  if (u->directory) u->max_bases = DIRECTORY_MAX_BASES;
-  *out = u;
-  return TM_OK;
-}
-
-const char *tm_usernames_index_path(const tm_usernames *u) { return index_path_names[u->index]; }
-
-void tm_usernames_hold_lease(tm_usernames *u) { u->exclusive = true; }
-
-void tm_usernames_limit_cache(tm_usernames *u, size_t max_bases, size_t max_holes) {
-  u->max_bases = max_bases;
-  u->max_holes = max_holes;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -688,7 +184,7 @@ static tm_code name_insert_send(tm_usernames *u, name_insert *b, bool *refused, 
   }
   bson_t reply;
   bson_error_t berr;
-  bool ok = write_command(u, &b->cmd, &reply, &berr);
+  bool ok = tm_un_write_command(u, &b->cmd, &reply, &berr);
   bson_destroy(&b->cmd);
   /* Duplicates arrive as writeErrors (ok: 1); anything else fails the batch. */
   bson_iter_t it, errs;
@@ -706,7 +202,7 @@ static tm_code name_insert_send(tm_usernames *u, name_insert *b, bool *refused, 
           msg = bson_iter_utf8(&we, NULL);
         }
       }
-      if (idx < 0 || (size_t)idx >= n || !is_duplicate_entry(wcode, msg)) {
+      if (idx < 0 || (size_t)idx >= n || !tm_un_is_duplicate_entry(wcode, msg)) {
         bool transient = tm_profile_classify_code(wcode, msg) == TM_SERVER_ERR_TRANSIENT;
         code = tm_error_set(err, transient ? TM_ERR_UNAVAILABLE : TM_ERR_INTERNAL,
                             "reserving usernames: %s", msg);
@@ -742,13 +238,13 @@ static tm_code watch_verdict(tm_usernames *u, tm_error *err) {
   if (u->watch.has_suspect) {
     bson_t match = BSON_INITIALIZER;
     bson_append_value(&match, u->field->field, -1, &u->watch.suspect);
-    code = report_duplicate(u, &match, err);
+    code = tm_un_report_duplicate(u, &match, err);
     bson_destroy(&match);
   }
   tm_log(TM_LOG_DEBUG, "usernames: stored values checked for duplicates in the pass", "migration",
          TM_LOG_STR(u->m->name), "values", TM_LOG_INT((int64_t)u->watch.seen.n), "suspect",
          TM_LOG_BOOL(u->watch.has_suspect), NULL);
-  watch_clear(&u->watch);
+  tm_un_watch_clear(&u->watch);
   return code;
 }
 
@@ -825,7 +321,7 @@ static tm_code read_taken(tm_usernames *u, bson_t *filter, bool fill, tm_error *
   while (sink.code == TM_OK && mongoc_cursor_next(cursor, &doc)) {
     bson_iter_t it, elem;
     if (!bson_iter_init_find(&it, doc, u->field->field)) continue;
-    if (watched) watch_value(&u->watch, &it);
+    if (watched) tm_un_watch_value(&u->watch, &it);
     if (BSON_ITER_HOLDS_UTF8(&it)) {
       uint32_t len;
       const char *s = bson_iter_utf8(&it, &len);
@@ -969,7 +465,7 @@ static tm_code first_batch(tm_usernames *u, const bson_t *cmd, bson_t *reply, bs
 }
 
 /* Whether the directory was there before this run filled it (a run stopped or failed before). */
-static bool directory_inherited(tm_usernames *u) {
+bool tm_un_directory_inherited(tm_usernames *u) {
   bson_t cmd = BSON_INITIALIZER, filter, reply;
   bson_iter_t batch;
   BSON_APPEND_INT32(&cmd, "listCollections", 1);
@@ -1055,7 +551,7 @@ static tm_code release_unused(tm_usernames *u, own_names *o, const item *items, 
     bson_error_t berr;
     bson_iter_t it;
     if (in_cmd > 0) {
-      bool ok = write_command(u, &cmd, &reply, &berr);
+      bool ok = tm_un_write_command(u, &cmd, &reply, &berr);
       if (!ok) {
         code = tm_store_error(&berr, err, "releasing reservations");
       } else if (bson_iter_init_find(&it, &reply, "writeErrors")) {
@@ -1123,13 +619,13 @@ static tm_code plan_and_reserve(tm_usernames *u, item *items, size_t n, own_name
 /* Reserves every stored candidate-shaped name (strings and array elements), in one pass over the
  * customers (the pass the duplicate watch waits for, when there is one). */
 static tm_code fill_directory(tm_usernames *u, tm_error *err) {
-  if (u->exclusive && directory_inherited(u)) {
+  if (u->exclusive && tm_un_directory_inherited(u)) {
     /* A stopped run's reservations for names it never wrote would be skipped as taken, and the
      * resumed run would not give the names an uninterrupted one gives. */
     bson_t cmd = BSON_INITIALIZER, reply;
     bson_error_t berr;
     BSON_APPEND_UTF8(&cmd, "drop", TM_USERNAMES_RESERVATIONS);
-    bool ok = write_command(u, &cmd, &reply, &berr) ||
+    bool ok = tm_un_write_command(u, &cmd, &reply, &berr) ||
               tm_profile_classify(&berr, NULL) == TM_SERVER_ERR_NAMESPACE_MISSING;
     bson_destroy(&reply);
     bson_destroy(&cmd);
@@ -1158,7 +654,7 @@ static void build_write_filter(const tm_usernames *u, const item *it, bson_t *ou
   bson_append_value(out, "_id", 3, &it->id);
   if (u->caps.lone_id_writes) return;
   bson_append_array_begin(out, "$and", 4, &and_arr);
-  append_missing(u, &and_arr, "0");
+  tm_un_append_missing(u, &and_arr, "0");
   bson_append_array_end(out, &and_arr);
 }
 
@@ -1205,11 +701,12 @@ static tm_code write_chunk(tm_usernames *u, item *items, const size_t *idx, size
       n_errors++;
       bson_iter_t msg;
       if (bson_iter_recurse(&errs, &we) && bson_iter_find(&we, "code") &&
-          is_duplicate_entry(bson_iter_as_int64(&we), bson_iter_recurse(&errs, &msg) &&
-                                                              bson_iter_find(&msg, "errmsg") &&
-                                                              BSON_ITER_HOLDS_UTF8(&msg)
-                                                          ? bson_iter_utf8(&msg, NULL)
-                                                          : NULL)) {
+          tm_un_is_duplicate_entry(bson_iter_as_int64(&we),
+                                   bson_iter_recurse(&errs, &msg) &&
+                                           bson_iter_find(&msg, "errmsg") &&
+                                           BSON_ITER_HOLDS_UTF8(&msg)
+                                       ? bson_iter_utf8(&msg, NULL)
+                                       : NULL)) {
         out->dup_error = true;
       } else {
         out->other_error = true;
@@ -1249,7 +746,7 @@ typedef struct {
 
 static uint64_t id_hash(const bson_value_t *v) {
   bson_t k;
-  value_key(v, &k);
+  tm_un_value_key(v, &k);
   uint64_t h = tm_hash_bytes(bson_get_data(&k), k.len);
   bson_destroy(&k);
   return h;
@@ -1270,7 +767,7 @@ static item *id_index_find(const id_index *x, item *items, const bson_value_t *i
   size_t s = (size_t)id_hash(id) & (x->cap - 1);
   for (; x->slots[s]; s = (s + 1) & (x->cap - 1)) {
     item *it = &items[x->slots[s] - 1];
-    if (values_equal(&it->id, id)) return it;
+    if (tm_un_values_equal(&it->id, id)) return it;
   }
   return NULL;
 }
@@ -1376,66 +873,6 @@ static tm_code write_planned(tm_usernames *u, item *items, size_t n, const bool 
 }
 
 /* ---------------------------------------------------------------------------------------------
- * The deferred index */
-
-static void try_deferred_index(tm_usernames *u, bool at_end, tm_error *err, tm_code *code) {
-  u->build_tried = true;
-  /* At the end, blockers written meanwhile fail the build; another writer may also name them
-   * between a failed build and the count, so a count that finds fewer than two left is worth
-   * another build. */
-  for (int attempt = 0;; attempt++) {
-    bson_error_t berr;
-    if (create_index(u, false, &berr)) {
-      u->index = INDEX_PLAIN;
-      log_index(u, at_end ? "built at the end of the run, the falsy usernames replaced"
-                          : "built during the run, as soon as the falsy usernames were replaced");
-      return;
-    }
-    if (!at_end) {
-      tm_log(TM_LOG_INFO, "usernames: by_username still blocked; reservations go on", "migration",
-             TM_LOG_STR(u->m->name), "error", TM_LOG_STR(berr.message), NULL);
-      return;
-    }
-    int64_t left = 0;
-    tm_code c = count_blockers(u, &left, err);
-    if (c != TM_OK) {
-      *code = c;
-      return;
-    }
-    if (left >= 2) {
-      *code = tm_error_set(err, TM_ERR_CONFLICT,
-                           "cannot build index %s: %" PRId64
-                           " customers written after this run passed them still have no "
-                           "username; run %s again",
-                           INDEX_NAME, left, u->m->name);
-      return;
-    }
-    if (attempt == 2) {
-      *code = index_error(u, &berr, err);
-      return;
-    }
-  }
-}
-
-/* Reserving failed. Another run that built by_username drops the reservations (FerretDB then
- * fails inserts racing the drop): where the index now exists, it arbitrates and reservations are
- * no longer needed. Otherwise the failure stands. */
-static tm_code index_took_over(tm_usernames *u, tm_code failure, tm_error *err) {
-  bool exists;
-  tm_error probe;
-  tm_code code = inspect_index(u, &exists, &probe);
-  if (code != TM_OK && code != TM_ERR_DATA) return failure;
-  if (code == TM_ERR_DATA) {
-    *err = probe;
-    return code;
-  }
-  if (!exists) return failure;
-  u->index = INDEX_EXISTING;
-  log_index(u, "built by another run meanwhile; reservations are no longer needed");
-  return TM_OK;
-}
-
-/* ---------------------------------------------------------------------------------------------
  * apply */
 
 static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *err) {
@@ -1452,7 +889,7 @@ static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *er
     uint64_t skip = contention_skip(u, round, to_plan);
     if (u->directory) {
       code = plan_and_reserve(u, items, n, &own, sent, err);
-      if (code != TM_OK && code != TM_ERR_UNAVAILABLE) code = index_took_over(u, code, err);
+      if (code != TM_OK && code != TM_ERR_UNAVAILABLE) code = tm_un_index_took_over(u, code, err);
     } else {
       code = plan(u, items, n, skip, err);
       if (code != TM_OK || u->dry_run) break;
@@ -1543,7 +980,7 @@ tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
   if (!u->dry_run) tm_bases_trim(&u->cache, u->max_bases, u->max_holes);
   if (code == TM_OK && u->index == INDEX_DEFERRED && !u->build_tried &&
       u->blockers - u->blockers_replaced <= 1) {
-    try_deferred_index(u, false, err, &code);
+    tm_un_try_deferred_index(u, false, err, &code);
   }
   return code;
 }
@@ -1571,13 +1008,13 @@ tm_code tm_usernames_prepare(tm_usernames *u, const bson_t *const *docs, size_t 
 tm_code tm_usernames_end(tm_usernames *u, tm_error *err) {
   tm_code code = TM_OK;
   if (u->dry_run) return TM_OK;
-  if (u->index == INDEX_DEFERRED) try_deferred_index(u, true, err, &code);
+  if (u->index == INDEX_DEFERRED) tm_un_try_deferred_index(u, true, err, &code);
   if (code == TM_OK && u->used_reservations) {
     /* Reservations only stood in for the index, which now arbitrates. */
     bson_t cmd = BSON_INITIALIZER, reply;
     bson_error_t berr;
     BSON_APPEND_UTF8(&cmd, "drop", TM_USERNAMES_RESERVATIONS);
-    if (!write_command(u, &cmd, &reply, &berr) &&
+    if (!tm_un_write_command(u, &cmd, &reply, &berr) &&
         tm_profile_classify(&berr, NULL) != TM_SERVER_ERR_NAMESPACE_MISSING) {
       tm_log(TM_LOG_WARN, "usernames: could not drop the reservations", "collection",
              TM_LOG_STR(TM_USERNAMES_RESERVATIONS), "error", TM_LOG_STR(berr.message), NULL);
@@ -1586,8 +1023,8 @@ tm_code tm_usernames_end(tm_usernames *u, tm_error *err) {
     bson_destroy(&cmd);
   }
   tm_log(TM_LOG_INFO, "usernames: run ended", "migration", TM_LOG_STR(u->m->name), "index",
-         TM_LOG_STR(index_path_names[u->index]), "batches", TM_LOG_INT(u->batches), "conflicts",
-         TM_LOG_INT(u->conflicts), "refused_reservations", TM_LOG_INT(u->refusals),
+         TM_LOG_STR(tm_un_index_path_names[u->index]), "batches", TM_LOG_INT(u->batches),
+         "conflicts", TM_LOG_INT(u->conflicts), "refused_reservations", TM_LOG_INT(u->refusals),
          "released_reservations", TM_LOG_INT(u->released), "dry_run", TM_LOG_BOOL(u->dry_run),
          NULL);
   return code;
@@ -1596,6 +1033,6 @@ tm_code tm_usernames_end(tm_usernames *u, tm_error *err) {
 void tm_usernames_destroy(tm_usernames *u) {
   if (!u) return;
   tm_bases_clear(&u->cache);
-  watch_clear(&u->watch);
+  tm_un_watch_clear(&u->watch);
   bson_free(u);
 }

@@ -1,17 +1,21 @@
-/* What the engine's parts share: the engine object and its helpers. Internal to engine.c, chain.c
- * and runner.c; the rpc layer sees only engine.h. */
-#ifndef TM_ENGINE_IMPL_H
-#define TM_ENGINE_IMPL_H
+/* The engine's context: the engine object and the helpers its parts share (engine.c, chain.c,
+ * runner.c), defined in engine_ctx.c so that those parts depend on it and not on each other. The
+ * rpc layer sees only engine.h. */
+#ifndef TM_ENGINE_CTX_H
+#define TM_ENGINE_CTX_H
 
 #include <mongoc/mongoc.h>
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "../store/history.h"
 #include "../store/profile.h"
-#include "engine.h"
+#include "../store/store.h"
 #include "registry.h"
+#include "run_model.h"
 #include "state_reads.h"
 
+typedef struct tm_engine tm_engine;
 typedef struct tm_chain_rec tm_chain_rec;
 
 struct tm_engine {
@@ -44,6 +48,11 @@ bool tm_engine_nap(tm_engine *e, int ms);
 /* A handle on collection name with majority writes and primary reads; destroy with
  * mongoc_collection_destroy before the client goes back to the pool. */
 mongoc_collection_t *tm_engine_collection(tm_engine *e, mongoc_client_t *client, const char *name);
+
+/* m's collection (for client; destroy it) and its whole filter (init'ed; destroy it): what the
+ * migration still has to change, from the start. */
+tm_code tm_engine_whole_filter(tm_engine *e, mongoc_client_t *client, const tm_migration *m,
+                               mongoc_collection_t **coll, bson_t *filter, tm_error *err);
 
 /* Whether any document of m's collection still matches its whole filter (one query that stops at
  * the first match, not a count): a SUCCEEDED migration with one left has drifted. */

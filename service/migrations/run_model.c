@@ -1,0 +1,34 @@
+/* Release of the run model's values, and the write filter's names (see run_model.h). */
+#include "run_model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void tm_status_clear(tm_status *st) {
+  if (!st) return;
+  free(st->run_id);
+  free(st->cursor);
+  free(st->error);
+  free(st->owner);
+  for (size_t i = 0; i < st->n_samples; i++) free(st->samples[i]);
+  memset(st, 0, sizeof *st);
+}
+
+void tm_status_list_clear(tm_status_list *list) {
+  if (!list) return;
+  for (size_t i = 0; i < list->n; i++) tm_status_clear(&list->items[i]);
+  free(list->items);
+  list->items = NULL;
+  list->n = 0;
+}
+
+bool tm_write_filter_parse(const char *s, tm_write_filter *out) {
+  static const char *const names[] = {"auto", "migration", "id"};
+  for (int i = 0; i < 3; i++) {
+    if (strcmp(s, names[i]) == 0) {
+      *out = (tm_write_filter)i;
+      return true;
+    }
+  }
+  return false;
+}
