@@ -77,7 +77,7 @@ def test_health_follows_the_database_down_and_back(workdir, start_service):
         assert next(watch) == b"\x08\x02"  # the watcher is told: NOT_SERVING
 
         db.start()
-        wait_until(lambda: health_probe(svc.address)[0] == 0, 5, what="SERVING again within 5 s")
+        wait_until(lambda: health_probe(svc.address)[0] == 0, 30, what="SERVING again once it is back")
         assert next(watch) == b"\x08\x01"
         watch.cancel()
         channel.close()

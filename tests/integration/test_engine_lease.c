@@ -204,17 +204,24 @@ Test(engine_lease, shutdown_releases_the_lease_so_another_replica_resumes_at_onc
   testdb t;
   testdb_open(&t, "engl");
   insert_many_fmt(&t, "customers", 300, "{\"_id\": %d}");
-  tm_engine *e = new_engine(t.store, "replica-a", 30000);
+  /* An hour's lease: if shutdown did not release it, replica-b would wait that long (and the test
+   * time out) instead of resuming. */
+  tm_test_proxy *px = tm_test_proxy_start(); /* replies held 5 ms: the run lasts seconds */
+  tm_store *slow = tm_test_proxy_store(px, tm_store_database(t.store));
+  tm_test_proxy_delay(px, 5);
+  tm_engine *e = new_engine(slow, "replica-a", 3600000);
   outcome o;
   run_wait(e, PRIVACY, (tm_run_request){.batch_size = 1, .async = true}, &o);
   while (count_where(&t, "customers", "{\"isPrivate\": true}") == 0) usleep(5000);
   tm_engine_destroy(e);
+  cr_assert_lt(count_where(&t, "customers", "{\"isPrivate\": true}"), 300, "stopped mid-run");
+  char *saved = state_json(&t, "addPrivacyToCustomers");
+  cr_assert(strstr(saved, "\"state\" : \"INTERRUPTED\""), "%s", saved);
+  free(saved);
   tm_store *other = same_database(&t);
-  tm_engine *f = new_engine(other, "replica-b", 30000);
-  int64_t start = now_ms();
+  tm_engine *f = new_engine(other, "replica-b", 3600000);
   outcome o2;
   run_wait(f, PRIVACY, (tm_run_request){.batch_size = 100}, &o2);
-  cr_assert_lt(now_ms() - start, 15000, "no wait for the 30 s lease to expire");
   const tm_status *st = status_of(&o2, "addPrivacyToCustomers");
   cr_assert_eq(st->state, TM_STATE_SUCCEEDED, "%s", st->error ? st->error : "");
   cr_assert_eq(count_where(&t, "customers", "{\"isPrivate\": true}"), 300);
@@ -222,6 +229,8 @@ Test(engine_lease, shutdown_releases_the_lease_so_another_replica_resumes_at_onc
   outcome_clear(&o2);
   tm_engine_destroy(f);
   tm_store_destroy(other);
+  tm_store_destroy(slow);
+  tm_test_proxy_stop(px);
   testdb_close(&t);
 }
 
