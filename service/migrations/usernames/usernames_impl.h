@@ -1,5 +1,9 @@
-/* What the parts of a username run share (usernames.c: the round loop, learning, reservations,
- * writes; index.c: the by_username index and the duplicate check). Private to usernames/. */
+/* What the parts of a username run share. Private to usernames/:
+ *   usernames.c  the round loop per batch, learning taken names, planning;
+ *   index.c      the by_username index (existing, partial, plain, deferred), the duplicate check;
+ *   reserve.c    the directory of reserved names and reserving a batch's plan;
+ *   write.c      writing a planned batch and re-reading what did not come back clean;
+ *   bases.c      the cache of what is known of taken names, by base. */
 #ifndef TM_USERNAMES_IMPL_H
 #define TM_USERNAMES_IMPL_H
 
@@ -95,6 +99,50 @@ bool tm_un_write_command(tm_usernames *u, const bson_t *cmd, bson_t *reply, bson
 bool tm_un_directory_inherited(tm_usernames *u);
 void tm_un_watch_value(dup_watch *w, const bson_iter_t *it);
 void tm_un_watch_clear(dup_watch *w);
+
+typedef struct {
+  bool clean;       /* every statement matched and none failed */
+  bool dup_error;   /* the server said duplicate key (11000) for some statement */
+  bool other_error; /* a failure that is not (or not certainly) a duplicate */
+  bson_error_t berr;
+} write_outcome;
+
+/* usernames.c: learning taken names by query; planning a batch's names from what is known. */
+tm_code tm_un_read_taken(tm_usernames *u, bson_t *filter, bool fill, tm_error *err);
+tm_code tm_un_plan(tm_usernames *u, item *items, size_t n, uint64_t skip, tm_error *err);
+
+/* reserve.c: the directory of reserved names (_migrations_usernames) and reserving a batch. */
+/* An insert command of reservations being built. */
+typedef struct {
+  bson_t cmd, docs;
+  size_t n;
+} name_insert;
+
+/* The names a batch holds reservations for, during the directory's rounds: a later round may
+ * give one to another customer or to none, and a name already ours is not reserved again (the
+ * refusal would read as taken). */
+typedef struct {
+  char (*names)[TM_USERNAME_MAX + 1];
+  bool *used;
+  size_t n, cap;
+  tm_u64set hashes;
+} own_names;
+
+tm_code tm_un_name_insert_send(tm_usernames *u, name_insert *b, bool *refused, tm_error *err);
+void tm_un_name_insert_add(name_insert *b, const char *name, size_t len,
+                           const bson_value_t *customer);
+tm_code tm_un_release_unused(tm_usernames *u, own_names *o, const item *items, size_t n,
+                             tm_error *err);
+void tm_un_own_clear(own_names *o);
+tm_code tm_un_plan_and_reserve(tm_usernames *u, item *items, size_t n, own_names *own, bool *sent,
+                               tm_error *err);
+void tm_un_name_insert_init(name_insert *b);
+tm_code tm_un_fill_directory(tm_usernames *u, tm_error *err);
+bool tm_un_candidate_shaped(const char *s, size_t len);
+
+/* write.c: writes the batch's planned names and re-reads what did not come back clean. */
+tm_code tm_un_write_planned(tm_usernames *u, item *items, size_t n, const bool *sent,
+                            bool contended, write_outcome *failure, tm_error *err);
 
 /* index.c */
 void tm_un_append_missing(const tm_usernames *u, bson_t *out, const char *key);
