@@ -1,4 +1,4 @@
-/* gRPC server reflection: the descriptor index and the answer to one request. */
+/* gRPC server reflection: building the descriptor index and looking names up in it. */
 #include "reflection.h"
 
 #include <grpc/status.h>
@@ -12,63 +12,9 @@
 #include "google/protobuf/descriptor.pb-c.h"
 #include "grpc/reflection/v1/reflection.pb-c.h"
 
-/* protoc never nests this deep in practice; deeper input is taken as corrupt rather than recursed
- * into without bound. */
-#define MAX_NESTING 100
+#include "reflection_impl.h"
 
-typedef enum {
-  SYM_PACKAGE,
-  SYM_MESSAGE,
-  SYM_FIELD,
-  SYM_ONEOF,
-  SYM_ENUM,
-  SYM_ENUM_VALUE,
-  SYM_EXTENSION,
-  SYM_SERVICE,
-  SYM_METHOD,
-} sym_kind;
-
-typedef struct {
-  char *name; /* owned; fully qualified, no leading dot */
-  size_t file;
-  sym_kind kind;
-} symbol;
-
-/* One extension field: which message it extends, with which number, and where it is declared. */
-typedef struct {
-  char *extendee; /* owned; fully qualified, no leading dot */
-  int32_t number;
-  size_t file;
-} extension;
-
-typedef struct {
-  char *name;                /* owned */
-  ProtobufCBinaryData bytes; /* points into the borrowed descriptor set */
-  size_t *deps;              /* owned; indices into files, one per import */
-  size_t n_deps;
-} file_entry;
-
-typedef struct {
-  const char *name; /* the file's own name */
-  size_t file;
-} file_key;
-
-struct tm_reflection {
-  file_entry *files;
-  size_t n_files;
-  file_key *files_by_name; /* sorted by name */
-  symbol *symbols;         /* sorted by name, unique */
-  size_t n_symbols, cap_symbols;
-  extension *exts; /* sorted by (extendee, number), unique */
-  size_t n_exts, cap_exts;
-  /* list_services answers from these prebuilt messages; answers only read them. */
-  char **service_names;
-  Grpc__Reflection__V1__ServiceResponse *service_msgs;
-  Grpc__Reflection__V1__ServiceResponse **service_ptrs;
-  size_t n_services;
-};
-
-static tm_code oom(tm_error *err) {
+tm_code tm_refl_oom(tm_error *err) {
   return tm_error_set(err, TM_ERR_RESOURCE, "reflection: out of memory");
 }
 
@@ -116,7 +62,7 @@ static tm_code split_set(tm_reflection *r, const uint8_t *set, size_t len, tm_er
         if (r->n_files == cap) {
           size_t ncap = cap ? cap * 2 : 8;
           file_entry *nf = realloc(r->files, ncap * sizeof *nf);
-          if (!nf) return oom(err);
+          if (!nf) return tm_refl_oom(err);
           r->files = nf;
           cap = ncap;
         }
@@ -169,13 +115,13 @@ static tm_code need_name(const builder *b, const char *name, const char *what, c
  * string stays where it is when the array grows, so callers may keep using it as a scope. */
 static tm_code add_symbol(builder *b, char *name, sym_kind kind) {
   tm_reflection *r = b->r;
-  if (!name) return oom(b->err);
+  if (!name) return tm_refl_oom(b->err);
   if (r->n_symbols == r->cap_symbols) {
     size_t ncap = r->cap_symbols ? r->cap_symbols * 2 : 64;
     symbol *ns = realloc(r->symbols, ncap * sizeof *ns);
     if (!ns) {
       free(name);
-      return oom(b->err);
+      return tm_refl_oom(b->err);
     }
     r->symbols = ns;
     r->cap_symbols = ncap;
@@ -209,14 +155,14 @@ static tm_code add_extension(builder *b, const char *scope,
   if (r->n_exts == r->cap_exts) {
     size_t ncap = r->cap_exts ? r->cap_exts * 2 : 8;
     extension *ne = realloc(r->exts, ncap * sizeof *ne);
-    if (!ne) return oom(b->err);
+    if (!ne) return tm_refl_oom(b->err);
     r->exts = ne;
     r->cap_exts = ncap;
   }
   /* protoc writes resolved type names as ".pkg.Msg"; requests name them without the dot. */
   const char *extendee = f->extendee[0] == '.' ? f->extendee + 1 : f->extendee;
   char *copy = strdup(extendee);
-  if (!copy) return oom(b->err);
+  if (!copy) return tm_refl_oom(b->err);
   r->exts[r->n_exts++] = (extension){.extendee = copy, .number = f->number, .file = b->file};
   return TM_OK;
 }
@@ -303,7 +249,7 @@ static int cmp_file_key(const void *a, const void *b) {
   return strcmp(((const file_key *)a)->name, ((const file_key *)b)->name);
 }
 
-static const symbol *find_symbol(const tm_reflection *r, const char *name) {
+const symbol *tm_refl_find_symbol(const tm_reflection *r, const char *name) {
   size_t lo = 0, hi = r->n_symbols;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -317,7 +263,7 @@ static const symbol *find_symbol(const tm_reflection *r, const char *name) {
   return NULL;
 }
 
-static bool find_file(const tm_reflection *r, const char *name, size_t *out) {
+bool tm_refl_find_file(const tm_reflection *r, const char *name, size_t *out) {
   size_t lo = 0, hi = r->n_files;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -335,7 +281,7 @@ static bool find_file(const tm_reflection *r, const char *name, size_t *out) {
 }
 
 /* The first extension of extendee in sort order (n_exts when there is none). */
-static size_t first_extension(const tm_reflection *r, const char *extendee) {
+size_t tm_refl_first_extension(const tm_reflection *r, const char *extendee) {
   size_t lo = 0, hi = r->n_exts;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -383,7 +329,7 @@ static tm_code finish_symbols(tm_reflection *r, tm_error *err) {
 static tm_code finish_files(tm_reflection *r, Google__Protobuf__FileDescriptorProto **protos,
                             tm_error *err) {
   r->files_by_name = malloc((r->n_files ? r->n_files : 1) * sizeof *r->files_by_name);
-  if (!r->files_by_name) return oom(err);
+  if (!r->files_by_name) return tm_refl_oom(err);
   for (size_t i = 0; i < r->n_files; i++)
     r->files_by_name[i] = (file_key){.name = r->files[i].name, .file = i};
   if (r->n_files > 1) qsort(r->files_by_name, r->n_files, sizeof *r->files_by_name, cmp_file_key);
@@ -396,10 +342,10 @@ static tm_code finish_files(tm_reflection *r, Google__Protobuf__FileDescriptorPr
     const Google__Protobuf__FileDescriptorProto *p = protos[i];
     if (p->n_dependency == 0) continue;
     r->files[i].deps = malloc(p->n_dependency * sizeof *r->files[i].deps);
-    if (!r->files[i].deps) return oom(err);
+    if (!r->files[i].deps) return tm_refl_oom(err);
     for (size_t d = 0; d < p->n_dependency; d++) {
       const char *dep = p->dependency[d] ? p->dependency[d] : "";
-      if (!find_file(r, dep, &r->files[i].deps[d]))
+      if (!tm_refl_find_file(r, dep, &r->files[i].deps[d]))
         return tm_error_set(err, TM_ERR_INVALID,
                             "reflection: %s imports \"%s\", which the set lacks (was it made with "
                             "--include_imports?)",
@@ -416,12 +362,12 @@ static tm_code set_services(tm_reflection *r, const char *const *services, size_
   r->service_names = calloc(cap, sizeof *r->service_names);
   r->service_msgs = calloc(cap, sizeof *r->service_msgs);
   r->service_ptrs = calloc(cap, sizeof *r->service_ptrs);
-  if (!r->service_names || !r->service_msgs || !r->service_ptrs) return oom(err);
+  if (!r->service_names || !r->service_msgs || !r->service_ptrs) return tm_refl_oom(err);
   for (size_t i = 0; i < n; i++) {
     const char *name = services[i];
     if (!name)
       return tm_error_set(err, TM_ERR_INVALID, "reflection: exposed service %zu is NULL", i);
-    const symbol *s = find_symbol(r, name);
+    const symbol *s = tm_refl_find_symbol(r, name);
     if (!s || s->kind != SYM_SERVICE)
       return tm_error_set(err, TM_ERR_INVALID,
                           "reflection: exposed service \"%s\" is not in the descriptor set", name);
@@ -430,7 +376,7 @@ static tm_code set_services(tm_reflection *r, const char *const *services, size_
         return tm_error_set(err, TM_ERR_INVALID,
                             "reflection: exposed service \"%s\" is listed twice", name);
     r->service_names[i] = strdup(name);
-    if (!r->service_names[i]) return oom(err);
+    if (!r->service_names[i]) return tm_refl_oom(err);
     r->n_services = i + 1;
     r->service_msgs[i] =
         (Grpc__Reflection__V1__ServiceResponse)GRPC__REFLECTION__V1__SERVICE_RESPONSE__INIT;
@@ -447,7 +393,7 @@ static tm_code build(tm_reflection *r, const uint8_t *set, size_t len, const cha
   /* Each file is decoded once for its names and imports; only the slices outlive construction. */
   Google__Protobuf__FileDescriptorProto **protos =
       calloc(r->n_files ? r->n_files : 1, sizeof *protos);
-  if (!protos) return oom(err);
+  if (!protos) return tm_refl_oom(err);
   for (size_t i = 0; rc == TM_OK && i < r->n_files; i++) {
     protos[i] = google__protobuf__file_descriptor_proto__unpack(NULL, r->files[i].bytes.len,
                                                                 r->files[i].bytes.data);
@@ -464,7 +410,7 @@ static tm_code build(tm_reflection *r, const uint8_t *set, size_t len, const cha
     }
     r->files[i].name = strdup(protos[i]->name);
     if (!r->files[i].name) {
-      rc = oom(err);
+      rc = tm_refl_oom(err);
       break;
     }
     builder b = {.r = r, .file = i, .file_name = r->files[i].name, .err = err};
@@ -486,7 +432,7 @@ tm_code tm_reflection_new(const uint8_t *descriptor_set, size_t len, const char 
   if ((!descriptor_set && len > 0) || (!services && n_services > 0))
     return tm_error_set(err, TM_ERR_INVALID, "reflection: NULL descriptor set or service list");
   tm_reflection *r = calloc(1, sizeof *r);
-  if (!r) return oom(err);
+  if (!r) return tm_refl_oom(err);
   tm_code rc = build(r, descriptor_set, len, services, n_services, err);
   if (rc != TM_OK) {
     tm_reflection_destroy(r);
@@ -516,206 +462,4 @@ void tm_reflection_destroy(tm_reflection *r) {
   free(r->service_msgs);
   free(r->service_ptrs);
   free(r);
-}
-
-/* ---------- answering ---------- */
-
-/* One response under construction; the owned parts are freed once it is packed. */
-typedef struct {
-  Grpc__Reflection__V1__ServerReflectionResponse msg;
-  Grpc__Reflection__V1__FileDescriptorResponse files;
-  Grpc__Reflection__V1__ExtensionNumberResponse numbers;
-  Grpc__Reflection__V1__ListServiceResponse services;
-  Grpc__Reflection__V1__ErrorResponse error;
-  ProtobufCBinaryData *file_bytes; /* owned array; the bytes are the index's */
-  size_t *order;                   /* owned */
-  int32_t *ext_numbers;            /* owned */
-  char *error_message;             /* owned */
-} answer;
-
-static tm_code answer_error(answer *a, grpc_status_code code, tm_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static tm_code answer_error(answer *a, grpc_status_code code, tm_error *err, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  if (n < 0) return tm_error_set(err, TM_ERR_INTERNAL, "reflection: cannot format an error");
-  a->error_message = malloc((size_t)n + 1);
-  if (!a->error_message) return oom(err);
-  va_start(ap, fmt);
-  vsnprintf(a->error_message, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  a->error.error_code = (int32_t)code;
-  a->error.error_message = a->error_message;
-  a->msg.message_response_case =
-      GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE;
-  a->msg.error_response = &a->error;
-  return TM_OK;
-}
-
-/* The file first (clients take the first entry as the answer), then every file it imports,
- * directly or not, each once, breadth first. */
-static tm_code answer_files(const tm_reflection *r, answer *a, size_t root, tm_error *err) {
-  bool *seen = calloc(r->n_files, sizeof *seen);
-  a->order = malloc(r->n_files * sizeof *a->order);
-  a->file_bytes = malloc(r->n_files * sizeof *a->file_bytes);
-  if (!seen || !a->order || !a->file_bytes) {
-    free(seen);
-    return oom(err);
-  }
-  size_t head = 0, tail = 0;
-  a->order[tail++] = root;
-  seen[root] = true;
-  while (head < tail) {
-    const file_entry *f = &r->files[a->order[head++]];
-    for (size_t i = 0; i < f->n_deps; i++) {
-      if (seen[f->deps[i]]) continue;
-      seen[f->deps[i]] = true;
-      a->order[tail++] = f->deps[i];
-    }
-  }
-  free(seen);
-  for (size_t i = 0; i < tail; i++) a->file_bytes[i] = r->files[a->order[i]].bytes;
-  a->files.n_file_descriptor_proto = tail;
-  a->files.file_descriptor_proto = a->file_bytes;
-  a->msg.message_response_case =
-      GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE;
-  a->msg.file_descriptor_response = &a->files;
-  return TM_OK;
-}
-
-/* Requests name symbols without protobuf's leading dot; one is forgiven. */
-static const char *bare(const char *name) { return name[0] == '.' ? name + 1 : name; }
-
-static const symbol *find_message(const tm_reflection *r, const char *name) {
-  const symbol *s = find_symbol(r, name);
-  return s && s->kind == SYM_MESSAGE ? s : NULL;
-}
-
-static tm_code answer_extension(const tm_reflection *r, answer *a,
-                                const Grpc__Reflection__V1__ExtensionRequest *q, tm_error *err) {
-  const char *type = q && q->containing_type ? bare(q->containing_type) : "";
-  if (!find_message(r, type))
-    return answer_error(a, GRPC_STATUS_NOT_FOUND, err, "message type not found: %s", type);
-  for (size_t i = first_extension(r, type); i < r->n_exts; i++) {
-    if (strcmp(r->exts[i].extendee, type) != 0) break;
-    if (r->exts[i].number == q->extension_number) return answer_files(r, a, r->exts[i].file, err);
-  }
-  return answer_error(a, GRPC_STATUS_NOT_FOUND, err, "%s has no extension %d", type,
-                      (int)q->extension_number);
-}
-
-static tm_code answer_extension_numbers(const tm_reflection *r, answer *a, const char *name,
-                                        tm_error *err) {
-  const char *type = bare(name);
-  if (!find_message(r, type))
-    return answer_error(a, GRPC_STATUS_NOT_FOUND, err, "message type not found: %s", type);
-  size_t first = first_extension(r, type), n = 0;
-  while (first + n < r->n_exts && strcmp(r->exts[first + n].extendee, type) == 0) n++;
-  a->ext_numbers = malloc((n ? n : 1) * sizeof *a->ext_numbers);
-  if (!a->ext_numbers) return oom(err);
-  for (size_t i = 0; i < n; i++) a->ext_numbers[i] = r->exts[first + i].number;
-  a->numbers.base_type_name = (char *)type;
-  a->numbers.n_extension_number = n;
-  a->numbers.extension_number = a->ext_numbers;
-  a->msg.message_response_case =
-      GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ALL_EXTENSION_NUMBERS_RESPONSE;
-  a->msg.all_extension_numbers_response = &a->numbers;
-  return TM_OK;
-}
-
-static tm_code answer_request(const tm_reflection *r, answer *a,
-                              const Grpc__Reflection__V1__ServerReflectionRequest *q,
-                              tm_error *err) {
-  switch (q->message_request_case) {
-  case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_BY_FILENAME: {
-    size_t idx;
-    if (!find_file(r, q->file_by_filename, &idx))
-      return answer_error(a, GRPC_STATUS_NOT_FOUND, err, "file not found: %s", q->file_by_filename);
-    return answer_files(r, a, idx, err);
-  }
-  case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_SYMBOL: {
-    const symbol *s = find_symbol(r, bare(q->file_containing_symbol));
-    if (!s)
-      return answer_error(a, GRPC_STATUS_NOT_FOUND, err, "symbol not found: %s",
-                          q->file_containing_symbol);
-    return answer_files(r, a, s->file, err);
-  }
-  case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_EXTENSION:
-    return answer_extension(r, a, q->file_containing_extension, err);
-  case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_ALL_EXTENSION_NUMBERS_OF_TYPE:
-    return answer_extension_numbers(r, a, q->all_extension_numbers_of_type, err);
-  case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_LIST_SERVICES:
-    /* The request's string ("*" by convention) selects nothing: every exposed service is listed. */
-    a->services.n_service = r->n_services;
-    a->services.service = r->service_ptrs;
-    a->msg.message_response_case =
-        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE;
-    a->msg.list_services_response = &a->services;
-    return TM_OK;
-  case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST__NOT_SET:
-  default: /* protobuf-c's int-size sentinel; unpack never sets it */ break;
-  }
-  return answer_error(a, GRPC_STATUS_INVALID_ARGUMENT, err,
-                      "the request asks nothing: set one of file_by_filename, "
-                      "file_containing_symbol, file_containing_extension, "
-                      "all_extension_numbers_of_type, list_services");
-}
-
-tm_code tm_reflection_answer(const tm_reflection *r, const uint8_t *request, size_t len,
-                             uint8_t **response, size_t *response_len, tm_error *err) {
-  if (!r || !response || !response_len || (!request && len > 0))
-    return tm_error_set(err, TM_ERR_INVALID, "reflection: NULL argument");
-  *response = NULL;
-  *response_len = 0;
-  static const uint8_t empty[1];
-  Grpc__Reflection__V1__ServerReflectionRequest *q =
-      grpc__reflection__v1__server_reflection_request__unpack(NULL, len, request ? request : empty);
-  if (!q)
-    return tm_error_set(err, TM_ERR_INVALID,
-                        "reflection: %zu bytes that are not a ServerReflectionRequest", len);
-
-  answer a = {
-      .msg = GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__INIT,
-      .files = GRPC__REFLECTION__V1__FILE_DESCRIPTOR_RESPONSE__INIT,
-      .numbers = GRPC__REFLECTION__V1__EXTENSION_NUMBER_RESPONSE__INIT,
-      .services = GRPC__REFLECTION__V1__LIST_SERVICE_RESPONSE__INIT,
-      .error = GRPC__REFLECTION__V1__ERROR_RESPONSE__INIT,
-  };
-  a.msg.valid_host = q->host;
-  a.msg.original_request = q;
-  tm_code rc = answer_request(r, &a, q, err);
-  /* Unknown fields are not echoed, at either level of the request: protobuf-c keeps some (field 0
-   * in an overlong varint) that no client could decode. free_unpacked needs the counts back. */
-  bool nested =
-      q->message_request_case ==
-          GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_EXTENSION &&
-      q->file_containing_extension;
-  ProtobufCMessage *echoed[] = {&q->base, nested ? &q->file_containing_extension->base : NULL};
-  unsigned n_unknown[2] = {0, 0};
-  for (size_t i = 0; i < 2; i++) {
-    if (!echoed[i]) continue;
-    n_unknown[i] = echoed[i]->n_unknown_fields;
-    echoed[i]->n_unknown_fields = 0;
-  }
-  if (rc == TM_OK) {
-    size_t n = grpc__reflection__v1__server_reflection_response__get_packed_size(&a.msg);
-    uint8_t *buf = malloc(n ? n : 1);
-    if (buf) {
-      *response_len = grpc__reflection__v1__server_reflection_response__pack(&a.msg, buf);
-      *response = buf;
-    } else {
-      rc = oom(err);
-    }
-  }
-  for (size_t i = 0; i < 2; i++)
-    if (echoed[i]) echoed[i]->n_unknown_fields = n_unknown[i];
-  free(a.file_bytes);
-  free(a.order);
-  free(a.ext_numbers);
-  free(a.error_message);
-  grpc__reflection__v1__server_reflection_request__free_unpacked(q, NULL);
-  return rc;
 }

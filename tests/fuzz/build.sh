@@ -50,7 +50,7 @@ cflags=(-std=c11 -g -O1 -D_GNU_SOURCE -Wall -Wextra -Werror "${san[@]}"
 libs=($(pkg-config --libs libprotobuf-c libbson-1.0))
 
 # Service sources are instrumented for coverage (fuzzer-no-link); each becomes one object.
-service_sources=(error.c log.c migrations/registry.c migrations/usernames/derive.c rpc/reflection.c util/utf8.c)
+service_sources=(error.c log.c migrations/registry.c migrations/usernames/derive.c rpc/reflection.c rpc/reflection_answer.c util/utf8.c)
 gen_sources=("$gen"/google/protobuf/*.pb-c.c "$gen"/grpc/health/v1/*.pb-c.c
   "$gen"/grpc/reflection/v1/*.pb-c.c "$gen"/twigz/migrations/v1/*.pb-c.c "$gen/descriptor_set.c")
 objdir="$out/obj"
