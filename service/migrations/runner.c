@@ -34,7 +34,7 @@ void tm_runner_result_clear(tm_runner_result *r) {
   r->has_cursor = false;
 }
 
-/* The per-kind work on one batch. */
+/* A run's state across batches, whatever the migration's kind. */
 typedef struct {
   tm_backfill *backfill;   /* constants */
   tm_usernames *usernames; /* usernames */
@@ -45,26 +45,60 @@ typedef struct {
   int64_t progress_ms, progress_processed;
 } batch_worker;
 
-static tm_code worker_begin(const tm_runner_params *p, mongoc_collection_t *coll,
-                            const tm_profile_view *caps, batch_worker *w, tm_error *err) {
-  memset(w, 0, sizeof *w);
-  w->progress_ms = tm_clock_mono_ms();
-  size_t n = (size_t)p->batch_size;
-  if (p->m->derive == TM_DERIVE_USERNAME) {
-    w->assigned = calloc(n, sizeof *w->assigned);
-    tm_code code = tm_usernames_begin(coll, p->m, caps, p->dry_run, &w->usernames, err);
-    if (code == TM_OK) tm_usernames_hold_lease(w->usernames); /* the chain claimed it */
-    return code;
-  }
-  w->masks = calloc(n, sizeof *w->masks);
+/* The per-kind work of a run, one entry per tm_derive_kind (registry.h): the runner never tests
+ * a migration's kind itself. */
+typedef struct {
+  tm_code (*begin)(const tm_runner_params *p, mongoc_collection_t *coll,
+                   const tm_profile_view *caps, batch_worker *w, tm_error *err);
+  /* Plans (and unless dry run writes) one batch; *updated: documents changed (or that would be). */
+  tm_code (*apply)(const tm_runner_params *p, batch_worker *w, mongoc_collection_t *coll,
+                   const bson_t *const *docs, size_t n, int64_t *updated, tm_status *samples,
+                   tm_error *err);
+  /* Documents it wants read ahead and handed to prepare (0: one batch at a time). */
+  size_t (*lookahead)(const batch_worker *w);
+  tm_code (*prepare)(batch_worker *w, const bson_t *const *docs, size_t n, tm_error *err);
+  /* After the last batch of a run that succeeded. */
+  tm_code (*end)(batch_worker *w, tm_error *err);
+  void (*destroy)(batch_worker *w);
+  /* It builds a unique index: the profile must learn how the server indexes null and missing. */
+  bool probes_indexes;
+  /* A dry run's plan lives only in memory, half updated by a failure: start it over. */
+  bool replans_after_outage;
+} kind_ops;
+
+static tm_code constants_begin(const tm_runner_params *p, mongoc_collection_t *coll,
+                               const tm_profile_view *caps, batch_worker *w, tm_error *err) {
+  (void)coll;
+  w->masks = calloc((size_t)p->batch_size, sizeof *w->masks);
   return tm_backfill_new(p->m, caps, &w->backfill, err);
 }
 
-static void worker_destroy(batch_worker *w) {
+static tm_code constants_apply(const tm_runner_params *p, batch_worker *w,
+                               mongoc_collection_t *coll, const bson_t *const *docs, size_t n,
+                               int64_t *updated, tm_status *samples, tm_error *err) {
+  for (size_t i = 0; i < n; i++) w->masks[i] = tm_backfill_plan(w->backfill, docs[i], p->covered);
+  if (!p->dry_run) return tm_backfill_write(w->backfill, coll, docs, w->masks, n, updated, err);
+  for (size_t i = 0; i < n; i++) {
+    if (!w->masks[i]) continue;
+    (*updated)++;
+    if (samples && samples->n_samples < TM_MAX_SAMPLES) {
+      tm_report_add_sample(samples, tm_backfill_sample(w->backfill, docs[i], w->masks[i]));
+    }
+  }
+  return TM_OK;
+}
+
+static void constants_destroy(batch_worker *w) {
   tm_backfill_destroy(w->backfill);
-  if (w->usernames) tm_usernames_destroy(w->usernames);
   free(w->masks);
-  free(w->assigned);
+}
+
+static tm_code usernames_begin(const tm_runner_params *p, mongoc_collection_t *coll,
+                               const tm_profile_view *caps, batch_worker *w, tm_error *err) {
+  w->assigned = calloc((size_t)p->batch_size, sizeof *w->assigned);
+  tm_code code = tm_usernames_begin(coll, p->m, caps, p->dry_run, &w->usernames, err);
+  if (code == TM_OK) tm_usernames_hold_lease(w->usernames); /* the chain claimed it */
+  return code;
 }
 
 static void add_username_sample(tm_status *samples, const bson_t *doc, const char *username) {
@@ -76,29 +110,57 @@ static void add_username_sample(tm_status *samples, const bson_t *doc, const cha
   bson_destroy(&sample);
 }
 
-/* Plans (and unless dry run writes) one batch; *updated: documents changed (or that would be). */
-static tm_code worker_apply(const tm_runner_params *p, batch_worker *w, mongoc_collection_t *coll,
-                            const bson_t *const *docs, size_t n, int64_t *updated,
-                            tm_status *samples, tm_error *err) {
-  *updated = 0;
-  if (w->usernames) {
-    tm_code code = tm_usernames_apply(w->usernames, docs, n, w->assigned, updated, err);
-    if (code != TM_OK || !p->dry_run || !samples) return code;
-    for (size_t i = 0; i < n && samples->n_samples < TM_MAX_SAMPLES; i++) {
-      if (w->assigned[i][0]) add_username_sample(samples, docs[i], w->assigned[i]);
-    }
-    return TM_OK;
-  }
-  for (size_t i = 0; i < n; i++) w->masks[i] = tm_backfill_plan(w->backfill, docs[i], p->covered);
-  if (!p->dry_run) return tm_backfill_write(w->backfill, coll, docs, w->masks, n, updated, err);
-  for (size_t i = 0; i < n; i++) {
-    if (!w->masks[i]) continue;
-    (*updated)++;
-    if (samples && samples->n_samples < TM_MAX_SAMPLES) {
-      tm_report_add_sample(samples, tm_backfill_sample(w->backfill, docs[i], w->masks[i]));
-    }
+static tm_code usernames_apply(const tm_runner_params *p, batch_worker *w,
+                               mongoc_collection_t *coll, const bson_t *const *docs, size_t n,
+                               int64_t *updated, tm_status *samples, tm_error *err) {
+  (void)coll;
+  tm_code code = tm_usernames_apply(w->usernames, docs, n, w->assigned, updated, err);
+  if (code != TM_OK || !p->dry_run || !samples) return code;
+  for (size_t i = 0; i < n && samples->n_samples < TM_MAX_SAMPLES; i++) {
+    if (w->assigned[i][0]) add_username_sample(samples, docs[i], w->assigned[i]);
   }
   return TM_OK;
+}
+
+static size_t usernames_lookahead(const batch_worker *w) {
+  return tm_usernames_lookahead(w->usernames);
+}
+
+static tm_code usernames_prepare(batch_worker *w, const bson_t *const *docs, size_t n,
+                                 tm_error *err) {
+  return tm_usernames_prepare(w->usernames, docs, n, err);
+}
+
+static tm_code usernames_end(batch_worker *w, tm_error *err) {
+  return tm_usernames_end(w->usernames, err);
+}
+
+static void usernames_destroy(batch_worker *w) {
+  if (w->usernames) tm_usernames_destroy(w->usernames);
+  free(w->assigned);
+}
+
+static const kind_ops kinds[] = {
+    [TM_DERIVE_NONE] = {.begin = constants_begin,
+                        .apply = constants_apply,
+                        .destroy = constants_destroy},
+    [TM_DERIVE_USERNAME] = {.begin = usernames_begin,
+                            .apply = usernames_apply,
+                            .lookahead = usernames_lookahead,
+                            .prepare = usernames_prepare,
+                            .end = usernames_end,
+                            .destroy = usernames_destroy,
+                            .probes_indexes = true,
+                            .replans_after_outage = true},
+};
+
+static const kind_ops *kind_of(const tm_runner_params *p) { return &kinds[p->m->derive]; }
+
+static tm_code worker_begin(const tm_runner_params *p, mongoc_collection_t *coll,
+                            const tm_profile_view *caps, batch_worker *w, tm_error *err) {
+  memset(w, 0, sizeof *w);
+  w->progress_ms = tm_clock_mono_ms();
+  return kind_of(p)->begin(p, coll, caps, w, err);
 }
 
 static void set_cursor(tm_runner_result *r, const bson_t *doc) {
@@ -219,7 +281,7 @@ static size_t read_docs(scan *sc, bson_t **docs, size_t max, tm_runner_result *r
  * the worker learns more cheaply in bulk (usernames on FerretDB). */
 static size_t window_size(const tm_runner_params *p, const batch_worker *w) {
   size_t batch = (size_t)p->batch_size;
-  size_t ahead = w->usernames ? tm_usernames_lookahead(w->usernames) : 0;
+  size_t ahead = kind_of(p)->lookahead ? kind_of(p)->lookahead(w) : 0;
   return ahead > batch ? ahead / batch * batch : batch;
 }
 
@@ -244,7 +306,7 @@ static bool run_batch(const tm_runner_params *p, batch_worker *w, mongoc_collect
   if (!may_write(p, r)) return false;
   int64_t updated = 0, t1 = tm_clock_mono_ms();
   tm_code code =
-      worker_apply(p, w, coll, (const bson_t *const *)docs, n, &updated, samples, &r->err);
+      kind_of(p)->apply(p, w, coll, (const bson_t *const *)docs, n, &updated, samples, &r->err);
   if (code != TM_OK) {
     r->outcome = TM_RUN_FAILED;
     return false;
@@ -283,7 +345,7 @@ static void run_batches(const tm_runner_params *p, mongoc_collection_t *coll,
     size_t n = read_docs(&sc, docs, window, r, &failed);
     bool go_on = !failed && n > 0;
     if (go_on && window > batch &&
-        tm_usernames_prepare(w->usernames, (const bson_t *const *)docs, n, &r->err) != TM_OK) {
+        kind_of(p)->prepare(w, (const bson_t *const *)docs, n, &r->err) != TM_OK) {
       r->outcome = TM_RUN_FAILED;
       go_on = false;
     }
@@ -320,7 +382,7 @@ static tm_code probe(const tm_runner_params *p, mongoc_collection_t *coll, attem
   if (p->engine->write_filter != TM_WRITE_FILTER_AUTO) {
     a->caps.lone_id_writes = p->engine->write_filter == TM_WRITE_FILTER_ID;
   }
-  if (code == TM_OK && !p->dry_run && p->m->derive == TM_DERIVE_USERNAME) {
+  if (code == TM_OK && !p->dry_run && kind_of(p)->probes_indexes) {
     /* The username index depends on how the server's unique indexes treat null and missing. */
     code = tm_profile_probe_indexes(&p->engine->profile, p->client,
                                     tm_store_database(p->engine->store),
@@ -404,12 +466,12 @@ static void attempt(const tm_runner_params *p, mongoc_collection_t *coll, attemp
              TM_LOG_INT(p->done_before), "left", TM_LOG_INT(r->total), NULL);
     }
     code = run_passes(p, coll, a, &w, r, samples);
-    if (code == TM_OK && r->outcome == TM_RUN_SUCCEEDED && w.usernames) {
-      code = tm_usernames_end(w.usernames, &r->err);
+    if (code == TM_OK && r->outcome == TM_RUN_SUCCEEDED && kind_of(p)->end) {
+      code = kind_of(p)->end(&w, &r->err);
     }
   }
   if (code != TM_OK && r->outcome == TM_RUN_SUCCEEDED) r->outcome = TM_RUN_FAILED;
-  if (have_worker) worker_destroy(&w);
+  if (have_worker) kind_of(p)->destroy(&w);
 }
 
 /* After a failure: whether to try again once the database is back. A transient failure is waited
@@ -455,7 +517,7 @@ void tm_runner_run(const tm_runner_params *p, tm_runner_result *r, tm_status *sa
     if (r->processed > processed) tm_backoff_reset(&outage);
     if (!wait_for_database(p, &outage, r)) break;
     outages++;
-    if (p->dry_run && p->m->derive == TM_DERIVE_USERNAME) {
+    if (p->dry_run && kind_of(p)->replans_after_outage) {
       /* A dry run's names live only in its planner, which the failure left half updated: plan
        * again from the start. */
       int64_t total = r->total;
