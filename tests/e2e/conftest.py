@@ -34,6 +34,16 @@ def slow_db(ferret):
 
 
 @pytest.fixture
+def db(ferret, request):
+    """A database of the module's server named after the test, empty at the start."""
+    name = f"e2e_{request.node.name[:40]}".replace("[", "_").replace("]", "_")
+    client = ferret.client()
+    client.drop_database(name)
+    yield client[name]
+    client.close()
+
+
+@pytest.fixture
 def start_service(workdir, ferret, request):
     """Starts services on the module's FerretDB (or another URI); all are stopped after the test."""
     started = []

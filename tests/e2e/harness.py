@@ -17,9 +17,23 @@ import grpc
 TOOLS = os.environ.get("TM_TOOLS_BIN", os.path.join(os.path.dirname(__file__), "../../.tools/bin"))
 BINARY = os.environ.get("TM_BINARY", os.path.join(os.path.dirname(__file__), "../../build/twigz-migrations"))
 SOURCE = os.environ.get("TM_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
+BUILD = os.environ.get("TM_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
+MIGRATECTL = os.path.join(BUILD, "clients", "migratectl", "migratectl")
 
 # States in which a migration is held by a chain: claimed, running, or finishing its batch after a Cancel.
 HELD = ("MIGRATION_STATE_QUEUED", "MIGRATION_STATE_RUNNING", "MIGRATION_STATE_CANCELING")
+
+
+def env_without_twigz():
+    """This process's environment without TWIGZ_* variables: each test says what it configures."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TWIGZ_")}
+
+
+def ctl(*args, env=None, timeout=120):
+    """Runs migratectl off a terminal; returns the CompletedProcess (text)."""
+    full_env = env_without_twigz()
+    full_env.update(env or {})
+    return subprocess.run([MIGRATECTL, *args], capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
 def free_port():
@@ -202,7 +216,7 @@ class Service:
 
     def __init__(self, workdir, mongodb_uri, *args, env=None, database="twigz"):
         self.logpath = os.path.join(workdir, f"service-{time.monotonic_ns()}.log")
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("TWIGZ_")}
+        full_env = env_without_twigz()
         full_env.update({"MONGODB_URI": mongodb_uri, "MONGODB_DATABASE": database})
         full_env.update(env or {})
         self.args = [BINARY, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--threads", "2", *args]

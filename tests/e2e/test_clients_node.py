@@ -35,15 +35,6 @@ def node():
 
 
 @pytest.fixture
-def db(ferret, request):
-    name = f"e2e_{request.node.name[:40]}".replace("[", "_").replace("]", "_")
-    client = ferret.client()
-    client.drop_database(name)
-    yield client[name]
-    client.close()
-
-
-@pytest.fixture
 def service(db, start_service):
     return start_service(database=db.name)
 

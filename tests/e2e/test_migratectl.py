@@ -17,10 +17,8 @@ import time
 
 import pytest
 
-from harness import TOOLS, free_port, grpcurl, make_certificates, wait_until
+from harness import MIGRATECTL, TOOLS, ctl, env_without_twigz, free_port, grpcurl, make_certificates, wait_until
 
-BUILD = os.environ.get("TM_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
-MIGRATECTL = os.path.join(BUILD, "clients", "migratectl", "migratectl")
 SERVICE = "twigz.migrations.v1.MigrationService"
 NAMES = ["addStatusToStores", "ensureStoreFields", "addUsernamesToCustomers", "addPrivacyToCustomers"]
 # Services started here never open the metrics port: tests run in parallel and would collide on it.
@@ -28,18 +26,11 @@ NO_METRICS = ("--metrics-listen", "")
 PLAIN_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (\w+) +(QUEUED|RUNNING|CANCELING|SUCCEEDED|FAILED|CANCELED|INTERRUPTED|PENDING|skipped|dry run) ")
 
 
-def ctl(*args, env=None, timeout=120):
-    """Runs migratectl off a terminal; returns the CompletedProcess (text)."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TWIGZ_")}
-    full_env.update(env or {})
-    return subprocess.run([MIGRATECTL, *args], capture_output=True, text=True, timeout=timeout, env=full_env)
-
-
 def ctl_on_terminal(*args, timeout=120, columns=160):
     """Runs migratectl with stdout on a pseudo-terminal; returns (exit code, what the terminal got)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWIGZ_")}
+    env = env_without_twigz()
     proc = subprocess.Popen([MIGRATECTL, *args], stdout=slave, stderr=subprocess.PIPE, env=env)
     os.close(slave)
     out = b""
@@ -71,7 +62,7 @@ def spawn():
     procs = []
 
     def start(*args):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TWIGZ_")}
+        env = env_without_twigz()
         proc = subprocess.Popen([MIGRATECTL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=env)
         procs.append(proc)

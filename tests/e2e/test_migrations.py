@@ -19,15 +19,6 @@ SERVICE = "twigz.migrations.v1.MigrationService"
 ALL = ["addStatusToStores", "ensureStoreFields", "addUsernamesToCustomers", "addPrivacyToCustomers"]
 
 
-@pytest.fixture
-def db(ferret, request):
-    name = f"e2e_{request.node.name[:40]}".replace("[", "_").replace("]", "_")
-    client = ferret.client()
-    client.drop_database(name)
-    yield client[name]
-    client.close()
-
-
 def index_specs(collection):
     return sorted((i["name"], list(i["key"].items()), bool(i.get("unique")), i.get("partialFilterExpression"))
                   for i in collection.list_indexes())

@@ -13,30 +13,10 @@ import threading
 import pytest
 from bson import ObjectId
 
-from harness import BINARY, HELD, SOURCE, call, grpcurl, make_certificates, wait_until
+from harness import BINARY, HELD, SOURCE, call, ctl, env_without_twigz, grpcurl, make_certificates, wait_until
 
-BUILD = os.environ.get("TM_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
-MIGRATECTL = os.path.join(BUILD, "clients", "migratectl", "migratectl")
 # An ObjectId from 2001-01-01: a client-made _id that sorts before anything a run has seen.
 OLD_ID = ObjectId("3a4f7c000000000000000001")
-
-
-@pytest.fixture
-def db(ferret, request):
-    name = f"e2e_{request.node.name[:40]}".replace("[", "_").replace("]", "_")
-    client = ferret.client()
-    client.drop_database(name)
-    yield client[name]
-    client.close()
-
-
-def env_without_twigz():
-    return {k: v for k, v in os.environ.items() if not k.startswith("TWIGZ_")}
-
-
-def ctl(*args, timeout=120):
-    return subprocess.run([MIGRATECTL, *args], capture_output=True, text=True, timeout=timeout,
-                          env=env_without_twigz())
 
 
 def status_of(svc, name, **extra):
@@ -362,8 +342,7 @@ def test_history_names_the_caller_of_a_run_made_with_a_token_and_with_mtls(db, w
                                database=db.name)
     mtls = start_service("--tls-cert", c["server.pem"], "--tls-key", c["server.key"],
                          "--tls-client-ca", c["ca.pem"], database=db.name)
-    p = subprocess.run([MIGRATECTL, "--addr", with_token.address, "--token-file", token_file, "run",
-                        "addStatusToStores"], capture_output=True, text=True, timeout=120, env=env_without_twigz())
+    p = ctl("--addr", with_token.address, "--token-file", token_file, "run", "addStatusToStores")
     assert p.returncode == 0, p.stdout + p.stderr
     tls = ["--addr", mtls.address, "--tls-ca", c["ca.pem"], "--tls-cert", c["client.pem"], "--tls-key", c["client.key"]]
     p = ctl(*tls, "run", "--rerun", "addStatusToStores")
