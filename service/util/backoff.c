@@ -30,8 +30,8 @@ int64_t tm_backoff_next(tm_backoff *b, int64_t now_ms) {
   for (int i = 0; i < b->attempts && wait < TM_BACKOFF_MAX_MS; i++) wait *= 2;
   if (wait > TM_BACKOFF_MAX_MS) wait = TM_BACKOFF_MAX_MS;
   b->attempts++;
-  int64_t spread = wait / 2; /* +-25% */
-  wait += (int64_t)(next_random(b) % (uint64_t)(spread + 1)) - spread / 2;
+  int64_t quarter = wait / 4; /* +-25%, the same either way */
+  wait += (int64_t)(next_random(b) % (uint64_t)(2 * quarter + 1)) - quarter;
   return wait < left ? wait : left;
 }
 
