@@ -2,6 +2,7 @@
  * resume after a failure, cancel, dry run, async, shutdown, an unreachable database. */
 #include <unistd.h>
 
+#include "../support/proxy.h"
 #include "engine_support.h"
 #include "metrics/metrics.h"
 
@@ -337,7 +338,11 @@ Test(engine_runs, cancel_of_a_claimed_migration_waiting_its_turn_cancels_it_when
   testdb t;
   testdb_open(&t, "engr");
   insert_many_fmt(&t, "stores", 150, "{\"_id\": %d}");
-  tm_engine *e = new_engine(t.store, "test-a", 30000);
+  /* Replies held 5 ms: the first migration's 150 one-document batches outlast the Cancel. */
+  tm_test_proxy *px = tm_test_proxy_start();
+  tm_store *slow = tm_test_proxy_store(px, tm_store_database(t.store));
+  tm_test_proxy_delay(px, 5);
+  tm_engine *e = new_engine(slow, "test-a", 30000);
   outcome o;
   run_wait(e, STORES, (tm_run_request){.batch_size = 1, .async = true}, &o);
   cr_assert_eq(o.list.n, 2);
@@ -352,6 +357,8 @@ Test(engine_runs, cancel_of_a_claimed_migration_waiting_its_turn_cancels_it_when
   cr_assert_eq(count_where(&t, "stores", "{\"phoneNumberVerified\": {\"$exists\": true}}"), 0);
   outcome_clear(&o);
   tm_engine_destroy(e);
+  tm_store_destroy(slow);
+  tm_test_proxy_stop(px);
   testdb_close(&t);
 }
 
