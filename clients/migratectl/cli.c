@@ -14,32 +14,53 @@
 #define SHORT_TIMEOUT_S 30.0  /* one query */
 #define MAX_FILE_BYTES (1 << 20)
 
+/* run and tune share these options and their meaning. */
+#define PACING_HELP                                                                           \
+  "  --rate R         documents written per second at most, across batches; 0: no limit\n"    \
+  "  --max-lag-ms N   wait while the secondaries lag more than N ms (replica sets); 0: off\n" \
+  "  --max-write-latency-ms N\n"                                                              \
+  "                   wait, and shrink the batch, while batch writes take longer; 0: off\n"   \
+  "  --max-failed-documents N\n"                                                              \
+  "                   documents the database may refuse one by one (a validator, a unique\n"  \
+  "                   index) that are recorded and skipped before the migration fails,\n"     \
+  "                   0..10000; 0: the first refusal fails it\n"
+
 static const char exit_codes_help[] =
     "Exit codes:\n"
     "  0   every asked migration SUCCEEDED or was skipped (a dry run: planned, none would\n"
-    "      fail); list, status or cancel answered (status --watch and run --async: none\n"
-    "      FAILED, CANCELED or INTERRUPTED)\n"
+    "      fail), even with documents refused within --max-failed-documents; list, status,\n"
+    "      cancel, pause, resume or tune answered (status --watch and run --async: none\n"
+    "      FAILED, CANCELED, INTERRUPTED or PAUSED)\n"
     "  64  usage error; the server said INVALID_ARGUMENT (e.g. an unknown migration, a batch\n"
     "      size out of range) or NOT_FOUND\n"
     "  65  a migration ended FAILED or CANCELED (a dry run: one would fail); the server said\n"
-    "      FAILED_PRECONDITION (e.g. cancel of a migration that is not running)\n"
+    "      FAILED_PRECONDITION (e.g. cancel or pause of a migration that is not running)\n"
     "  70  any other gRPC status (a bug or an unexpected answer)\n"
-    "  75  a migration was INTERRUPTED (its replica shut down or lost its lease), still\n"
-    "      unreachable, UNAVAILABLE or ABORTED when --timeout ran out, or DEADLINE_EXCEEDED:\n"
-    "      temporary, run again (progress is kept; the work may go on on the server)\n"
+    "  75  a migration was INTERRUPTED (its replica shut down or lost its lease) or PAUSED,\n"
+    "      still unreachable, UNAVAILABLE or ABORTED when --timeout ran out, or\n"
+    "      DEADLINE_EXCEEDED: temporary, run again or resume (progress is kept; the work may\n"
+    "      go on on the server)\n"
     "  77  UNAUTHENTICATED or PERMISSION_DENIED\n";
 
 static const char global_help[] =
     "Usage: migratectl [OPTIONS] COMMAND [ARGS]\n"
     "\n"
-    "Runs, watches and cancels the TWIGZ data migrations of a twigz-migrations service.\n"
+    "Runs, watches, pauses, tunes and cancels the TWIGZ data migrations of a twigz-migrations\n"
+    "service.\n"
     "\n"
     "Commands:\n"
     "  list                       describe every registered migration\n"
     "  status [NAME...]           where migrations stand [--pending] [--watch]\n"
     "  run [NAME...]              run migrations (all when none is named) and wait for them\n"
     "                             [--dry-run] [--batch-size N] [--rerun] [--async]\n"
+    "                             [--rate R] [--max-lag-ms N] [--max-write-latency-ms N]\n"
+    "                             [--max-failed-documents N]\n"
     "  cancel NAME                stop a running migration after its current batch\n"
+    "  pause NAME                 stop a running migration after its current batch, resumably\n"
+    "  resume NAME                go on with a paused migration and the ones behind it\n"
+    "  tune NAME                  change a migration's pace while it runs [--batch-size N]\n"
+    "                             [--rate R] [--max-lag-ms N] [--max-write-latency-ms N]\n"
+    "                             [--max-failed-documents N]\n"
     "  history [NAME]             past and running runs, newest first: who, what, outcome\n"
     "                             [--limit N]\n"
     "  migratectl COMMAND --help describes a command.\n"
@@ -81,29 +102,38 @@ static const char status_help[] =
     "Shows the saved state of the named migrations (all of them when none is named).\n"
     "\n"
     "  --pending   also count, live, the documents each migration still has to change\n"
-    "  --watch     follow them until none is QUEUED, RUNNING or CANCELING: a live progress line\n"
-    "              per migration on a terminal, otherwise one line per change of state and a\n"
-    "              progress line every --progress-seconds (--json: one StatusResponse per line\n"
-    "              on each change of state and at that cadence); exits as run does (65 when one\n"
-    "              ended FAILED or CANCELED, 75 when one was INTERRUPTED)\n"
+    "  --watch     follow them until none is QUEUED, RUNNING, THROTTLED, CANCELING or PAUSING\n"
+    "              (one QUEUED behind a PAUSED migration of its run waits for a resume, so it\n"
+    "              does not count): a live progress line per migration on a terminal, otherwise\n"
+    "              one line per change of state and a progress line every --progress-seconds\n"
+    "              (--json: one StatusResponse per line on each change of state and at that\n"
+    "              cadence); exits as run does (65 when one ended FAILED or CANCELED, 75 when\n"
+    "              one was INTERRUPTED or PAUSED)\n"
     "\n"
     "--json prints the StatusResponse.\n"
     "\n";
 
 static const char run_help[] =
     "Usage: migratectl run [NAME...] [--dry-run] [--batch-size N] [--rerun] [--async]\n"
+    "                      [--rate R] [--max-lag-ms N] [--max-write-latency-ms N]\n"
+    "                      [--max-failed-documents N]\n"
     "\n"
     "Runs the named migrations (all of them when none is named) one after another in\n"
     "registry order and waits until the chain ends. A migration that SUCCEEDED before is\n"
     "skipped unless --rerun, or unless documents match its filter again (drift): those are\n"
     "swept as a new run. A FAILED, CANCELED or INTERRUPTED one resumes where it stopped;\n"
-    "the first that does not succeed stops the chain. One already running elsewhere is\n"
-    "waited for. A dry run plans every named migration, past a failing one.\n"
+    "the first that does not succeed stops the chain, and so does a PAUSED one (exit 75:\n"
+    "migratectl resume NAME goes on). One already running elsewhere is waited for. A dry run\n"
+    "plans every named migration, past a failing one.\n"
     "\n"
     "  --dry-run        read and plan only, write nothing; shows up to 10 planned changes\n"
     "  --batch-size N   documents per batch, 1..10000 (default: the server's)\n"
     "  --rerun          run SUCCEEDED migrations again (a sweep for documents written since)\n"
-    "  --async          return once they are started (then: migratectl status --watch)\n"
+    "  --async          return once they are started (then: migratectl status "
+    "--watch)\n" PACING_HELP
+    "\n"
+    "Unset pacing options take the service's defaults; migratectl tune changes them while\n"
+    "the run goes on.\n"
     "\n"
     "On a terminal a live line per migration shows processed/total, documents per second\n"
     "and the time left, from Status polled every 0.5 s; otherwise one line per change of\n"
@@ -111,6 +141,37 @@ static const char run_help[] =
     "the call fails with UNAVAILABLE or\n"
     "ABORTED (e.g. the service restarted), the run is asked again: migrations are\n"
     "idempotent and resume from their saved cursor.\n"
+    "\n";
+
+static const char pause_help[] =
+    "Usage: migratectl pause NAME\n"
+    "\n"
+    "Asks the replica running NAME to stop after its current batch, resumably: it ends\n"
+    "PAUSED (PAUSING until the batch in flight is written), the migrations after it in its\n"
+    "run wait QUEUED, and nothing counts as failed. A run waiting for it exits 75.\n"
+    "migratectl resume NAME goes on from its cursor. --json prints the PauseResponse.\n"
+    "\n";
+
+static const char resume_help[] =
+    "Usage: migratectl resume NAME\n"
+    "\n"
+    "Goes on with a PAUSED migration from its cursor, then with the migrations that waited\n"
+    "behind it, under the paused run's id and controls (resuming a PAUSING one withdraws the\n"
+    "pause). Answers once they are claimed, as run --async does: follow them with\n"
+    "migratectl status --watch. --json prints the RunResponse.\n"
+    "\n";
+
+static const char tune_help[] =
+    "Usage: migratectl tune NAME [--batch-size N] [--rate R] [--max-lag-ms N]\n"
+    "                       [--max-write-latency-ms N] [--max-failed-documents N]\n"
+    "\n"
+    "Changes the controls of a QUEUED, RUNNING or PAUSED migration; a running one applies\n"
+    "them from its next batch. Options left out keep their value; at least one is needed.\n"
+    "Prints what changed; each change is recorded in the run's history.\n"
+    "\n"
+    "  --batch-size N   documents per batch, 1..10000\n" PACING_HELP
+    "\n"
+    "--json prints the TuneResponse.\n"
     "\n";
 
 static const char cancel_help[] =
@@ -139,6 +200,9 @@ static const struct {
     {"run", TM_CTL_CMD_RUN, run_help},
     {"cancel", TM_CTL_CMD_CANCEL, cancel_help},
     {"history", TM_CTL_CMD_HISTORY, history_help},
+    {"pause", TM_CTL_CMD_PAUSE, pause_help},
+    {"resume", TM_CTL_CMD_RESUME, resume_help},
+    {"tune", TM_CTL_CMD_TUNE, tune_help},
 };
 
 typedef enum {
@@ -162,41 +226,60 @@ typedef enum {
   OPT_ASYNC,
   OPT_PROGRESS,
   OPT_LIMIT,
+  OPT_RATE,
+  OPT_MAX_LAG_MS,
+  OPT_MAX_WRITE_LATENCY_MS,
+  OPT_MAX_FAILED,
 } option_id;
+
+/* The commands an option belongs to; 0: a global option. */
+#define FOR(c) (1u << (c))
+#define PACING (FOR(TM_CTL_CMD_RUN) | FOR(TM_CTL_CMD_TUNE))
 
 static const struct {
   const char *name;
   char short_name;
   option_id id;
   bool has_value;
-  tm_ctl_command command; /* NONE: global */
+  unsigned commands; /* FOR() bits */
 } options[] = {
-    {"addr", 0, OPT_ADDR, true, TM_CTL_CMD_NONE},
-    {"token-file", 0, OPT_TOKEN_FILE, true, TM_CTL_CMD_NONE},
-    {"tls", 0, OPT_TLS, false, TM_CTL_CMD_NONE},
-    {"tls-ca", 0, OPT_TLS_CA, true, TM_CTL_CMD_NONE},
-    {"tls-cert", 0, OPT_TLS_CERT, true, TM_CTL_CMD_NONE},
-    {"tls-key", 0, OPT_TLS_KEY, true, TM_CTL_CMD_NONE},
-    {"tls-server-name", 0, OPT_TLS_SERVER_NAME, true, TM_CTL_CMD_NONE},
-    {"timeout", 0, OPT_TIMEOUT, true, TM_CTL_CMD_NONE},
-    {"json", 0, OPT_JSON, false, TM_CTL_CMD_NONE},
-    {"verbose", 'v', OPT_VERBOSE, false, TM_CTL_CMD_NONE},
-    {"help", 'h', OPT_HELP, false, TM_CTL_CMD_NONE},
-    {"version", 0, OPT_VERSION, false, TM_CTL_CMD_NONE},
-    {"pending", 0, OPT_PENDING, false, TM_CTL_CMD_STATUS},
-    {"watch", 0, OPT_WATCH, false, TM_CTL_CMD_STATUS},
-    {"dry-run", 0, OPT_DRY_RUN, false, TM_CTL_CMD_RUN},
-    {"batch-size", 0, OPT_BATCH_SIZE, true, TM_CTL_CMD_RUN},
-    {"rerun", 0, OPT_RERUN, false, TM_CTL_CMD_RUN},
-    {"async", 0, OPT_ASYNC, false, TM_CTL_CMD_RUN},
-    {"progress-seconds", 0, OPT_PROGRESS, true, TM_CTL_CMD_NONE},
-    {"limit", 0, OPT_LIMIT, true, TM_CTL_CMD_HISTORY},
+    {"addr", 0, OPT_ADDR, true, 0},
+    {"token-file", 0, OPT_TOKEN_FILE, true, 0},
+    {"tls", 0, OPT_TLS, false, 0},
+    {"tls-ca", 0, OPT_TLS_CA, true, 0},
+    {"tls-cert", 0, OPT_TLS_CERT, true, 0},
+    {"tls-key", 0, OPT_TLS_KEY, true, 0},
+    {"tls-server-name", 0, OPT_TLS_SERVER_NAME, true, 0},
+    {"timeout", 0, OPT_TIMEOUT, true, 0},
+    {"json", 0, OPT_JSON, false, 0},
+    {"verbose", 'v', OPT_VERBOSE, false, 0},
+    {"help", 'h', OPT_HELP, false, 0},
+    {"version", 0, OPT_VERSION, false, 0},
+    {"pending", 0, OPT_PENDING, false, FOR(TM_CTL_CMD_STATUS)},
+    {"watch", 0, OPT_WATCH, false, FOR(TM_CTL_CMD_STATUS)},
+    {"dry-run", 0, OPT_DRY_RUN, false, FOR(TM_CTL_CMD_RUN)},
+    {"batch-size", 0, OPT_BATCH_SIZE, true, PACING},
+    {"rerun", 0, OPT_RERUN, false, FOR(TM_CTL_CMD_RUN)},
+    {"async", 0, OPT_ASYNC, false, FOR(TM_CTL_CMD_RUN)},
+    {"progress-seconds", 0, OPT_PROGRESS, true, 0},
+    {"limit", 0, OPT_LIMIT, true, FOR(TM_CTL_CMD_HISTORY)},
+    {"rate", 0, OPT_RATE, true, PACING},
+    {"max-lag-ms", 0, OPT_MAX_LAG_MS, true, PACING},
+    {"max-write-latency-ms", 0, OPT_MAX_WRITE_LATENCY_MS, true, PACING},
+    {"max-failed-documents", 0, OPT_MAX_FAILED, true, PACING},
 };
 
 static int usage(const char *fmt, const char *arg) {
   fputs("migratectl: ", stderr);
   fprintf(stderr, fmt, arg);
   fputs(" (see migratectl --help)\n", stderr);
+  return TM_CTL_EXIT_USAGE;
+}
+
+/* "--flag: <what>, got "<value>"": the value cut short, in case it is a whole file. */
+static int usage_for(const char *flag, const char *what, const char *value) {
+  fprintf(stderr, "migratectl: --%s: %s, got \"%.80s\" (see migratectl --help)\n", flag, what,
+          value);
   return TM_CTL_EXIT_USAGE;
 }
 
@@ -274,12 +357,29 @@ static bool parse_timeout(const char *v, double *out) {
   return true;
 }
 
-static bool parse_int32(const char *v, int32_t *out) {
+static bool parse_int64(const char *v, int64_t *out) {
   char *end;
   errno = 0;
   long long n = strtoll(v, &end, 10);
-  if (errno || end == v || *end || n < INT32_MIN || n > INT32_MAX) return false;
+  if (errno || end == v || *end) return false;
+  *out = (int64_t)n;
+  return true;
+}
+
+static bool parse_int32(const char *v, int32_t *out) {
+  int64_t n;
+  if (!parse_int64(v, &n) || n < INT32_MIN || n > INT32_MAX) return false;
   *out = (int32_t)n;
+  return true;
+}
+
+/* strtod also takes "inf" and "nan", which no limit means. */
+static bool parse_rate(const char *v, double *out) {
+  char *end;
+  errno = 0;
+  double d = strtod(v, &end);
+  if (errno || end == v || *end || !isfinite(d)) return false;
+  *out = d;
   return true;
 }
 
@@ -301,6 +401,13 @@ typedef struct {
   const char *timeout;
   bool help, version;
 } raw_options;
+
+/* A control given as a whole number; returns 0 or a usage exit code. */
+static int set_int64(const char *flag, const char *value, int64_t *out, bool *given) {
+  if (!parse_int64(value, out)) return usage_for(flag, "expected a whole number", value);
+  *given = true;
+  return 0;
+}
 
 /* Applies one option; returns 0 or a usage exit code. */
 static int apply(tm_ctl_options *o, raw_options *raw, option_id id, const char *value) {
@@ -334,11 +441,39 @@ static int apply(tm_ctl_options *o, raw_options *raw, option_id id, const char *
       return usage("--limit: expected 1..100000, got \"%.80s\"", value);
     break;
   case OPT_BATCH_SIZE:
-    if (!parse_int32(value, &o->batch_size))
-      return usage("--batch-size: expected a whole number, got \"%s\"", value);
+    if (!parse_int32(value, &o->controls.batch_size))
+      return usage_for("batch-size", "expected a whole number", value);
+    o->controls.has_batch_size = true;
     break;
+  case OPT_RATE:
+    if (!parse_rate(value, &o->controls.rate))
+      return usage_for("rate", "expected documents per second (a number)", value);
+    o->controls.has_rate = true;
+    break;
+  case OPT_MAX_LAG_MS:
+    return set_int64("max-lag-ms", value, &o->controls.max_lag_ms, &o->controls.has_max_lag_ms);
+  case OPT_MAX_WRITE_LATENCY_MS:
+    return set_int64("max-write-latency-ms", value, &o->controls.max_write_latency_ms,
+                     &o->controls.has_max_write_latency_ms);
+  case OPT_MAX_FAILED:
+    return set_int64("max-failed-documents", value, &o->controls.max_failed,
+                     &o->controls.has_max_failed);
   }
   return 0;
+}
+
+/* "--rate is an option of "migratectl run" and "migratectl tune" (see migratectl run --help)". */
+static int not_an_option_of(tm_ctl_command given, const char *option, unsigned owners) {
+  fprintf(stderr, "migratectl: --%s is an option of", option);
+  const char *first = NULL;
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+    if (!(owners & FOR(commands[i].command))) continue;
+    fprintf(stderr, "%s\"migratectl %s\"", first ? " and " : " ", commands[i].name);
+    if (!first) first = commands[i].name;
+  }
+  if (given != TM_CTL_CMD_NONE) fprintf(stderr, ", not of %s", command_name(given));
+  fprintf(stderr, " (see migratectl %s --help)\n", first ? first : "");
+  return TM_CTL_EXIT_USAGE;
 }
 
 /* Parses argv[*i], an option; may consume the next argument as its value. */
@@ -362,12 +497,8 @@ static int parse_option(int argc, char **argv, int *i, tm_ctl_options *o, raw_op
       if (options[k].short_name && options[k].short_name == arg[1]) break;
   }
   if (k == sizeof options / sizeof options[0]) return usage("unknown option %.80s", arg);
-  if (options[k].command != TM_CTL_CMD_NONE && options[k].command != o->command) {
-    fprintf(stderr,
-            "migratectl: --%s is an option of \"migratectl %s\" (see migratectl %s --help)\n",
-            options[k].name, command_name(options[k].command), command_name(options[k].command));
-    return TM_CTL_EXIT_USAGE;
-  }
+  if (options[k].commands && !(options[k].commands & FOR(o->command)))
+    return not_an_option_of(o->command, options[k].name, options[k].commands);
   if (!options[k].has_value && value) return usage("%.80s takes no value", arg);
   if (options[k].has_value && !value) {
     if (*i + 1 >= argc) return usage("%.80s needs a value", arg);
@@ -425,6 +556,16 @@ static int finish(tm_ctl_options *o, const raw_options *raw) {
   return 0;
 }
 
+static bool takes_one_name(tm_ctl_command c) {
+  return c == TM_CTL_CMD_CANCEL || c == TM_CTL_CMD_PAUSE || c == TM_CTL_CMD_RESUME ||
+         c == TM_CTL_CMD_TUNE;
+}
+
+static bool any_control(const tm_ctl_controls_opt *c) {
+  return c->has_batch_size || c->has_rate || c->has_max_lag_ms || c->has_max_write_latency_ms ||
+         c->has_max_failed;
+}
+
 tm_ctl_parse_result tm_ctl_parse(int argc, char **argv, tm_ctl_options *o, int *exit_code) {
   memset(o, 0, sizeof *o);
   raw_options raw = {0};
@@ -465,8 +606,13 @@ tm_ctl_parse_result tm_ctl_parse(int argc, char **argv, tm_ctl_options *o, int *
     rc = usage("list takes no names, got \"%.80s\"", o->names[0]);
   if (rc == 0 && o->command == TM_CTL_CMD_HISTORY && o->n_names > 1)
     rc = usage("%s", "history takes at most one name");
-  if (rc == 0 && o->command == TM_CTL_CMD_CANCEL && o->n_names != 1)
-    rc = usage("%s", o->n_names ? "cancel takes one name" : "cancel needs the name of a migration");
+  if (rc == 0 && takes_one_name(o->command) && o->n_names != 1)
+    rc = usage(o->n_names ? "%s takes one name" : "%s needs the name of a migration",
+               command_name(o->command));
+  if (rc == 0 && o->command == TM_CTL_CMD_TUNE && !any_control(&o->controls))
+    rc = usage("%s",
+               "tune needs at least one of --batch-size, --rate, --max-lag-ms, "
+               "--max-write-latency-ms, --max-failed-documents");
   for (size_t i = 0; rc == 0 && i < o->n_names; i++)
     if (o->names[i][0] == '\0') rc = usage("%s", "a migration name cannot be empty");
   if (rc == 0) rc = finish(o, &raw);

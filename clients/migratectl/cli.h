@@ -14,7 +14,20 @@ typedef enum {
   TM_CTL_CMD_RUN,
   TM_CTL_CMD_CANCEL,
   TM_CTL_CMD_HISTORY,
+  TM_CTL_CMD_PAUSE,
+  TM_CTL_CMD_RESUME,
+  TM_CTL_CMD_TUNE,
 } tm_ctl_command;
+
+/* The pacing controls run and tune take. A has_ flag says the option was given: run leaves the rest
+ * to the service's defaults, tune leaves them as they are. Ranges are the service's to check, so
+ * that its one message says what they are. */
+typedef struct {
+  bool has_batch_size, has_rate, has_max_lag_ms, has_max_write_latency_ms, has_max_failed;
+  int32_t batch_size;
+  double rate; /* documents per second; 0: no limit */
+  int64_t max_lag_ms, max_write_latency_ms, max_failed;
+} tm_ctl_controls_opt;
 
 typedef struct {
   /* global */
@@ -30,10 +43,10 @@ typedef struct {
   tm_ctl_command command;
   const char **names; /* owned array of pointers into argv */
   size_t n_names;
-  bool pending, watch;        /* status */
-  bool dry_run, rerun, async; /* run */
-  int32_t batch_size;         /* run; 0: the server's default */
-  int32_t limit;              /* history: entries to print; default 20 */
+  bool pending, watch;          /* status */
+  bool dry_run, rerun, async;   /* run */
+  tm_ctl_controls_opt controls; /* run and tune */
+  int32_t limit;                /* history: entries to print; default 20 */
 } tm_ctl_options;
 
 /* The status of parsing: TM_CTL_PARSE_OK to go on; otherwise the process should exit with

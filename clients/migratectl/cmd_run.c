@@ -1,4 +1,5 @@
-/* migratectl run [NAME...] [--dry-run] [--batch-size N] [--rerun] [--async]
+/* migratectl run [NAME...] [--dry-run] [--batch-size N] [--rerun] [--async] [--rate R]
+ *   [--max-lag-ms N] [--max-write-latency-ms N] [--max-failed-documents N]
  *
  * The Run call stays in flight for the whole chain. Meanwhile, on the same completion queue, a
  * Status call every POLL_INTERVAL_MS feeds the progress display; the polls are best effort (a
@@ -10,8 +11,10 @@
 #include "commands.h"
 #include "exit_codes.h"
 #include "live.h"
+#include "pacing.h"
 #include "pbjson.h"
 #include "render.h"
+#include "summary.h"
 
 #define POLL_INTERVAL_MS 500
 #define POLL_TIMEOUT_MS 5000
@@ -88,52 +91,18 @@ static int check_settled(const tm_ctl_pb_run_response *resp) {
   return TM_CTL_EXIT_OK;
 }
 
-#define N_WORDS 9
-
-/* "run 1a2b: 3 succeeded, 1 skipped (4.2s)". */
-static void print_summary(const tm_ctl_pb_run_response *resp, bool dry_run, int64_t took_ms) {
-  int counts[N_WORDS] = {0}, skipped = 0, swept = 0;
-  for (size_t i = 0; i < resp->n_migrations; i++) {
-    const tm_ctl_pb_status *m = resp->migrations[i];
-    swept += m->swept_drift;
-    if (m->skipped)
-      skipped++;
-    else
-      counts[m->state >= 0 && m->state < N_WORDS ? m->state : 0]++;
-  }
-  static const char *const words[N_WORDS] = {
-      "in an unknown state", "not run",    "running", "succeeded", "failed", "canceled", "queued",
-      "canceling",           "interrupted"};
-  char took[32];
-  tm_ctl_format_seconds(took, sizeof took, (double)took_ms / 1000.0);
-  printf("%s %s:", dry_run ? "dry run" : "run",
-         resp->run_id && resp->run_id[0] ? resp->run_id : "-");
-  const char *sep = " ";
-  static const int order[] = {3, 4, 5, 8, 7, 2, 6, 1, 0};
-  for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
-    int s = order[k];
-    if (!counts[s]) continue;
-    printf("%s%d %s", sep, counts[s], dry_run && s == 3 ? "planned" : words[s]);
-    sep = ", ";
-    if (s == 3 && skipped) {
-      printf(", %d skipped", skipped);
-      skipped = 0;
-    }
-  }
-  if (skipped) printf("%s%d skipped", sep, skipped);
-  if (swept) printf(" (%d swept drift)", swept);
-  if (!resp->n_migrations) printf(" nothing to do");
-  printf(" (%s)\n", took);
-}
-
 int tm_ctl_cmd_run(tm_ctl_conn *conn, const tm_ctl_options *opts) {
   Twigz__Migrations__V1__RunRequest req = TWIGZ__MIGRATIONS__V1__RUN_REQUEST__INIT;
   req.names = (char **)opts->names;
   req.n_names = opts->n_names;
   req.dry_run = opts->dry_run;
-  req.batch_size = opts->batch_size;
+  req.batch_size = opts->controls.has_batch_size ? opts->controls.batch_size : 0;
   req.rerun = opts->rerun;
   req.async = opts->async;
+  tm_ctl_pacing pacing;
+  tm_ctl_pacing_set(&pacing, &opts->controls, NULL, &req.max_documents_per_second,
+                    &req.max_replication_lag_ms, &req.max_write_latency_ms,
+                    &req.max_failed_documents);
 
   run_ctx ctx = {.conn = conn, .opts = opts};
   tm_ctl_retry_init(&ctx.retry, opts->timeout_s, opts->verbose);
@@ -178,7 +147,8 @@ int tm_ctl_cmd_run(tm_ctl_conn *conn, const tm_ctl_options *opts) {
                                                                               : TM_CTL_LIVE_PLAIN);
       tm_ctl_live_finish(out, resp->migrations, resp->n_migrations);
       if (out != ctx.live) tm_ctl_live_free(out);
-      print_summary(resp, opts->dry_run, tm_ctl_now_ms() - started);
+      tm_ctl_print_run_summary(stdout, resp, opts->dry_run ? "dry run" : "run", opts->dry_run,
+                               tm_ctl_now_ms() - started);
     }
     code = tm_ctl_outcome_exit(resp->migrations, resp->n_migrations);
     if (code == TM_CTL_EXIT_OK && !opts->async && !opts->dry_run) code = check_settled(resp);

@@ -16,9 +16,7 @@
 #define WATCH_INTERVAL_MS 1000
 
 static bool any_held(const tm_ctl_pb_status_response *resp) {
-  for (size_t i = 0; i < resp->n_migrations; i++)
-    if (tm_ctl_state_held(resp->migrations[i]->state)) return true;
-  return false;
+  return !tm_ctl_statuses_settled(resp->migrations, resp->n_migrations);
 }
 
 /* --json: a line on each change of state (or of run), and at the progress cadence while the

@@ -28,6 +28,7 @@ typedef struct {
   bool reported; /* phase and run_id below were printed */
   int phase;     /* the state, or PHASE_QUEUED */
   char *run_id;
+  char *reason;         /* THROTTLED: why, for the progress line */
   bool live;            /* has a progress line */
   int64_t last_line_ms; /* plain mode: when a line about it was last printed */
   int64_t total, processed, updated;
@@ -76,6 +77,7 @@ void tm_ctl_live_free(tm_ctl_live *l) {
     free(l->entries[i].name);
     free(l->entries[i].base_run_id);
     free(l->entries[i].run_id);
+    free(l->entries[i].reason);
   }
   free(l->entries);
   free(l);
@@ -137,19 +139,34 @@ static void put_clipped(tm_ctl_live *l, const char *line) {
   l->drawn++;
 }
 
+/* What follows a held migration's progress when it is not simply RUNNING: "  throttled: <why>",
+ * "  pausing", "  canceling". */
+static void phase_tag(const entry *e, char *buf, size_t size) {
+  buf[0] = '\0';
+  if (e->phase == TM_CTL_THROTTLED)
+    snprintf(buf, size, "  throttled%s%s", e->reason && e->reason[0] ? ": " : "",
+             e->reason ? e->reason : "");
+  else if (e->phase == TM_CTL_PAUSING)
+    snprintf(buf, size, "  pausing");
+  else if (e->phase == TM_CTL_CANCELING)
+    snprintf(buf, size, "  canceling");
+}
+
 /* "name  [#####-----] 1200/5000  24%  850 docs/s  ETA 4.5s": the bar takes what the terminal's
- * width leaves, and goes when too little is left. */
+ * width leaves, and goes when too little is left. A tag after it says when the migration is
+ * held but not moving on its own (throttled, pausing); it is clipped first. */
 static void draw_progress(tm_ctl_live *l, const entry *e) {
-  char rate[32], eta[40], counts[64], line[512];
+  char rate[32], eta[40], counts[64], line[512], tag[256];
   if (e->phase == PHASE_QUEUED) {
     snprintf(line, sizeof line, "%-*s  queued", l->name_width, e->name);
     put_clipped(l, line);
     return;
   }
   rate_and_eta(e, rate, sizeof rate, eta, sizeof eta);
+  phase_tag(e, tag, sizeof tag);
   if (e->total <= 0) {
-    snprintf(line, sizeof line, "%-*s  RUNNING  %" PRId64 " processed  %s", l->name_width, e->name,
-             e->processed, rate);
+    snprintf(line, sizeof line, "%-*s  RUNNING  %" PRId64 " processed  %s%s", l->name_width,
+             e->name, e->processed, rate, tag);
     put_clipped(l, line);
     return;
   }
@@ -160,14 +177,15 @@ static void draw_progress(tm_ctl_live *l, const entry *e) {
   int bar_width = terminal_width(l->out) - 1 - fixed;
   if (bar_width > MAX_BAR_WIDTH) bar_width = MAX_BAR_WIDTH;
   if (bar_width < MIN_BAR_WIDTH) {
-    snprintf(line, sizeof line, "%-*s  %s  %s  %s", l->name_width, e->name, counts, rate, eta);
+    snprintf(line, sizeof line, "%-*s  %s  %s  %s%s", l->name_width, e->name, counts, rate, eta,
+             tag);
   } else {
     char bar[MAX_BAR_WIDTH + 1];
     int fill = (int)(done * bar_width / e->total);
     for (int b = 0; b < bar_width; b++) bar[b] = b < fill ? '#' : '-';
     bar[bar_width] = '\0';
-    snprintf(line, sizeof line, "%-*s  [%s] %s  %s  %s", l->name_width, e->name, bar, counts, rate,
-             eta);
+    snprintf(line, sizeof line, "%-*s  [%s] %s  %s  %s%s", l->name_width, e->name, bar, counts,
+             rate, eta, tag);
   }
   put_clipped(l, line);
 }
@@ -278,8 +296,12 @@ void tm_ctl_live_update(tm_ctl_live *l, const tm_ctl_pb_status_response *resp, i
     e->total = m->total;
     e->processed = m->processed;
     e->updated = m->updated;
+    free(e->reason);
+    e->reason = m->state == TM_CTL_THROTTLED ? dup_str(m->throttle_reason) : NULL;
     if (changed) {
-      if (new_run || running) e->n_samples = e->next_sample = 0;
+      /* The pace goes on across RUNNING and THROTTLED (waiting is part of it), but starts anew
+       * with a new run, out of the queue, or after a pause. */
+      if (new_run || !tm_ctl_state_held(e->phase)) e->n_samples = e->next_sample = 0;
       e->reported = true;
       e->phase = phase;
       free(e->run_id);

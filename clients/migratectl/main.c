@@ -38,6 +38,9 @@ int main(int argc, char **argv) {
   case TM_CTL_CMD_RUN: code = tm_ctl_cmd_run(conn, &opts); break;
   case TM_CTL_CMD_CANCEL: code = tm_ctl_cmd_cancel(conn, &opts); break;
   case TM_CTL_CMD_HISTORY: code = tm_ctl_cmd_history(conn, &opts); break;
+  case TM_CTL_CMD_PAUSE: code = tm_ctl_cmd_pause(conn, &opts); break;
+  case TM_CTL_CMD_RESUME: code = tm_ctl_cmd_resume(conn, &opts); break;
+  case TM_CTL_CMD_TUNE: code = tm_ctl_cmd_tune(conn, &opts); break;
   default: code = TM_CTL_EXIT_SOFTWARE;
   }
   fflush(stdout);

@@ -120,6 +120,9 @@ static void put_base64(FILE *out, const ProtobufCBinaryData *b) {
 }
 
 /* The shortest decimal that reads back as the same value; non-finite values are strings. */
+/* The shortest digits that read back as v, laid out as grpcurl (Go's protojson, after
+ * encoding/json) lays them out: plain decimals ("50", "0.001") unless |v| < 1e-6 or >= 1e21, then
+ * an exponent without zero padding ("1e+300", "1e-7"). */
 static void put_floating(FILE *out, double v, bool single) {
   if (isnan(v)) {
     fputs("\"NaN\"", out);
@@ -129,13 +132,26 @@ static void put_floating(FILE *out, double v, bool single) {
     fputs(v > 0 ? "\"Infinity\"" : "\"-Infinity\"", out);
     return;
   }
-  char buf[40];
-  for (int precision = 1; precision <= 17; precision++) {
-    snprintf(buf, sizeof buf, "%.*g", precision, v);
+  char buf[400];
+  int digits = 1;
+  for (; digits < 17; digits++) {
+    snprintf(buf, sizeof buf, "%.*e", digits - 1, v);
     double back = strtod(buf, NULL);
     if (single ? (float)back == (float)v : back == v) break;
   }
-  fputs(buf, out);
+  snprintf(buf, sizeof buf, "%.*e", digits - 1, v);
+  double magnitude = fabs(v);
+  if (magnitude != 0 && (magnitude < 1e-6 || magnitude >= 1e21)) {
+    /* "1e-07" -> "1e-7": the exponent's padding is C's, not JSON's. */
+    char *e = strchr(buf, 'e');
+    char *first = e + 2;
+    if (first[0] == '0' && first[1] != '\0') memmove(first, first + 1, strlen(first));
+    fputs(buf, out);
+    return;
+  }
+  int exponent = atoi(strchr(buf, 'e') + 1);
+  int decimals = digits - 1 - exponent;
+  fprintf(out, "%.*f", decimals > 0 ? decimals : 0, v);
 }
 
 /* ".5", ".500", ".500000" or ".500000000": the fewest of 0, 3, 6 or 9 digits that show nanos. */
@@ -371,6 +387,18 @@ static void put_field(writer *w, const ProtobufCMessage *m, const ProtobufCField
   fputc(']', w->out);
 }
 
+/* google.protobuf.Int64Value and its kin: JSON has the wrapped value alone, even a zero (the
+ * wrapper's presence is what says it was set). */
+static bool is_wrapper(const ProtobufCMessageDescriptor *d) {
+  static const char *const names[] = {
+      "google.protobuf.DoubleValue", "google.protobuf.FloatValue",  "google.protobuf.Int64Value",
+      "google.protobuf.UInt64Value", "google.protobuf.Int32Value",  "google.protobuf.UInt32Value",
+      "google.protobuf.BoolValue",   "google.protobuf.StringValue", "google.protobuf.BytesValue"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcmp(d->name, names[i]) == 0) return d->n_fields == 1;
+  return false;
+}
+
 static void put_message(writer *w, const ProtobufCMessage *m, int depth) {
   if (!m) {
     fputs("null", w->out);
@@ -379,6 +407,10 @@ static void put_message(writer *w, const ProtobufCMessage *m, int depth) {
   const ProtobufCMessageDescriptor *d = m->descriptor;
   if (strcmp(d->name, "google.protobuf.Timestamp") == 0 && put_timestamp(w->out, m)) return;
   if (strcmp(d->name, "google.protobuf.Duration") == 0 && put_duration(w->out, m)) return;
+  if (is_wrapper(d)) {
+    put_value(w, &d->fields[0], (const char *)m + d->fields[0].offset, depth);
+    return;
+  }
   fputc('{', w->out);
   bool any = false;
   for (unsigned i = 0; i < d->n_fields; i++) {

@@ -1,7 +1,8 @@
-/* Text output of list, status, run and cancel. */
+/* Text output of list, status, run, cancel, pause, resume and tune. */
 #include "render.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <string.h>
 #include <time.h>
 
@@ -35,15 +36,14 @@ static double ts_seconds(const Google__Protobuf__Timestamp *t) {
   return (double)t->seconds + (double)t->nanos / 1e9;
 }
 
-/* "2026-11-25 19:40:33Z", or "-" when unset. */
-static void format_time(char *buf, size_t size, const Google__Protobuf__Timestamp *t) {
+void tm_ctl_format_time(char *buf, size_t size, const Google__Protobuf__Timestamp *t) {
   struct tm tm;
   time_t secs = t ? (time_t)t->seconds : 0;
   if (!t || !gmtime_r(&secs, &tm)) {
     snprintf(buf, size, "-");
     return;
   }
-  strftime(buf, size, "%Y-%m-%d %H:%M:%SZ", &tm);
+  strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /* " in 3.2s" when both ends are known. */
@@ -55,35 +55,104 @@ static void format_took(char *buf, size_t size, const tm_ctl_pb_status *m) {
   snprintf(buf, size, " in %s", d);
 }
 
+/* "processed 120/900, updated 118", and ", refused 2" once the database refused some. */
+static void format_counts(char *buf, size_t size, const tm_ctl_pb_status *m) {
+  int n = snprintf(buf, size, "processed %" PRId64 "/%" PRId64 ", updated %" PRId64, m->processed,
+                   m->total, m->updated);
+  if (m->failed_documents > 0 && n >= 0 && (size_t)n < size)
+    snprintf(buf + n, size - (size_t)n, ", refused %" PRId64, m->failed_documents);
+}
+
+/* Adds ", <text>" (just "<text>" first) to buf, which holds *used characters; cut at size. */
+static void append(char *buf, size_t size, size_t *used, const char *fmt, ...) {
+  if (*used + 1 >= size) return;
+  if (*used) {
+    int n = snprintf(buf + *used, size - *used, ", ");
+    *used = n > 0 && *used + (size_t)n < size ? *used + (size_t)n : size - 1;
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf + *used, size - *used, fmt, ap);
+  va_end(ap);
+  *used = n > 0 && *used + (size_t)n < size ? *used + (size_t)n : size - 1;
+}
+
+size_t tm_ctl_describe_controls(char *buf, size_t size, const tm_ctl_pb_controls *c) {
+  size_t used = 0;
+  buf[0] = '\0';
+  if (c->batch_size > 0 && c->current_batch_size > 0 && c->current_batch_size < c->batch_size)
+    append(buf, size, &used, "batch %" PRId32 " of %" PRId32, c->current_batch_size, c->batch_size);
+  else if (c->batch_size > 0)
+    append(buf, size, &used, "batch %" PRId32, c->batch_size);
+  if (c->max_documents_per_second > 0)
+    append(buf, size, &used, "at most %g docs/s", c->max_documents_per_second);
+  if (c->max_replication_lag_ms > 0)
+    append(buf, size, &used, "lag <= %" PRId64 " ms", c->max_replication_lag_ms);
+  if (c->max_write_latency_ms > 0)
+    append(buf, size, &used, "write latency <= %" PRId64 " ms", c->max_write_latency_ms);
+  if (c->max_failed_documents > 0)
+    append(buf, size, &used, "up to %" PRId64 " refused documents", c->max_failed_documents);
+  return used;
+}
+
+/* " (batch 500, at most 50 docs/s)" while a run holds it or it is paused: what the next batch
+ * will do, which Tune may have changed since the run started. */
+static void format_pacing(char *buf, size_t size, const tm_ctl_pb_status *m) {
+  char controls[256];
+  buf[0] = '\0';
+  if (!m->controls || !(tm_ctl_state_held(m->state) || m->state == TM_CTL_PAUSED)) return;
+  if (tm_ctl_describe_controls(controls, sizeof controls, m->controls) > 0)
+    snprintf(buf, size, " (%s)", controls);
+}
+
+void tm_ctl_describe_throttle(char *buf, size_t size, const tm_ctl_pb_status *m) {
+  char since[40], age[32] = "";
+  tm_ctl_format_time(since, sizeof since, m->throttled_since);
+  if (m->throttled_since) {
+    char d[24];
+    tm_ctl_format_seconds(d, sizeof d, difftime(time(NULL), (time_t)m->throttled_since->seconds));
+    snprintf(age, sizeof age, " (%s)", d);
+  }
+  snprintf(buf, size, "since %s%s: %s", since, age,
+           m->throttle_reason && m->throttle_reason[0] ? m->throttle_reason : "no reason given");
+}
+
 void tm_ctl_describe_status(char *buf, size_t size, const tm_ctl_pb_status *m) {
-  char took[48];
+  char took[48], counts[128], pacing[280], throttle[512];
   format_took(took, sizeof took, m);
+  format_counts(counts, sizeof counts, m);
+  format_pacing(pacing, sizeof pacing, m);
   const char *error = m->error && m->error[0] ? m->error : "no error message";
   const char *on = m->owner && m->owner[0] ? " on " : "", *owner = m->owner ? m->owner : "";
   switch ((int)m->state) {
   case TM_CTL_PENDING: snprintf(buf, size, "PENDING  not run yet"); break;
   case TM_CTL_QUEUED:
-    snprintf(buf, size, "QUEUED  waiting for its turn in run %s%s%s", m->run_id, on, owner);
+    snprintf(buf, size, "QUEUED  waiting for its turn in run %s%s%s%s", m->run_id, on, owner,
+             pacing);
     break;
   case TM_CTL_CANCELING:
-    snprintf(buf, size,
-             "CANCELING  processed %" PRId64 "/%" PRId64 ", updated %" PRId64
-             "; the batch in flight finishes first%s%s",
-             m->processed, m->total, m->updated, on, owner);
+  case TM_CTL_PAUSING:
+    snprintf(buf, size, "%s  %s; the batch in flight finishes first%s%s%s",
+             tm_ctl_state_name(m->state), counts, on, owner, pacing);
+    break;
+  case TM_CTL_PAUSED:
+    snprintf(buf, size, "PAUSED  %s; migratectl resume %s goes on from there%s", counts, m->name,
+             pacing);
+    break;
+  case TM_CTL_THROTTLED:
+    tm_ctl_describe_throttle(throttle, sizeof throttle, m);
+    snprintf(buf, size, "THROTTLED  %s; waiting %s%s%s%s", counts, throttle, on, owner, pacing);
     break;
   case TM_CTL_INTERRUPTED:
-    snprintf(buf, size,
-             "INTERRUPTED  processed %" PRId64 "/%" PRId64 ", updated %" PRId64
-             "%s: %s; the next run resumes from there",
-             m->processed, m->total, m->updated, took, error);
+    snprintf(buf, size, "INTERRUPTED  %s%s: %s; the next run resumes from there", counts, took,
+             error);
     break;
   case TM_CTL_RUNNING:
     if (!tm_ctl_status_started(m)) {
-      snprintf(buf, size, "RUNNING  starting%s%s", on, owner);
+      snprintf(buf, size, "RUNNING  starting%s%s%s", on, owner, pacing);
       break;
     }
-    snprintf(buf, size, "RUNNING  processed %" PRId64 "/%" PRId64 ", updated %" PRId64 "%s%s",
-             m->processed, m->total, m->updated, on, owner);
+    snprintf(buf, size, "RUNNING  %s%s%s%s", counts, on, owner, pacing);
     break;
   case TM_CTL_SUCCEEDED:
     if (m->skipped)
@@ -94,26 +163,19 @@ void tm_ctl_describe_status(char *buf, size_t size, const tm_ctl_pb_status *m) {
                ")%s; nothing was written",
                m->updated, m->total, m->processed, took);
     else
-      snprintf(buf, size, "SUCCEEDED  processed %" PRId64 "/%" PRId64 ", updated %" PRId64 "%s%s",
-               m->processed, m->total, m->updated, took,
+      snprintf(buf, size, "SUCCEEDED  %s%s%s", counts, took,
                m->swept_drift ? " (swept drift: documents had appeared since it last succeeded)"
                : m->drifted   ? "; DRIFTED: documents match its filter again, the next run "
                                 "sweeps them"
                               : "");
     break;
   case TM_CTL_FAILED:
-    snprintf(buf, size, "FAILED  %sprocessed %" PRId64 "/%" PRId64 ", updated %" PRId64 "%s: %s",
-             m->dry_run ? "dry run, " : "", m->processed, m->total, m->updated, took, error);
+    snprintf(buf, size, "FAILED  %s%s%s: %s", m->dry_run ? "dry run, " : "", counts, took, error);
     break;
   case TM_CTL_CANCELED:
-    snprintf(buf, size,
-             "CANCELED  processed %" PRId64 "/%" PRId64 ", updated %" PRId64
-             "; the next run resumes from there",
-             m->processed, m->total, m->updated);
+    snprintf(buf, size, "CANCELED  %s; the next run resumes from there", counts);
     break;
-  default:
-    snprintf(buf, size, "%s  processed %" PRId64 "/%" PRId64 ", updated %" PRId64,
-             tm_ctl_state_name(m->state), m->processed, m->total, m->updated);
+  default: snprintf(buf, size, "%s  %s", tm_ctl_state_name(m->state), counts);
   }
 }
 
@@ -122,6 +184,16 @@ void tm_ctl_print_outcome(FILE *out, const tm_ctl_pb_status *m, int name_width) 
   tm_ctl_describe_status(text, sizeof text, m);
   fprintf(out, "%-*s  %s\n", name_width, m->name ? m->name : "", text);
   for (size_t i = 0; i < m->n_samples; i++) fprintf(out, "    would set: %s\n", m->samples[i]);
+  tm_ctl_print_refused(out, "    ", m->failed, m->n_failed, m->failed_documents);
+}
+
+void tm_ctl_print_refused(FILE *out, const char *indent,
+                          Twigz__Migrations__V1__FailedDocument *const *failed, size_t n,
+                          int64_t total) {
+  for (size_t i = 0; i < n; i++)
+    fprintf(out, "%srefused %s: %s\n", indent, failed[i]->id, failed[i]->error);
+  if (n > 0 && total > (int64_t)n)
+    fprintf(out, "%s... and %" PRId64 " more\n", indent, total - (int64_t)n);
 }
 
 static int max_int(int a, int b) { return a > b ? a : b; }
@@ -172,8 +244,8 @@ void tm_ctl_print_status_table(FILE *out, const tm_ctl_pb_status_response *resp,
   for (size_t i = 0; i < resp->n_migrations; i++) {
     const tm_ctl_pb_status *m = resp->migrations[i];
     char started[40], finished[40];
-    format_time(started, sizeof started, m->started_at);
-    format_time(finished, sizeof finished, m->finished_at);
+    tm_ctl_format_time(started, sizeof started, m->started_at);
+    tm_ctl_format_time(finished, sizeof finished, m->finished_at);
     fprintf(out, "%-*s  %-11s  %9" PRId64 "  %9" PRId64 "  %9" PRId64, wn, m->name,
             tm_ctl_state_name(m->state), m->processed, m->total, m->updated);
     if (pending) fprintf(out, "  %9" PRId64, m->pending);
@@ -185,38 +257,24 @@ void tm_ctl_print_status_table(FILE *out, const tm_ctl_pb_status_response *resp,
     if (m->error && m->error[0]) fprintf(out, "%s: error: %s\n", m->name, m->error);
     if (tm_ctl_state_held(m->state) && m->owner && m->owner[0])
       fprintf(out, "%s: held by %s (run %s)\n", m->name, m->owner, m->run_id);
+    char detail[512];
+    if (m->controls && (tm_ctl_state_held(m->state) || m->state == TM_CTL_PAUSED) &&
+        tm_ctl_describe_controls(detail, sizeof detail, m->controls) > 0)
+      fprintf(out, "%s: controls: %s\n", m->name, detail);
+    if (m->state == TM_CTL_THROTTLED) {
+      tm_ctl_describe_throttle(detail, sizeof detail, m);
+      fprintf(out, "%s: throttled %s\n", m->name, detail);
+    }
+    if (m->failed_documents > 0) {
+      fprintf(out,
+              "%s: %" PRId64 " documents refused and skipped; the next run retries them first\n",
+              m->name, m->failed_documents);
+      tm_ctl_print_refused(out, "  ", m->failed, m->n_failed, m->failed_documents);
+    }
     if (m->drifted)
       fprintf(out,
               "%s: drifted: %" PRId64
               " documents match its filter again; the next run sweeps them\n",
               m->name, m->pending);
-  }
-}
-
-/* Who a caller was: its identity when it proved one, else where it called from. */
-static const char *who(const Twigz__Migrations__V1__Caller *c) {
-  if (!c) return "?";
-  if (c->identity && c->identity[0]) return c->identity;
-  return c->peer && c->peer[0] ? c->peer : "?";
-}
-
-void tm_ctl_print_history_header(FILE *out) {
-  fprintf(out, "%-20s  %-23s  %-11s  %9s  %9s  %9s  %-24s  %s\n", "STARTED", "MIGRATION", "STATE",
-          "PROCESSED", "TOTAL", "UPDATED", "RUN", "CALLER");
-}
-
-void tm_ctl_print_history_record(FILE *out, const tm_ctl_pb_run_record *r) {
-  char started[40], state[24];
-  format_time(started, sizeof started, r->started_at);
-  snprintf(state, sizeof state, "%s", tm_ctl_state_name(r->state));
-  fprintf(out, "%-20s  %-23s  %-11s  %9" PRId64 "  %9" PRId64 "  %9" PRId64 "  %-24s  %s\n",
-          started, r->migration, state, r->processed, r->total, r->updated, r->run_id,
-          who(r->caller));
-  if (r->error && r->error[0]) fprintf(out, "  error: %s\n", r->error);
-  if (r->swept_drift) fprintf(out, "  swept drift: documents had come back after it SUCCEEDED\n");
-  if (r->canceled_by) {
-    char at[40];
-    format_time(at, sizeof at, r->canceled_at);
-    fprintf(out, "  canceled by %s at %s\n", who(r->canceled_by), at);
   }
 }

@@ -8,6 +8,7 @@
 
 #include "google/protobuf/descriptor.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"
+#include "google/protobuf/wrappers.pb-c.h"
 #include "pb.h"
 #include "pbjson.h"
 
@@ -75,6 +76,31 @@ Test(pbjson, doubles_print_shortest_and_non_finite_ones_as_strings) {
   expect_json(&u.base, "{\"doubleValue\":\"-Infinity\"}");
   u.double_value = 1.0 / 3.0;
   expect_json(&u.base, "{\"doubleValue\":0.3333333333333333}");
+}
+
+Test(pbjson, doubles_use_plain_decimals_between_1e_minus_6_and_1e21_as_grpcurl_does) {
+  static const struct {
+    double v;
+    const char *json;
+  } cases[] = {
+      {50, "{\"doubleValue\":50}"},
+      {-2500, "{\"doubleValue\":-2500}"},
+      {123.456, "{\"doubleValue\":123.456}"},
+      {0.000001, "{\"doubleValue\":0.000001}"},
+      {1e-7, "{\"doubleValue\":1e-7}"},
+      {1.5e-10, "{\"doubleValue\":1.5e-10}"},
+      {1e20, "{\"doubleValue\":100000000000000000000}"},
+      {1e21, "{\"doubleValue\":1e+21}"},
+      {0.1 + 0.2, "{\"doubleValue\":0.30000000000000004}"},
+      {5e-324, "{\"doubleValue\":5e-324}"},
+      {1.7976931348623157e308, "{\"doubleValue\":1.7976931348623157e+308}"},
+  };
+  Google__Protobuf__UninterpretedOption u = GOOGLE__PROTOBUF__UNINTERPRETED_OPTION__INIT;
+  u.has_double_value = 1;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    u.double_value = cases[i].v;
+    expect_json(&u.base, cases[i].json);
+  }
 }
 
 Test(pbjson, base64_pads_one_and_two_trailing_bytes) {
@@ -184,4 +210,28 @@ Test(pbjson, pretty_printing_indents_nested_messages_and_arrays) {
                    "  ]\n"
                    "}");
   free(got);
+}
+
+Test(pbjson, wrappers_print_as_their_bare_value_and_a_present_zero_prints) {
+  Google__Protobuf__DoubleValue rate = GOOGLE__PROTOBUF__DOUBLE_VALUE__INIT;
+  rate.value = 0.5;
+  Google__Protobuf__Int64Value lag = GOOGLE__PROTOBUF__INT64_VALUE__INIT;
+  Google__Protobuf__Int64Value failed = GOOGLE__PROTOBUF__INT64_VALUE__INIT;
+  failed.value = 10;
+  Google__Protobuf__Int32Value batch = GOOGLE__PROTOBUF__INT32_VALUE__INIT;
+  batch.value = 100;
+  Twigz__Migrations__V1__TuneRequest t = TWIGZ__MIGRATIONS__V1__TUNE_REQUEST__INIT;
+  t.name = "m";
+  t.batch_size = &batch;
+  t.max_documents_per_second = &rate;
+  t.max_replication_lag_ms = &lag;
+  t.max_failed_documents = &failed;
+  expect_json(&t.base,
+              "{\"name\":\"m\",\"batchSize\":100,\"maxDocumentsPerSecond\":0.5,"
+              "\"maxReplicationLagMs\":\"0\",\"maxFailedDocuments\":\"10\"}");
+  /* A whole double prints as grpcurl prints it (Python would add ".0"). */
+  rate.value = 50;
+  Twigz__Migrations__V1__RunRequest r = TWIGZ__MIGRATIONS__V1__RUN_REQUEST__INIT;
+  r.max_documents_per_second = &rate;
+  expect_json(&r.base, "{\"maxDocumentsPerSecond\":50}");
 }
