@@ -17,6 +17,8 @@
 #define TM_DEFAULT_PROGRESS_SECONDS 30
 #define TM_DEFAULT_METRICS_REFRESH_SECONDS 10
 #define TM_DEFAULT_HISTORY_KEEP 100
+#define TM_DEFAULT_MAX_REPLICATION_LAG_MS 10000
+#define TM_DEFAULT_MAX_WRITE_LATENCY_MS 5000
 
 typedef struct {
   const char *listen;
@@ -39,6 +41,8 @@ typedef struct {
   int ping_timeout_ms;
   int max_runs;
   int progress_seconds;
+  int max_documents_per_second, max_replication_lag_ms, max_write_latency_ms;
+  int max_failed_documents;
   int metrics_refresh_seconds;
   int handshake_timeout_ms;
   int max_streams;

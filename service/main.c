@@ -319,6 +319,10 @@ int main(int argc, char **argv) {
       .progress_ms = cfg.progress_seconds * 1000,
       .metrics_refresh_ms = cfg.metrics_refresh_seconds * 1000,
       .history_keep = cfg.history_keep,
+      .max_documents_per_second = cfg.max_documents_per_second,
+      .max_replication_lag_ms = cfg.max_replication_lag_ms,
+      .max_write_latency_ms = cfg.max_write_latency_ms,
+      .max_failed_documents = cfg.max_failed_documents,
   };
   if (tm_store_new(cfg.mongodb_uri, cfg.database, &store, &err) != TM_OK) {
     snprintf(msg, sizeof msg, "--mongodb-uri: %s", err.msg);

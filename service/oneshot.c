@@ -33,10 +33,15 @@ static void on_done(void *arg, tm_code code, const tm_error *err, const tm_run_r
              st->swept_drift ? " (swept drift)" : "", st->dry_run ? " (dry run)" : "",
              (long long)st->processed, (long long)st->updated, (long long)st->total,
              st->error && *st->error ? " error=" : "", st->error ? st->error : "");
+      if (st->failed_count > 0) {
+        printf("  %lld documents refused by the server and skipped (max_failed_documents)\n",
+               (long long)st->failed_count);
+      }
       for (size_t s = 0; s < st->n_samples; s++) printf("  would set %s\n", st->samples[s]);
       if (st->state == TM_STATE_FAILED || st->state == TM_STATE_CANCELED) {
         exit_code = TM_EXIT_FAILED;
-      } else if (st->state == TM_STATE_INTERRUPTED && exit_code == TM_EXIT_OK) {
+      } else if ((st->state == TM_STATE_INTERRUPTED || st->state == TM_STATE_PAUSED) &&
+                 exit_code == TM_EXIT_OK) {
         exit_code = TM_EXIT_TEMPFAIL;
       }
     }

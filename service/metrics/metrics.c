@@ -11,7 +11,7 @@
 #include "process.h"
 
 #define N_CODES 17
-#define N_STATES 8
+#define N_STATES 11
 #define MAX_MIGRATIONS 32
 
 /* The Prometheus client default buckets, which go-grpc-prometheus uses, and more up to 8 h: a

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../store/profile.h"
 #include "../store/store.h"
 #include "json.h"
 #include "query.h"
@@ -171,13 +172,16 @@ static bool add_statement(const tm_backfill *b, mongoc_bulk_operation_t *bulk, c
  * collection (store/profile.h). The filter is not repeated in it: FerretDB checks a write's filter
  * against a snapshot taken when the command started and writes whole documents back, so even there
  * it would not stop a concurrent writer; the cursor's snapshot that planned the document is the
- * same kind of guard (FerretDB's own updateMany gives no more). */
+ * same kind of guard (FerretDB's own updateMany gives no more). with_clause adds the fields clause
+ * where the filter costs nothing more (MongoDB, writing one document at a time after a refusal). */
 static bool add_lone_id_statement(const tm_backfill *b, mongoc_bulk_operation_t *bulk,
-                                  const bson_t *doc, uint32_t mask, bson_error_t *berr) {
+                                  const bson_t *doc, uint32_t mask, bool with_clause,
+                                  bson_error_t *berr) {
   bson_iter_t it;
   if (!bson_iter_init_find(&it, doc, "_id")) return true;
   bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
   BSON_APPEND_VALUE(&filter, "_id", bson_iter_value(&it));
+  if (with_clause) append_fields_clause(b, &filter, mask);
   BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
   append_set(b, &set, mask);
   bson_append_document_end(&update, &set);
@@ -187,43 +191,49 @@ static bool add_lone_id_statement(const tm_backfill *b, mongoc_bulk_operation_t 
   return ok;
 }
 
-static tm_code execute(mongoc_bulk_operation_t *bulk, int64_t *updated, tm_error *err) {
-  bson_t reply;
-  bson_error_t berr;
-  uint32_t ok = mongoc_bulk_operation_execute(bulk, &reply, &berr);
-  bson_iter_t it;
-  if (ok && bson_iter_init_find(&it, &reply, "nModified") && BSON_ITER_HOLDS_NUMBER(&it)) {
-    *updated += bson_iter_as_int64(&it);
+/* The first entry of a failed bulk write's writeErrors: its statement and whether the server
+ * refused that statement's document alone. */
+typedef struct {
+  bool found, refused;
+  uint32_t index;
+  char error[200];
+} write_error;
+
+static void first_write_error(const bson_t *reply, write_error *out) {
+  memset(out, 0, sizeof *out);
+  bson_iter_t it, errors, f;
+  if (!bson_iter_init_find(&it, reply, "writeErrors") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+      !bson_iter_recurse(&it, &errors) || !bson_iter_next(&errors) ||
+      !BSON_ITER_HOLDS_DOCUMENT(&errors) || !bson_iter_recurse(&errors, &f)) {
+    return;
   }
-  bson_destroy(&reply);
-  return ok ? TM_OK : tm_store_error(&berr, err, "writing a batch");
+  int64_t code = 0;
+  const char *msg = "";
+  while (bson_iter_next(&f)) {
+    const char *k = bson_iter_key(&f);
+    if (strcmp(k, "index") == 0 && BSON_ITER_HOLDS_NUMBER(&f)) {
+      out->index = (uint32_t)bson_iter_as_int64(&f);
+      out->found = true;
+    }
+    if (strcmp(k, "code") == 0 && BSON_ITER_HOLDS_NUMBER(&f)) code = bson_iter_as_int64(&f);
+    if (strcmp(k, "errmsg") == 0 && BSON_ITER_HOLDS_UTF8(&f)) msg = bson_iter_utf8(&f, NULL);
+  }
+  out->refused = out->found && tm_profile_refuses_document(code, msg);
+  snprintf(out->error, sizeof out->error, "E%lld %s", (long long)code, msg);
 }
 
-typedef bool (*add_fn)(const tm_backfill *b, mongoc_bulk_operation_t *bulk, const void *ctx,
-                       size_t k, bson_error_t *berr);
-
-/* Sends n statements (add(k) builds statement k) in ordered update commands of at most the
- * profile's max_write_statements. */
-static tm_code send_statements(const tm_backfill *b, mongoc_collection_t *coll, size_t n,
-                               add_fn add, const void *ctx, int64_t *updated, tm_error *err) {
-  tm_code code = TM_OK;
-  size_t chunk = b->caps.max_write_statements ? b->caps.max_write_statements : n;
-  for (size_t start = 0; start < n && code == TM_OK; start += chunk) {
-    bson_t opts = BSON_INITIALIZER;
-    BSON_APPEND_BOOL(&opts, "ordered", true);
-    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
-    bson_destroy(&opts);
-    bson_error_t berr;
-    for (size_t k = start; k < n && k < start + chunk; k++) {
-      if (!add(b, bulk, ctx, k, &berr)) {
-        code = tm_store_error(&berr, err, "planning a batch");
-        break;
-      }
-    }
-    if (code == TM_OK) code = execute(bulk, updated, err);
-    mongoc_bulk_operation_destroy(bulk);
+/* Runs bulk; counts nModified (documents written before a failure included). */
+static bool execute(mongoc_bulk_operation_t *bulk, int64_t *updated, write_error *we,
+                    bson_error_t *berr) {
+  bson_t reply;
+  uint32_t ok = mongoc_bulk_operation_execute(bulk, &reply, berr);
+  bson_iter_t it;
+  if (bson_iter_init_find(&it, &reply, "nModified") && BSON_ITER_HOLDS_NUMBER(&it)) {
+    *updated += bson_iter_as_int64(&it);
   }
-  return code;
+  if (!ok) first_write_error(&reply, we);
+  bson_destroy(&reply);
+  return ok;
 }
 
 typedef struct {
@@ -231,37 +241,91 @@ typedef struct {
   const uint32_t *masks;
   size_t n;
   const uint32_t *distinct; /* the distinct non-zero masks */
-  size_t *order;            /* lone _id path: indexes of the documents to write */
+  size_t *order;            /* one document per statement: indexes of the documents to write */
+  bool with_clause;         /* one document per statement, its fields clause included */
   span sp;
 } batch;
 
-static bool add_by_mask(const tm_backfill *b, mongoc_bulk_operation_t *bulk, const void *ctx,
+typedef bool (*add_fn)(const tm_backfill *b, mongoc_bulk_operation_t *bulk, const batch *bt,
+                       size_t k, bson_error_t *berr);
+
+/* Sends n statements (add(k) builds statement k) in ordered update commands of at most the
+ * profile's max_write_statements. With refused set and one document per statement, a document the
+ * server refuses alone is recorded there and the statements after it go on; any other failure
+ * ends the batch. *refusal_seen: a statement of several documents was refused (the caller retries
+ * those one by one). */
+static tm_code send_statements(const tm_backfill *b, mongoc_collection_t *coll, size_t n,
+                               add_fn add, const batch *bt, int64_t *updated, tm_refused *refused,
+                               bool *refusal_seen, tm_error *err) {
+  size_t chunk = b->caps.max_write_statements ? b->caps.max_write_statements : n;
+  for (size_t start = 0; start < n;) {
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&opts, "ordered", true);
+    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
+    bson_destroy(&opts);
+    bson_error_t berr;
+    size_t end = start + chunk < n ? start + chunk : n;
+    for (size_t k = start; k < end; k++) {
+      if (!add(b, bulk, bt, k, &berr)) {
+        mongoc_bulk_operation_destroy(bulk);
+        return tm_store_error(&berr, err, "planning a batch");
+      }
+    }
+    write_error we;
+    bool ok = execute(bulk, updated, &we, &berr);
+    mongoc_bulk_operation_destroy(bulk);
+    if (ok) {
+      start = end;
+      continue;
+    }
+    if (!refused || !we.refused || start + we.index >= end) {
+      return tm_store_error(&berr, err, "writing a batch");
+    }
+    if (!bt->order) {
+      *refusal_seen = true;
+      return TM_OK;
+    }
+    bson_iter_t id;
+    if (bson_iter_init_find(&id, bt->docs[bt->order[start + we.index]], "_id")) {
+      tm_refused_add(refused, bson_iter_value(&id), we.error);
+    }
+    start += we.index + 1;
+  }
+  return TM_OK;
+}
+
+static bool add_by_mask(const tm_backfill *b, mongoc_bulk_operation_t *bulk, const batch *bt,
                         size_t k, bson_error_t *berr) {
-  const batch *bt = ctx;
   return add_statement(b, bulk, &bt->sp, bt->docs, bt->masks, bt->n, bt->distinct[k], berr);
 }
 
-static bool add_by_id(const tm_backfill *b, mongoc_bulk_operation_t *bulk, const void *ctx,
+static bool add_by_id(const tm_backfill *b, mongoc_bulk_operation_t *bulk, const batch *bt,
                       size_t k, bson_error_t *berr) {
-  const batch *bt = ctx;
   size_t i = bt->order[k];
-  return add_lone_id_statement(b, bulk, bt->docs[i], bt->masks[i], berr);
+  return add_lone_id_statement(b, bulk, bt->docs[i], bt->masks[i], bt->with_clause, berr);
+}
+
+/* One statement per document that misses a field. */
+static tm_code write_one_by_one(const tm_backfill *b, mongoc_collection_t *coll, batch *bt,
+                                int64_t *updated, tm_refused *refused, tm_error *err) {
+  size_t *order = malloc((bt->n ? bt->n : 1) * sizeof *order), count = 0;
+  for (size_t i = 0; i < bt->n; i++) {
+    if (bt->masks[i]) order[count++] = i;
+  }
+  bt->order = order;
+  bool unused;
+  tm_code code = send_statements(b, coll, count, add_by_id, bt, updated, refused, &unused, err);
+  bt->order = NULL;
+  free(order);
+  return code;
 }
 
 tm_code tm_backfill_write(const tm_backfill *b, mongoc_collection_t *coll,
                           const bson_t *const *docs, const uint32_t *masks, size_t n,
-                          int64_t *updated, tm_error *err) {
+                          int64_t *updated, tm_refused *refused, tm_error *err) {
   *updated = 0;
-  if (b->caps.lone_id_writes) {
-    size_t *order = malloc((n ? n : 1) * sizeof *order), count = 0;
-    for (size_t i = 0; i < n; i++) {
-      if (masks[i]) order[count++] = i;
-    }
-    batch bt = {.docs = docs, .masks = masks, .n = n, .order = order};
-    tm_code code = send_statements(b, coll, count, add_by_id, &bt, updated, err);
-    free(order);
-    return code;
-  }
+  batch bt = {.docs = docs, .masks = masks, .n = n};
+  if (b->caps.lone_id_writes) return write_one_by_one(b, coll, &bt, updated, refused, err);
   /* The distinct masks, in first-seen order (at most 2^16 - 1, usually 1 to 3). */
   uint32_t *distinct = malloc((n ? n : 1) * sizeof *distinct);
   size_t n_distinct = 0;
@@ -271,7 +335,7 @@ tm_code tm_backfill_write(const tm_backfill *b, mongoc_collection_t *coll,
     while (j < n_distinct && distinct[j] != masks[i]) j++;
     if (j == n_distinct) distinct[n_distinct++] = masks[i];
   }
-  batch bt = {.docs = docs, .masks = masks, .n = n, .distinct = distinct};
+  bt.distinct = distinct;
   bson_iter_t first, last;
   if (n > 0 && bson_iter_init_find(&first, docs[0], "_id") &&
       bson_iter_init_find(&last, docs[n - 1], "_id")) {
@@ -279,8 +343,16 @@ tm_code tm_backfill_write(const tm_backfill *b, mongoc_collection_t *coll,
     bt.sp.last = bson_iter_value(&last);
     bt.sp.range = tm_query_same_bracket(bt.sp.first, bt.sp.last);
   }
-  tm_code code = send_statements(b, coll, n_distinct, add_by_mask, &bt, updated, err);
+  bool refusal_seen = false;
+  tm_code code =
+      send_statements(b, coll, n_distinct, add_by_mask, &bt, updated, refused, &refusal_seen, err);
   free(distinct);
+  if (code == TM_OK && refusal_seen) {
+    /* A statement over many documents stops at the first it may not write: write the batch again
+     * one document at a time to learn which are refused. The clause skips what is written. */
+    bt.with_clause = true;
+    code = write_one_by_one(b, coll, &bt, updated, refused, err);
+  }
   return code;
 }
 

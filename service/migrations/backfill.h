@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "../error.h"
+#include "../store/controls.h"
 #include "filter.h"
 #include "registry.h"
 
@@ -37,10 +38,12 @@ void tm_backfill_destroy(tm_backfill *b);
  * present: a dry run uses them for fields an earlier migration of the same run would have set. */
 uint32_t tm_backfill_plan(const tm_backfill *b, const bson_t *doc, uint32_t covered);
 
-/* Sets masks[i]'s fields on docs[i] (mask 0: nothing) in bulk; *updated receives nModified. */
+/* Sets masks[i]'s fields on docs[i] (mask 0: nothing) in bulk; *updated receives nModified. With
+ * refused (may be NULL: any refusal fails the batch), a document the server refuses alone (a
+ * validator, a unique index, the size limit) is added there and the others are written. */
 tm_code tm_backfill_write(const tm_backfill *b, mongoc_collection_t *coll,
                           const bson_t *const *docs, const uint32_t *masks, size_t n,
-                          int64_t *updated, tm_error *err);
+                          int64_t *updated, tm_refused *refused, tm_error *err);
 
 /* Relaxed extended JSON of {_id, <field>: <default>, ...} for doc and mask; malloc'd. */
 char *tm_backfill_sample(const tm_backfill *b, const bson_t *doc, uint32_t mask);

@@ -156,7 +156,7 @@ tm_code tm_chain_skip_succeeded(chain *c, item *it, bool *skip, tm_error *err) {
   if (c->rerun) return TM_OK;
   if (!it->drift) {
     bool left;
-    tm_code code = tm_engine_any_left(c->e, c->client, it->m, &left, err);
+    tm_code code = tm_engine_any_left(c->e, c->client, it->m, NULL, &left, err);
     if (code != TM_OK) return code;
     it->drift = left;
     if (left) {
@@ -177,6 +177,12 @@ static tm_code claim(chain *c, item *it, tm_error *err) {
   bool skip = false;
   tm_code code = tm_state_read(c->states, name, &s, err);
   if (code != TM_OK) return code;
+  if (s.exists && s.state == TM_STATE_PAUSED && !s.prev && !c->resume) {
+    it->kind = ITEM_PAUSED;
+    tm_chain_set_status(it, &s, false);
+    tm_state_doc_clear(&s);
+    return TM_OK;
+  }
   if (s.exists && s.state == TM_STATE_SUCCEEDED && !s.prev) {
     code = tm_chain_skip_succeeded(c, it, &skip, err);
     if (code == TM_OK && skip) {
@@ -223,11 +229,12 @@ static tm_code claim(chain *c, item *it, tm_error *err) {
     release(c, it);
     return code;
   }
-  if (base.exists && base.state == TM_STATE_SUCCEEDED && skip) {
+  bool paused = base.exists && base.state == TM_STATE_PAUSED && !c->resume;
+  if (base.exists && ((base.state == TM_STATE_SUCCEEDED && skip) || paused)) {
     if (s.prev) code = tm_state_restore(c->states, name, s.lease_gen, &base, err);
     release(c, it);
-    it->kind = ITEM_SKIPPED;
-    tm_chain_set_status(it, &base, true);
+    it->kind = paused ? ITEM_PAUSED : ITEM_SKIPPED;
+    tm_chain_set_status(it, &base, !paused);
     tm_state_doc_clear(&s);
     tm_state_doc_clear(&base);
     return code;
@@ -240,11 +247,13 @@ static tm_code claim(chain *c, item *it, tm_error *err) {
       .lease_expires_at_ms = it->lease.expires_at_ms,
       .now_ms = now,
       .reset_cursor = base.state == TM_STATE_SUCCEEDED,
+      .controls = c->resume && base.has_controls ? &base.controls : &c->controls,
+      .keep_failed = c->resume && base.state == TM_STATE_PAUSED,
   };
   code = tm_state_claim_write(c->states, name, &cl, &base, err);
   if (code == TM_OK && tm_state_is_held(s.state) && !s.prev && s.run_id) {
     /* The holder we replace is gone: its history entry ends as its state did. */
-    tm_history_end_args end = {
+    tm_history_outcome end = {
         .state = base.state,
         .error = base.error,
         .total = s.total,
@@ -285,6 +294,20 @@ static void unclaim(chain *c, item *it) {
   it->kind = ITEM_SETTLED;
 }
 
+/* Leaves a claim the chain did not reach QUEUED behind paused, its lease released: a Resume of
+ * paused takes it up again (any Run may claim it meanwhile). */
+static void leave_waiting(chain *c, item *it, const char *paused) {
+  tm_error err;
+  if (tm_state_wait_behind(c->states, it->m->name, it->lease.gen, paused, &err) != TM_OK) {
+    unclaim(c, it);
+    return;
+  }
+  release(c, it);
+  state_written(c);
+  tm_state_doc_clear(&it->base);
+  it->kind = ITEM_SETTLED; /* its status stays the claim's: QUEUED */
+}
+
 /* --- history --- */
 
 /* Records that this run starts it->m; the strings are borrowed. A dry run writes nothing at all,
@@ -302,6 +325,8 @@ static void history_begin(chain *c, const item *it) {
       .swept_drift = it->drift,
       .batch_size = c->batch_size,
       .caller = c->caller,
+      .has_controls = true,
+      .controls = c->controls,
       .state = TM_STATE_RUNNING,
       .started_at_ms = tm_clock_wall_ms(),
   };
@@ -309,14 +334,16 @@ static void history_begin(chain *c, const item *it) {
   free(names);
 }
 
-static void history_end(chain *c, const item *it, const tm_status *st) {
-  tm_history_end_args end = {
+static void history_end(chain *c, const item *it, const tm_status *st, const bson_t *failed) {
+  tm_history_outcome end = {
       .state = st->state,
       .error = st->error,
       .total = st->total,
       .processed = st->processed,
       .updated = st->updated,
       .finished_at_ms = st->finished_at_ms,
+      .failed_count = st->failed_count,
+      .failed = failed,
   };
   tm_engine_history_end(c->e, c->client, c->run_id, it->m->name, &end);
 }
@@ -329,6 +356,7 @@ static tm_state state_of_outcome(tm_run_outcome o) {
   case TM_RUN_CANCELED: return TM_STATE_CANCELED;
   case TM_RUN_INTERRUPTED: return TM_STATE_INTERRUPTED;
   case TM_RUN_LOST: return TM_STATE_INTERRUPTED;
+  case TM_RUN_PAUSED: return TM_STATE_PAUSED;
   default: return TM_STATE_FAILED;
   }
 }
@@ -368,7 +396,7 @@ static tm_state run_claimed(chain *c, item *it, bool *interrupted) {
   int64_t started = tm_clock_wall_ms();
   tm_code code = tm_state_read(c->states, name, &s, &err);
   tm_runner_result r;
-  memset(&r, 0, sizeof r);
+  tm_runner_result_init(&r);
   tm_heartbeat_view view;
   tm_heartbeat_view_of(c->hb, it->hb_slot, &view);
   tm_state state;
@@ -388,21 +416,33 @@ static tm_state run_claimed(chain *c, item *it, bool *interrupted) {
     tm_error_set(&r.err, TM_ERR_CONFLICT, "lease lost to another holder before the start");
   } else if (s.cancel_requested || view.cancel) {
     r.outcome = TM_RUN_CANCELED;
+  } else if (s.pause_requested || view.pause) {
+    r.outcome = TM_RUN_PAUSED;
   } else {
+    bool resumed = c->resume && it->base.state == TM_STATE_PAUSED;
+    /* The claim stored the run's controls; a Tune since has changed them there. */
+    tm_controls controls = s.has_controls ? s.controls : c->controls;
     tm_runner_params p = {
         .engine = c->e,
         .client = c->client,
         .m = it->m,
         .registry_index = tm_registry_index(it->m),
-        .batch_size = c->batch_size,
+        .batch_size = controls.batch_size > 0 ? controls.batch_size : c->batch_size,
+        .controls = controls,
         .resume_after = s.has_cursor ? &s.cursor : NULL,
         .done_before = s.has_cursor ? it->base.processed : 0,
+        .retry_first = it->base.failed,
+        .failed_before = resumed ? it->base.failed_count : 0,
         .states = c->states,
         .hb = c->hb,
         .hb_slot = it->hb_slot,
         .lease_gen = it->lease.gen,
     };
-    history_begin(c, it);
+    if (resumed) {
+      tm_engine_history_resume(c->e, c->client, c->run_id, name);
+    } else {
+      history_begin(c, it);
+    }
     ran = true;
     tm_runner_run(&p, &r, NULL);
   }
@@ -433,16 +473,19 @@ static tm_state run_claimed(chain *c, item *it, bool *interrupted) {
   it->st.started_at_ms = started;
   it->st.finished_at_ms = tm_clock_wall_ms();
   if (error) it->st.error = strdup(error);
+  it->st.has_controls = ran;
+  it->st.controls = r.controls;
+  tm_report_failed(&it->st, r.failed, r.refused.n ? &r.refused.list : NULL);
   if (r.has_cursor) {
     it->st.cursor = tm_json_canonical_value(&r.cursor);
   } else if (code == TM_OK && s.has_cursor) {
     it->st.cursor = tm_json_canonical_value(&s.cursor);
   }
+  if (ran) history_end(c, it, &it->st, r.refused.n ? &r.refused.list : NULL);
   tm_runner_result_clear(&r);
   if (code == TM_OK) tm_state_doc_clear(&s);
   tm_state_doc_clear(&it->base);
   it->kind = ITEM_SETTLED;
-  if (ran) history_end(c, it, &it->st);
   return state;
 }
 
@@ -541,10 +584,13 @@ static void run_chain(chain *c) {
   if (c->async) tm_chain_report(c, TM_OK, NULL);
 
   bool stop = false, interrupted = false;
+  const char *paused = NULL; /* the migration this chain paused: the rest of it waits behind */
   for (size_t i = 0; i < c->n; i++) {
     item *it = &c->items[i];
     if (stop) {
-      if (it->kind == ITEM_CLAIMED) {
+      if (it->kind == ITEM_CLAIMED && paused) {
+        leave_waiting(c, it, paused);
+      } else if (it->kind == ITEM_CLAIMED) {
         unclaim(c, it);
       } else if (it->kind == ITEM_BUSY) {
         set_stored_status(c, it);
@@ -552,12 +598,16 @@ static void run_chain(chain *c) {
       continue;
     }
     tm_state state = TM_STATE_SUCCEEDED;
+    bool ours = it->kind == ITEM_CLAIMED;
     if (it->kind == ITEM_CLAIMED) {
       state = run_claimed(c, it, &interrupted);
     } else if (it->kind == ITEM_BUSY) {
       state = wait_busy(c, it, &interrupted);
+    } else if (it->kind == ITEM_PAUSED) {
+      state = TM_STATE_PAUSED;
     }
     if (interrupted || state != TM_STATE_SUCCEEDED) stop = true;
+    if (state == TM_STATE_PAUSED && ours && !interrupted) paused = it->m->name;
   }
   if (interrupted && c->interrupt.code != TM_OK) {
     tm_chain_report(c, TM_ERR_UNAVAILABLE, &c->interrupt);

@@ -27,7 +27,8 @@ typedef struct waiter {
   struct waiter *next;
 } waiter;
 
-typedef enum { ITEM_SKIPPED, ITEM_CLAIMED, ITEM_BUSY, ITEM_SETTLED } item_kind;
+/* PAUSED: a Run (not a Resume) found it paused and stops before it. */
+typedef enum { ITEM_SKIPPED, ITEM_CLAIMED, ITEM_BUSY, ITEM_SETTLED, ITEM_PAUSED } item_kind;
 
 typedef struct {
   const tm_migration *m;
@@ -48,7 +49,9 @@ struct chain {
   tm_chain_rec *rec;
   char run_id[40];
   bool dry_run, rerun, async;
+  bool resume; /* a Resume: PAUSED migrations are claimed, under run_id and their own controls */
   int batch_size;
+  tm_controls controls;  /* the run's (controls.batch_size is batch_size) */
   waiter *waiters;       /* under e->mu; taken when the chain answers */
   atomic_bool abandoned; /* every caller left before the answer */
   bool reported;

@@ -1,6 +1,7 @@
 /* Starting chains: a Run identical to one that has not answered joins it; the rest get a thread
  * of their own, bounded by max_runs; callers that leave are answered at once; finished threads are
  * joined. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,9 +12,11 @@
 
 static bool same_run(const chain *c, const tm_migration *const *ms, size_t n, const chain *want) {
   if (c->n != n || c->dry_run != want->dry_run || c->rerun != want->rerun ||
-      c->async != want->async || c->batch_size != want->batch_size) {
+      c->async != want->async || c->batch_size != want->batch_size || c->resume != want->resume ||
+      memcmp(&c->controls, &want->controls, sizeof c->controls) != 0) {
     return false;
   }
+  if (c->resume && strcmp(c->run_id, want->run_id) != 0) return false;
   for (size_t i = 0; i < n; i++) {
     if (c->items[i].m != ms[i]) return false;
   }
@@ -48,11 +51,28 @@ static void free_chain(chain *c) {
   free(c);
 }
 
+void tm_chain_controls(const tm_engine *e, const tm_run_request *req, int batch_size,
+                       tm_controls *out) {
+  *out = e->default_controls;
+  out->batch_size = batch_size;
+  out->current_batch_size = batch_size;
+  tm_controls_change ch = req->controls;
+  ch.batch_size = false;
+  tm_controls_apply(out, &ch, NULL, 0);
+}
+
 tm_code tm_chain_start(tm_engine *e, const tm_migration *const *ms, size_t n,
-                       const tm_run_request *req, int batch_size, tm_run_done_fn done, void *arg,
-                       tm_error *err) {
+                       const tm_run_request *req, int batch_size, const tm_chain_resume *resume,
+                       tm_run_done_fn done, void *arg, tm_error *err) {
   chain *c = calloc(1, sizeof *c);
   c->e = e;
+  c->resume = resume != NULL;
+  if (resume) {
+    snprintf(c->run_id, sizeof c->run_id, "%s", resume->run_id);
+    c->controls = resume->controls;
+  } else {
+    tm_chain_controls(e, req, batch_size, &c->controls);
+  }
   c->dry_run = req->dry_run;
   c->rerun = req->rerun;
   c->async = req->async && !req->dry_run; /* a dry run's answer is its plan: always at the end */
@@ -92,16 +112,19 @@ tm_code tm_chain_start(tm_engine *e, const tm_migration *const *ms, size_t n,
                         "few seconds, or follow them with Status",
                         live);
   }
-  bson_oid_t oid;
-  bson_oid_init(&oid, NULL);
-  bson_oid_to_string(&oid, c->run_id);
+  if (!c->resume) {
+    bson_oid_t oid;
+    bson_oid_init(&oid, NULL);
+    bson_oid_to_string(&oid, c->run_id);
+  }
   c->waiters = new_waiter(done, arg, false);
   tm_chain_rec *rec = calloc(1, sizeof *rec);
   c->rec = rec;
   rec->joinable = c;
-  tm_log(TM_LOG_INFO, "run accepted", "run_id", TM_LOG_STR(c->run_id), "migrations", TM_LOG_INT(n),
-         "dry_run", TM_LOG_BOOL(req->dry_run), "async", TM_LOG_BOOL(req->async), "rerun",
-         TM_LOG_BOOL(req->rerun), "batch_size", TM_LOG_INT(batch_size), NULL);
+  tm_log(TM_LOG_INFO, c->resume ? "resume accepted" : "run accepted", "run_id",
+         TM_LOG_STR(c->run_id), "migrations", TM_LOG_INT(n), "dry_run", TM_LOG_BOOL(req->dry_run),
+         "async", TM_LOG_BOOL(req->async), "rerun", TM_LOG_BOOL(req->rerun), "batch_size",
+         TM_LOG_INT(batch_size), NULL);
   /* Created under the lock so that destroy, which takes it to set stopping, sees every chain. */
   int rc = pthread_create(&rec->thread, NULL, tm_chain_main, c);
   if (rc == 0) {

@@ -41,6 +41,11 @@ typedef struct {
   /* How often the metrics read the state collection; default 10000. */
   int metrics_refresh_ms;
   int history_keep; /* run history entries kept per migration; default 100 */
+  /* A Run's controls where it sets none (controls.h; 0: no limit, off, none): the service's
+   * --max-documents-per-second, --max-replication-lag-ms, --max-write-latency-ms and
+   * --max-failed-documents. */
+  double max_documents_per_second;
+  int64_t max_replication_lag_ms, max_write_latency_ms, max_failed_documents;
 } tm_engine_options;
 
 typedef struct tm_engine tm_engine;
@@ -95,6 +100,28 @@ tm_code tm_engine_status_async(tm_engine *engine, const char *const *names, size
  * TM_OK and must be cleared by the caller. */
 tm_code tm_engine_cancel(tm_engine *engine, const char *name, const tm_caller *caller,
                          tm_status *out, tm_error *err);
+
+/* Blocking. Records a Pause for a QUEUED or RUNNING migration, as tm_engine_cancel does a Cancel:
+ * its holder stops after the current batch and stores it PAUSED (resumable), the migrations after
+ * it in its Run wait QUEUED. out: PAUSING (or PAUSED), filled on TM_OK. */
+tm_code tm_engine_pause(tm_engine *engine, const char *name, const tm_caller *caller,
+                        tm_status *out, tm_error *err);
+
+/* Resumes a PAUSED migration and the claims waiting behind it, on this replica, under the paused
+ * run's id and controls: answers through done as an async Run does (TM_OK: done will be called).
+ * A PAUSING migration has its Pause withdrawn instead: TM_OK with *withdrawn set, out filled, done
+ * never called. Neither: TM_ERR_PRECONDITION. */
+tm_code tm_engine_resume(tm_engine *engine, const char *name, const tm_caller *caller,
+                         tm_run_done_fn done, void *arg, bool *withdrawn, tm_status *out,
+                         tm_error *err);
+
+/* Blocking. Changes the controls of a QUEUED, RUNNING or PAUSED migration (a running holder
+ * applies them from its next batch) and records the change in its run's history. Values out of
+ * range or nothing to change: TM_ERR_INVALID; another state: TM_ERR_PRECONDITION. out (with the
+ * new controls) is filled on TM_OK; changes (size cap) says what changed. */
+tm_code tm_engine_tune(tm_engine *engine, const char *name, const tm_controls_change *change,
+                       const tm_caller *caller, tm_status *out, char *changes, size_t cap,
+                       tm_error *err);
 
 /* Reads the state collection for the metrics now rather than at the next period; returns at
  * once. */

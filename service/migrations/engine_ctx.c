@@ -2,6 +2,8 @@
  * migration, and the run history's writes (see engine_ctx.h). */
 #include "engine_ctx.h"
 
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "../log.h"
@@ -42,11 +44,14 @@ tm_code tm_engine_whole_filter(tm_engine *e, mongoc_client_t *client, const tm_m
 }
 
 tm_code tm_engine_any_left(tm_engine *e, mongoc_client_t *client, const tm_migration *m,
-                           bool *found, tm_error *err) {
+                           const bson_t *except, bool *found, tm_error *err) {
   *found = false;
   mongoc_collection_t *coll;
   bson_t filter;
   tm_code code = tm_engine_whole_filter(e, client, m, &coll, &filter, err);
+  if (code == TM_OK && except && !bson_empty(except)) {
+    tm_query_restrict_ids(&filter, "$nin", except);
+  }
   if (code == TM_OK) {
     bson_t opts = BSON_INITIALIZER, projection;
     BSON_APPEND_INT64(&opts, "limit", 1);
@@ -94,11 +99,10 @@ void tm_engine_history_begin(tm_engine *e, mongoc_client_t *client, const tm_his
 }
 
 void tm_engine_history_end(tm_engine *e, mongoc_client_t *client, const char *run_id,
-                           const char *name, const tm_history_end_args *end) {
+                           const char *name, const tm_history_outcome *end) {
   mongoc_collection_t *h = history_of(e, client);
   tm_error err;
-  if (tm_history_end(h, run_id, name, end->state, end->error, end->total, end->processed,
-                     end->updated, end->finished_at_ms, end->only_if_held, &err) != TM_OK) {
+  if (tm_history_end(h, run_id, name, end, &err) != TM_OK) {
     history_failed("could not record a run's end in the history", run_id, name, &err);
   } else if (tm_history_trim(h, name, e->history_keep, &err) != TM_OK) {
     history_failed("could not trim the history", run_id, name, &err);
@@ -106,11 +110,30 @@ void tm_engine_history_end(tm_engine *e, mongoc_client_t *client, const char *ru
   mongoc_collection_destroy(h);
 }
 
-void tm_engine_history_cancel(tm_engine *e, mongoc_client_t *client, const char *run_id,
-                              const char *name, const tm_caller *by) {
+void tm_engine_history_resume(tm_engine *e, mongoc_client_t *client, const char *run_id,
+                              const char *name) {
   mongoc_collection_t *h = history_of(e, client);
   tm_error err;
-  if (tm_history_cancel(h, run_id, name, by, tm_clock_wall_ms(), &err) != TM_OK) {
+  if (tm_history_resume(h, run_id, name, &err) != TM_OK) {
+    history_failed("could not record a resume in the history", run_id, name, &err);
+  }
+  mongoc_collection_destroy(h);
+}
+
+void tm_engine_history_event(tm_engine *e, mongoc_client_t *client, const char *run_id,
+                             const char *name, const char *action, const tm_caller *by,
+                             const char *detail) {
+  static const tm_caller unknown;
+  tm_history_event ev = {
+      .by = by ? *by : unknown, .at_ms = tm_clock_wall_ms(), .detail = (char *)detail};
+  snprintf(ev.action, sizeof ev.action, "%s", action);
+  mongoc_collection_t *h = history_of(e, client);
+  tm_error err;
+  if (tm_history_event_add(h, run_id, name, &ev, &err) != TM_OK) {
+    history_failed("could not record a control in the history", run_id, name, &err);
+  }
+  if (strcmp(action, "cancel") == 0 &&
+      tm_history_cancel(h, run_id, name, &ev.by, ev.at_ms, &err) != TM_OK) {
     history_failed("could not record a cancel in the history", run_id, name, &err);
   }
   mongoc_collection_destroy(h);

@@ -31,6 +31,7 @@ struct tm_engine {
   int max_runs;
   int progress_ms;
   tm_write_filter write_filter;
+  tm_controls default_controls; /* a Run's controls where it sets none (batch_size included) */
   tm_profile profile;
   tm_state_reads state_reads; /* Status */
   pthread_mutex_t mu;         /* guards what follows */
@@ -55,22 +56,21 @@ tm_code tm_engine_whole_filter(tm_engine *e, mongoc_client_t *client, const tm_m
                                mongoc_collection_t **coll, bson_t *filter, tm_error *err);
 
 /* Whether any document of m's collection still matches its whole filter (one query that stops at
- * the first match, not a count): a SUCCEEDED migration with one left has drifted. */
+ * the first match, not a count): a SUCCEEDED migration with one left has drifted. except (an array
+ * of _ids, may be NULL): documents not to count (refused ones the run skipped). */
 tm_code tm_engine_any_left(tm_engine *e, mongoc_client_t *client, const tm_migration *m,
-                           bool *found, tm_error *err);
+                           const bson_t *except, bool *found, tm_error *err);
 
 /* The run history (history.h), written best-effort: a failure is logged, never the run's. */
-typedef struct {
-  tm_state state;
-  const char *error;
-  int64_t total, processed, updated, finished_at_ms;
-  bool only_if_held; /* an entry that ended already is left as it is */
-} tm_history_end_args;
-
 void tm_engine_history_begin(tm_engine *e, mongoc_client_t *client, const tm_history_entry *entry);
 void tm_engine_history_end(tm_engine *e, mongoc_client_t *client, const char *run_id,
-                           const char *name, const tm_history_end_args *end);
-void tm_engine_history_cancel(tm_engine *e, mongoc_client_t *client, const char *run_id,
-                              const char *name, const tm_caller *by);
+                           const char *name, const tm_history_outcome *end);
+void tm_engine_history_resume(tm_engine *e, mongoc_client_t *client, const char *run_id,
+                              const char *name);
+/* A control call ("pause", "resume", "tune", "cancel") by `by` (NULL: unknown); detail may be
+ * NULL. */
+void tm_engine_history_event(tm_engine *e, mongoc_client_t *client, const char *run_id,
+                             const char *name, const char *action, const tm_caller *by,
+                             const char *detail);
 
 #endif

@@ -38,9 +38,9 @@ static void renew_all(tm_heartbeat *hb, mongoc_collection_t *leases) {
     pthread_mutex_unlock(&hb->mu);
     if (!used) continue;
 
-    bool cancel = false;
+    tm_lease_signals sig;
     tm_error err = {0};
-    tm_code code = tm_lease_renew(leases, &lease, hb->lease_ms, &cancel, &err);
+    tm_code code = tm_lease_renew(leases, &lease, hb->lease_ms, &sig, &err);
     tm_metrics_lease_renewal(code == TM_OK             ? TM_METRICS_LEASE_RENEWED
                              : code == TM_ERR_CONFLICT ? TM_METRICS_LEASE_LOST
                                                        : TM_METRICS_LEASE_FAILED);
@@ -62,7 +62,12 @@ static void renew_all(tm_heartbeat *hb, mongoc_collection_t *leases) {
                TM_LOG_STR(err.msg), NULL);
       } else {
         s->view.lease = lease;
-        s->view.cancel = s->view.cancel || cancel;
+        s->view.cancel = s->view.cancel || sig.cancel;
+        s->view.pause = sig.pause;
+        if (sig.tune_seq > s->view.tune_seq) {
+          s->view.tune_seq = sig.tune_seq;
+          s->view.tune = sig.tune;
+        }
       }
     }
     pthread_mutex_unlock(&hb->mu);

@@ -4,8 +4,9 @@
  * statement that scans the whole table), so renewing only between batches could let a lease
  * expire under a live holder. The heartbeat renews every held lease every lease_ms/3, apart from
  * the batch work, and records what renewals learn: the lease was lost (a newer generation exists)
- * or a Cancel was asked for. The chain consults it before each write and at each batch boundary;
- * the monotonic fence in each lease stops the chain should renewals fail for too long. */
+ * or a Cancel, a Pause or a Tune was asked for. The chain consults it before each write and at each
+ * batch boundary; the monotonic fence in each lease stops the chain should renewals fail for too
+ * long. */
 #ifndef TM_HEARTBEAT_H
 #define TM_HEARTBEAT_H
 
@@ -33,9 +34,12 @@ int tm_heartbeat_add(tm_heartbeat *hb, const tm_lease *lease);
 void tm_heartbeat_remove(tm_heartbeat *hb, int slot, tm_lease *out);
 
 typedef struct {
-  tm_lease lease; /* as last renewed */
-  bool lost;      /* a newer generation took over, or ours is gone */
-  bool cancel;    /* a Cancel marker exists for this generation */
+  tm_lease lease;   /* as last renewed */
+  bool lost;        /* a newer generation took over, or ours is gone */
+  bool cancel;      /* a Cancel marker exists for this generation */
+  bool pause;       /* a Pause marker exists for it (withdrawn by a Resume) */
+  int64_t tune_seq; /* the newest Tune marker's sequence; 0: none */
+  tm_controls tune;
 } tm_heartbeat_view;
 
 void tm_heartbeat_view_of(tm_heartbeat *hb, int slot, tm_heartbeat_view *out);

@@ -101,3 +101,18 @@ void tm_query_build(const tm_migration *m, const tm_profile_view *caps, const bs
   bson_append_array_end(out, &and_array);
   bson_destroy(&filter);
 }
+
+void tm_query_restrict_ids(bson_t *query, const char *op, const bson_t *ids) {
+  bson_t base, and_array, clause, cond;
+  bson_copy_to(query, &base);
+  bson_reinit(query);
+  BSON_APPEND_ARRAY_BEGIN(query, "$and", &and_array);
+  BSON_APPEND_DOCUMENT(&and_array, "0", &base);
+  BSON_APPEND_DOCUMENT_BEGIN(&and_array, "1", &clause);
+  BSON_APPEND_DOCUMENT_BEGIN(&clause, "_id", &cond);
+  BSON_APPEND_ARRAY(&cond, op, ids);
+  bson_append_document_end(&clause, &cond);
+  bson_append_document_end(&and_array, &clause);
+  bson_append_array_end(query, &and_array);
+  bson_destroy(&base);
+}

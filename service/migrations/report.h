@@ -9,6 +9,10 @@
 /* Fills st (zeroed by this call) for migration m from doc (which may not exist: PENDING). */
 void tm_report_from_state(const tm_migration *m, const tm_state_doc *doc, tm_status *st);
 
+/* Sets st's refused documents: count, and the first TM_FAILED_REPORT of list ({_id, error} array;
+ * may be NULL). */
+void tm_report_failed(tm_status *st, int64_t count, const bson_t *list);
+
 /* A bare PENDING status: what a chain reports for a migration it never reached. */
 void tm_report_pending(const tm_migration *m, tm_status *st);
 

@@ -10,7 +10,12 @@ void tm_status_clear(tm_status *st) {
   free(st->cursor);
   free(st->error);
   free(st->owner);
+  free(st->throttle_reason);
   for (size_t i = 0; i < st->n_samples; i++) free(st->samples[i]);
+  for (size_t i = 0; i < st->n_failed; i++) {
+    free(st->failed_ids[i]);
+    free(st->failed_errors[i]);
+  }
   memset(st, 0, sizeof *st);
 }
 

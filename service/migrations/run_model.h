@@ -9,6 +9,7 @@
 
 #include "../caller.h"
 #include "../error.h"
+#include "../store/controls.h"
 #include "../store/state.h" /* tm_state: the proto's MigrationState values */
 
 #define TM_MAX_SAMPLES 10
@@ -34,6 +35,15 @@ typedef struct {
   char *samples[TM_MAX_SAMPLES];
   size_t n_samples;
   char *owner; /* the instance that holds (or last held) it */
+  bool has_controls;
+  tm_controls controls;
+  char *throttle_reason; /* THROTTLED: why; NULL otherwise */
+  int64_t throttled_since_ms;
+  /* Documents refused and skipped under the error budget; the first of them, canonical extended
+   * JSON of the _id and the server's error. */
+  int64_t failed_count;
+  size_t n_failed;
+  char *failed_ids[TM_FAILED_REPORT], *failed_errors[TM_FAILED_REPORT];
 } tm_status;
 
 void tm_status_clear(tm_status *st);
@@ -62,6 +72,9 @@ typedef struct {
   int32_t batch_size; /* 0: default; else 1..10000 */
   bool rerun;
   bool async; /* ignored by a dry run, whose answer is its plan: it answers when done */
+  /* Rate, throttle thresholds and error budget the request sets (batch_size is above); the rest
+   * are the service's defaults. */
+  tm_controls_change controls;
   const tm_caller *caller; /* recorded in the history; NULL: unknown */
 } tm_run_request;
 

@@ -7,15 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../config.h"
 #include "../log.h"
 #include "../metrics/metrics.h"
 #include "../store/clock.h"
+#include "../store/replication.h"
 #include "../store/state.h"
 #include "../store/store.h"
 #include "../util/backoff.h"
 #include "backfill.h"
 #include "filter.h"
 #include "json.h"
+#include "pacing.h"
 #include "query.h"
 #include "report.h"
 #include "usernames/usernames.h"
@@ -29,18 +32,43 @@ static void build_projection(const tm_migration *m, bson_t *out) {
   }
 }
 
-void tm_runner_result_clear(tm_runner_result *r) {
+static void drop_cursor(tm_runner_result *r) {
   if (r->has_cursor) bson_value_destroy(&r->cursor);
   r->has_cursor = false;
 }
 
+void tm_runner_result_init(tm_runner_result *r) {
+  memset(r, 0, sizeof *r);
+  r->outcome = TM_RUN_SUCCEEDED;
+  tm_refused_init(&r->refused);
+  bson_init(&r->skipped);
+}
+
+void tm_runner_result_clear(tm_runner_result *r) {
+  drop_cursor(r);
+  tm_refused_clear(&r->refused);
+  bson_reinit(&r->skipped);
+  r->n_skipped = 0;
+}
+
+/* How a real run paces itself, across its attempts: the pacing (pacing.h), the Tune applied last,
+ * when to ask for the replication lag, and the throttle as the state document shows it. */
+typedef struct {
+  tm_pacing pacing;
+  int64_t tune_seq;
+  int64_t next_lag_ms;  /* monotonic; INT64_MAX: the server has no lag to ask about */
+  bool latency_waited;  /* the wait after a slow batch is done: the next batch probes */
+  bool throttle_stored; /* the state document says throttled */
+  int64_t next_poke_ms; /* when to ask the heartbeat for a renewal (and the markers) again */
+} run_ctl;
+
 /* A run's state across batches, whatever the migration's kind. */
 typedef struct {
+  run_ctl *ctl;
   tm_backfill *backfill;   /* constants */
   tm_usernames *usernames; /* usernames */
   uint32_t *masks;
   char (*assigned)[TM_USERNAME_MAX + 1];
-  int64_t next_poke_ms; /* when to ask the heartbeat for a renewal (and Cancel markers) again */
   /* The last progress line: when, and what was processed then (for docs/s). */
   int64_t progress_ms, progress_processed;
 } batch_worker;
@@ -50,10 +78,11 @@ typedef struct {
 typedef struct {
   tm_code (*begin)(const tm_runner_params *p, mongoc_collection_t *coll,
                    const tm_profile_view *caps, batch_worker *w, tm_error *err);
-  /* Plans (and unless dry run writes) one batch; *updated: documents changed (or that would be). */
+  /* Plans (and unless dry run writes) one batch; *updated: documents changed (or that would be).
+   * refused (NULL for a kind without an error budget): documents the server refused alone. */
   tm_code (*apply)(const tm_runner_params *p, batch_worker *w, mongoc_collection_t *coll,
                    const bson_t *const *docs, size_t n, int64_t *updated, tm_status *samples,
-                   tm_error *err);
+                   tm_refused *refused, tm_error *err);
   /* Documents it wants read ahead and handed to prepare (0: one batch at a time). */
   size_t (*lookahead)(const batch_worker *w);
   tm_code (*prepare)(batch_worker *w, const bson_t *const *docs, size_t n, tm_error *err);
@@ -69,15 +98,18 @@ typedef struct {
 static tm_code constants_begin(const tm_runner_params *p, mongoc_collection_t *coll,
                                const tm_profile_view *caps, batch_worker *w, tm_error *err) {
   (void)coll;
-  w->masks = calloc((size_t)p->batch_size, sizeof *w->masks);
+  w->masks = calloc(TM_MAX_BATCH_SIZE, sizeof *w->masks); /* a Tune may grow batches */
   return tm_backfill_new(p->m, caps, &w->backfill, err);
 }
 
 static tm_code constants_apply(const tm_runner_params *p, batch_worker *w,
                                mongoc_collection_t *coll, const bson_t *const *docs, size_t n,
-                               int64_t *updated, tm_status *samples, tm_error *err) {
+                               int64_t *updated, tm_status *samples, tm_refused *refused,
+                               tm_error *err) {
   for (size_t i = 0; i < n; i++) w->masks[i] = tm_backfill_plan(w->backfill, docs[i], p->covered);
-  if (!p->dry_run) return tm_backfill_write(w->backfill, coll, docs, w->masks, n, updated, err);
+  if (!p->dry_run) {
+    return tm_backfill_write(w->backfill, coll, docs, w->masks, n, updated, refused, err);
+  }
   for (size_t i = 0; i < n; i++) {
     if (!w->masks[i]) continue;
     (*updated)++;
@@ -95,7 +127,7 @@ static void constants_destroy(batch_worker *w) {
 
 static tm_code usernames_begin(const tm_runner_params *p, mongoc_collection_t *coll,
                                const tm_profile_view *caps, batch_worker *w, tm_error *err) {
-  w->assigned = calloc((size_t)p->batch_size, sizeof *w->assigned);
+  w->assigned = calloc(TM_MAX_BATCH_SIZE, sizeof *w->assigned); /* a Tune may grow batches */
   tm_code code = tm_usernames_begin(coll, p->m, caps, p->dry_run, &w->usernames, err);
   if (code == TM_OK) tm_usernames_hold_lease(w->usernames); /* the chain claimed it */
   return code;
@@ -112,8 +144,10 @@ static void add_username_sample(tm_status *samples, const bson_t *doc, const cha
 
 static tm_code usernames_apply(const tm_runner_params *p, batch_worker *w,
                                mongoc_collection_t *coll, const bson_t *const *docs, size_t n,
-                               int64_t *updated, tm_status *samples, tm_error *err) {
+                               int64_t *updated, tm_status *samples, tm_refused *refused,
+                               tm_error *err) {
   (void)coll;
+  (void)refused; /* usernames have no error budget yet: a refusal fails the run */
   tm_code code = tm_usernames_apply(w->usernames, docs, n, w->assigned, updated, err);
   if (code != TM_OK || !p->dry_run || !samples) return code;
   for (size_t i = 0; i < n && samples->n_samples < TM_MAX_SAMPLES; i++) {
@@ -157,8 +191,10 @@ static const kind_ops kinds[] = {
 static const kind_ops *kind_of(const tm_runner_params *p) { return &kinds[p->m->derive]; }
 
 static tm_code worker_begin(const tm_runner_params *p, mongoc_collection_t *coll,
-                            const tm_profile_view *caps, batch_worker *w, tm_error *err) {
+                            const tm_profile_view *caps, run_ctl *ctl, batch_worker *w,
+                            tm_error *err) {
   memset(w, 0, sizeof *w);
+  w->ctl = ctl;
   w->progress_ms = tm_clock_mono_ms();
   return kind_of(p)->begin(p, coll, caps, w, err);
 }
@@ -166,7 +202,7 @@ static tm_code worker_begin(const tm_runner_params *p, mongoc_collection_t *coll
 static void set_cursor(tm_runner_result *r, const bson_t *doc) {
   bson_iter_t it;
   if (!bson_iter_init_find(&it, doc, "_id")) return;
-  tm_runner_result_clear(r);
+  drop_cursor(r);
   bson_value_copy(bson_iter_value(&it), &r->cursor);
   r->has_cursor = true;
 }
@@ -186,8 +222,12 @@ static mongoc_cursor_t *open_cursor(const tm_runner_params *p, mongoc_collection
   return cursor;
 }
 
-/* How often a run asks for the Cancel markers (tm_heartbeat_poke). */
-#define CANCEL_POLL_MS 1000
+/* How often a run asks for the Cancel, Pause and Tune markers (tm_heartbeat_poke). */
+#define MARKER_POLL_MS 1000
+/* How often a throttled or rate-limited wait looks at the markers and the stop flag. */
+#define WAIT_SLICE_MS 500
+/* How often the replication lag is asked for. */
+#define LAG_POLL_MS 1000
 
 static bool may_write_now(const tm_runner_params *p) {
   return p->dry_run || tm_heartbeat_may_write(p->hb, p->hb_slot);
@@ -204,28 +244,9 @@ static bool may_write(const tm_runner_params *p, tm_runner_result *r) {
   return false;
 }
 
-/* After a batch: save progress, hear a Cancel, notice a stop. Returns false to end the run. */
-static bool checkpoint(const tm_runner_params *p, tm_runner_result *r) {
-  if (!p->dry_run) {
-    tm_heartbeat_view view;
-    tm_heartbeat_view_of(p->hb, p->hb_slot, &view);
-    bool cancel = false;
-    tm_code code =
-        tm_state_checkpoint(p->states, p->m->name, p->lease_gen, r->has_cursor ? &r->cursor : NULL,
-                            r->processed, r->updated, view.lease.expires_at_ms, &cancel, &r->err);
-    if (code == TM_ERR_CONFLICT) {
-      r->outcome = TM_RUN_LOST;
-      return false;
-    }
-    if (code != TM_OK) {
-      r->outcome = TM_RUN_FAILED;
-      return false;
-    }
-    if (cancel || view.cancel) {
-      r->outcome = TM_RUN_CANCELED;
-      return false;
-    }
-  }
+/* A stop that needs no write to learn of: shutdown, every caller gone, a Cancel or a Pause marker
+ * the heartbeat found. Sets the outcome and returns false when the run is to end. */
+static bool keep_going(const tm_runner_params *p, bool cancel, bool pause, tm_runner_result *r) {
   if (tm_engine_stopping(p->engine)) {
     r->outcome = TM_RUN_INTERRUPTED;
     tm_error_set(&r->err, TM_ERR_UNAVAILABLE, "interrupted: service shutting down");
@@ -236,7 +257,184 @@ static bool checkpoint(const tm_runner_params *p, tm_runner_result *r) {
     tm_error_set(&r->err, TM_ERR_CANCELED, "every caller left");
     return false;
   }
+  if (cancel || pause) {
+    r->outcome = cancel ? TM_RUN_CANCELED : TM_RUN_PAUSED;
+    return false;
+  }
   return true;
+}
+
+/* After a batch: save progress, hear a Cancel or a Pause, notice a stop. Returns false to end the
+ * run. */
+static bool checkpoint(const tm_runner_params *p, const run_ctl *ctl, tm_runner_result *r) {
+  if (p->dry_run) return keep_going(p, false, false, r);
+  tm_heartbeat_view view;
+  tm_heartbeat_view_of(p->hb, p->hb_slot, &view);
+  bool cancel = false, pause = false;
+  tm_state_progress pr = {
+      .cursor = r->has_cursor ? &r->cursor : NULL,
+      .processed = r->processed,
+      .updated = r->updated,
+      .lease_expires_at_ms = view.lease.expires_at_ms,
+      .controls = &ctl->pacing.c,
+      .failed_count = r->failed,
+      .failed = r->refused.n ? &r->refused.list : NULL,
+  };
+  tm_code code =
+      tm_state_checkpoint(p->states, p->m->name, p->lease_gen, &pr, &cancel, &pause, &r->err);
+  if (code == TM_ERR_CONFLICT) {
+    r->outcome = TM_RUN_LOST;
+    return false;
+  }
+  if (code != TM_OK) {
+    r->outcome = TM_RUN_FAILED;
+    return false;
+  }
+  return keep_going(p, cancel || view.cancel, pause || view.pause, r);
+}
+
+/* A Tune the heartbeat found applies from the next batch. */
+static void apply_tune(const tm_runner_params *p, run_ctl *ctl, const tm_heartbeat_view *view) {
+  if (view->tune_seq <= ctl->tune_seq) return;
+  ctl->tune_seq = view->tune_seq;
+  char changes[512];
+  tm_controls_change all = {.batch_size = true,
+                            .rate = true,
+                            .lag = true,
+                            .write = true,
+                            .failed = true,
+                            .v = view->tune};
+  tm_controls now = ctl->pacing.c;
+  if (tm_controls_apply(&now, &all, changes, sizeof changes) == 0) return;
+  tm_pacing_set(&ctl->pacing, &now);
+  tm_log(TM_LOG_INFO, "controls changed; applying them from the next batch", "migration",
+         TM_LOG_STR(p->m->name), "changes", TM_LOG_STR(changes), NULL);
+}
+
+/* Asks for the replication lag at most every LAG_POLL_MS; a server without one is not asked
+ * again. A failure to ask is not the run's: the batch's own write will meet the same server. */
+static void look_at_lag(const tm_runner_params *p, run_ctl *ctl, int64_t now) {
+  if (ctl->pacing.c.max_lag_ms == 0 || now < ctl->next_lag_ms) return;
+  tm_replication_answer answer;
+  int64_t lag = 0;
+  tm_error err = {0};
+  if (tm_replication_lag(p->client, &answer, &lag, &err) != TM_OK) {
+    ctl->next_lag_ms = now + LAG_POLL_MS;
+    return;
+  }
+  if (answer == TM_REPLICATION_NONE) {
+    tm_log(TM_LOG_INFO, "no replication lag to throttle on (not a replica set, or not allowed)",
+           "migration", TM_LOG_STR(p->m->name), NULL);
+    ctl->next_lag_ms = INT64_MAX;
+    return;
+  }
+  ctl->next_lag_ms = now + LAG_POLL_MS;
+  if (answer == TM_REPLICATION_LAG) tm_pacing_lag(&ctl->pacing, lag);
+}
+
+/* Keeps the state document's throttle in step with the pacing's, so every replica's Status says
+ * THROTTLED, why, and since when. */
+static void store_throttle(const tm_runner_params *p, run_ctl *ctl) {
+  bool throttled = tm_pacing_throttled(&ctl->pacing);
+  if (throttled == ctl->throttle_stored) return;
+  tm_error err;
+  const char *reason = throttled ? ctl->pacing.reason : NULL;
+  if (tm_state_set_throttle(p->states, p->m->name, p->lease_gen, reason, tm_clock_wall_ms(),
+                            &err) == TM_OK) {
+    ctl->throttle_stored = throttled;
+    tm_state_reads_poke(&p->engine->state_reads);
+  }
+  if (throttled) {
+    tm_log(TM_LOG_WARN, "migration throttled: waiting for the database", "migration",
+           TM_LOG_STR(p->m->name), "reason", TM_LOG_STR(ctl->pacing.reason), NULL);
+  } else {
+    tm_log(TM_LOG_INFO, "throttle lifted", "migration", TM_LOG_STR(p->m->name), NULL);
+  }
+}
+
+/* The wait the next batch of n documents needs now, and whether the throttle asks for it. */
+static int64_t wait_needed(run_ctl *ctl, size_t n, int64_t now, bool *throttle) {
+  *throttle = false;
+  tm_pacing *pc = &ctl->pacing;
+  if (pc->cause == TM_THROTTLE_LAG || (pc->cause == TM_THROTTLE_LATENCY && !ctl->latency_waited)) {
+    *throttle = true;
+    return tm_pacing_backoff(pc);
+  }
+  return tm_pacing_rate_wait(pc, n, now);
+}
+
+/* Real run, before a batch of n documents: applies a Tune, then waits out the throttle and the
+ * rate limit in slices, hearing the markers and the stop flag meanwhile. Returns false (outcome
+ * set) when the run is to end instead. */
+static bool pace(const tm_runner_params *p, run_ctl *ctl, size_t n, tm_runner_result *r) {
+  for (;;) {
+    int64_t now = tm_clock_mono_ms();
+    if (now >= ctl->next_poke_ms) {
+      tm_heartbeat_poke(p->hb);
+      ctl->next_poke_ms = now + MARKER_POLL_MS;
+    }
+    tm_heartbeat_view view;
+    tm_heartbeat_view_of(p->hb, p->hb_slot, &view);
+    if (!keep_going(p, view.cancel, view.pause, r)) return false;
+    apply_tune(p, ctl, &view);
+    look_at_lag(p, ctl, now);
+    bool throttle;
+    int64_t wait = wait_needed(ctl, n, now, &throttle);
+    store_throttle(p, ctl);
+    if (wait == 0) break;
+    int64_t end = now + wait;
+    while ((now = tm_clock_mono_ms()) < end) {
+      int slice = (int)(end - now < WAIT_SLICE_MS ? end - now : WAIT_SLICE_MS);
+      tm_engine_nap(p->engine, slice);
+      tm_heartbeat_view_of(p->hb, p->hb_slot, &view);
+      if (!keep_going(p, view.cancel, view.pause, r)) return false;
+    }
+    if (throttle && ctl->pacing.cause == TM_THROTTLE_LATENCY) ctl->latency_waited = true;
+  }
+  tm_pacing_take(&ctl->pacing, n, tm_clock_mono_ms());
+  return true;
+}
+
+/* Counts this batch's refused documents against the budget. Returns false (FAILED) past it. */
+static bool spend_budget(const tm_runner_params *p, const run_ctl *ctl, tm_refused *batch,
+                         tm_runner_result *r) {
+  bson_iter_t it, entry;
+  if (!batch->n || !bson_iter_init(&it, &batch->list)) return true;
+  const char *first_error = NULL;
+  char first_id[256] = "";
+  while (bson_iter_next(&it)) {
+    bson_iter_t id, error;
+    if (!bson_iter_recurse(&it, &entry) || !bson_iter_find_descendant(&entry, "_id", &id)) {
+      continue;
+    }
+    bson_iter_recurse(&it, &error);
+    const char *msg = bson_iter_find(&error, "error") && BSON_ITER_HOLDS_UTF8(&error)
+                          ? bson_iter_utf8(&error, NULL)
+                          : "";
+    r->failed++;
+    if (r->refused.n < TM_FAILED_KEEP) tm_refused_add(&r->refused, bson_iter_value(&id), msg);
+    char key[16];
+    const char *k;
+    bson_uint32_to_string(r->n_skipped++, &k, key, sizeof key);
+    bson_append_value(&r->skipped, k, -1, bson_iter_value(&id));
+    char *json = tm_json_canonical_value(bson_iter_value(&id));
+    tm_log(TM_LOG_WARN, "document refused by the server; skipped (error budget)", "migration",
+           TM_LOG_STR(p->m->name), "_id", TM_LOG_STR(json), "error", TM_LOG_STR(msg), "failed",
+           TM_LOG_INT(r->failed), "max_failed_documents", TM_LOG_INT(ctl->pacing.c.max_failed),
+           NULL);
+    if (!first_error) {
+      first_error = msg;
+      snprintf(first_id, sizeof first_id, "%s", json);
+    }
+    free(json);
+  }
+  if (r->failed <= ctl->pacing.c.max_failed) return true;
+  r->outcome = TM_RUN_FAILED;
+  tm_error_set(&r->err, TM_ERR_INTERNAL,
+               "%" PRId64 " documents refused by the server, over max_failed_documents %" PRId64
+               "; e.g. _id %s: %s",
+               r->failed, ctl->pacing.c.max_failed, first_id, first_error ? first_error : "");
+  return false;
 }
 
 /* The cursor of a run. */
@@ -244,6 +442,8 @@ typedef struct {
   const tm_runner_params *p;
   mongoc_collection_t *coll;
   const tm_profile_view *caps;
+  const bson_t *skip; /* _ids to leave out (may be NULL) */
+  const bson_t *only; /* _ids to read alone (may be NULL) */
   mongoc_cursor_t *cursor;
   bool exhausted;
 } scan;
@@ -251,6 +451,8 @@ typedef struct {
 static void scan_open(scan *sc, const bson_value_t *after) {
   bson_t query = BSON_INITIALIZER;
   tm_query_build(sc->p->m, sc->caps, after, &query);
+  if (sc->skip) tm_query_restrict_ids(&query, "$nin", sc->skip);
+  if (sc->only) tm_query_restrict_ids(&query, "$in", sc->only);
   sc->cursor = open_cursor(sc->p, sc->coll, &query);
   sc->exhausted = false;
   bson_destroy(&query);
@@ -279,8 +481,8 @@ static size_t read_docs(scan *sc, bson_t **docs, size_t max, tm_runner_result *r
 
 /* Documents read ahead of the batch being written: one batch, or a window of whole batches where
  * the worker learns more cheaply in bulk (usernames on FerretDB). */
-static size_t window_size(const tm_runner_params *p, const batch_worker *w) {
-  size_t batch = (size_t)p->batch_size;
+static size_t window_size(const batch_worker *w, const tm_runner_params *p) {
+  size_t batch = (size_t)w->ctl->pacing.c.batch_size;
   size_t ahead = kind_of(p)->lookahead ? kind_of(p)->lookahead(w) : 0;
   return ahead > batch ? ahead / batch * batch : batch;
 }
@@ -300,27 +502,42 @@ static void log_progress(const tm_runner_params *p, batch_worker *w, const tm_ru
   w->progress_processed = r->processed;
 }
 
-/* Writes docs[0..n), one batch, and saves progress. Returns false to end the run. */
+/* Writes docs[0..n), one batch, and saves progress; move_cursor: the batch is the next of the
+ * pass (not refused documents retried out of order). Returns false to end the run. */
 static bool run_batch(const tm_runner_params *p, batch_worker *w, mongoc_collection_t *coll,
-                      bson_t **docs, size_t n, tm_runner_result *r, tm_status *samples) {
+                      bson_t **docs, size_t n, bool move_cursor, tm_runner_result *r,
+                      tm_status *samples) {
+  run_ctl *ctl = w->ctl;
+  if (!p->dry_run && !pace(p, ctl, n, r)) return false;
   if (!may_write(p, r)) return false;
   int64_t updated = 0, t1 = tm_clock_mono_ms();
-  tm_code code =
-      kind_of(p)->apply(p, w, coll, (const bson_t *const *)docs, n, &updated, samples, &r->err);
+  tm_refused refused;
+  tm_refused_init(&refused);
+  bool budget = !p->dry_run && ctl->pacing.c.max_failed > 0;
+  tm_code code = kind_of(p)->apply(p, w, coll, (const bson_t *const *)docs, n, &updated, samples,
+                                   budget ? &refused : NULL, &r->err);
+  int64_t t2 = tm_clock_mono_ms();
   if (code != TM_OK) {
+    tm_refused_clear(&refused);
     r->outcome = TM_RUN_FAILED;
     return false;
   }
   r->processed += (int64_t)n;
   r->updated += updated;
-  if (!p->dry_run) tm_metrics_migration_progress(p->registry_index, (int64_t)n, updated);
-  set_cursor(r, docs[n - 1]);
-  int64_t t2 = tm_clock_mono_ms();
-  if (!p->dry_run && t2 >= w->next_poke_ms) {
-    tm_heartbeat_poke(p->hb);
-    w->next_poke_ms = t2 + CANCEL_POLL_MS;
+  if (!p->dry_run) {
+    tm_metrics_migration_progress(p->registry_index, (int64_t)n, updated);
+    tm_pacing_after_write(&ctl->pacing, t2 - t1);
+    ctl->latency_waited = false;
   }
-  bool go_on = checkpoint(p, r);
+  if (move_cursor) set_cursor(r, docs[n - 1]);
+  bool in_budget = spend_budget(p, ctl, &refused, r);
+  tm_refused_clear(&refused);
+  if (!p->dry_run && t2 >= ctl->next_poke_ms) {
+    tm_heartbeat_poke(p->hb);
+    ctl->next_poke_ms = t2 + MARKER_POLL_MS;
+  }
+  bool go_on = checkpoint(p, ctl, r) && in_budget;
+  if (!in_budget) r->outcome = TM_RUN_FAILED; /* over the budget, whatever the checkpoint heard */
   if (!p->dry_run) {
     tm_metrics_migration_batch(p->registry_index, (double)(tm_clock_mono_ms() - t1) / 1000.0);
   }
@@ -331,20 +548,17 @@ static bool run_batch(const tm_runner_params *p, batch_worker *w, mongoc_collect
   return go_on;
 }
 
-/* One pass over the filter after `after` (NULL: from the start) to its end, a stop or a failure. */
-static void run_batches(const tm_runner_params *p, mongoc_collection_t *coll,
-                        const tm_profile_view *caps, batch_worker *w, const bson_value_t *after,
-                        tm_runner_result *r, tm_status *samples) {
-  scan sc = {.p = p, .coll = coll, .caps = caps};
-  scan_open(&sc, after);
-  size_t batch = (size_t)p->batch_size, window = window_size(p, w);
+/* Reads through sc to its end, a stop or a failure, writing batch after batch. */
+static void run_scan(const tm_runner_params *p, batch_worker *w, scan *sc, bool move_cursor,
+                     tm_runner_result *r, tm_status *samples) {
+  size_t window = window_size(w, p);
   bson_t **docs = calloc(window, sizeof *docs);
   for (;;) {
     bool failed;
     int64_t t0 = tm_clock_mono_ms();
-    size_t n = read_docs(&sc, docs, window, r, &failed);
+    size_t n = read_docs(sc, docs, window, r, &failed);
     bool go_on = !failed && n > 0;
-    if (go_on && window > batch &&
+    if (go_on && window > (size_t)w->ctl->pacing.c.batch_size &&
         kind_of(p)->prepare(w, (const bson_t *const *)docs, n, &r->err) != TM_OK) {
       r->outcome = TM_RUN_FAILED;
       go_on = false;
@@ -353,20 +567,74 @@ static void run_batches(const tm_runner_params *p, mongoc_collection_t *coll,
       tm_log(TM_LOG_DEBUG, "documents read", "migration", TM_LOG_STR(p->m->name), "documents",
              TM_LOG_INT(n), "read_ms", TM_LOG_INT(tm_clock_mono_ms() - t0), NULL);
     }
-    for (size_t off = 0; go_on && off < n; off += batch) {
-      go_on = run_batch(p, w, coll, docs + off, n - off < batch ? n - off : batch, r, samples);
+    for (size_t off = 0, take; go_on && off < n; off += take) {
+      take = tm_pacing_batch(&w->ctl->pacing);
+      if (take > n - off) take = n - off;
+      go_on = run_batch(p, w, sc->coll, docs + off, take, move_cursor, r, samples);
     }
     for (size_t i = 0; i < n; i++) bson_destroy(docs[i]);
     if (!go_on) break;
   }
   free(docs);
-  mongoc_cursor_destroy(sc.cursor);
+  mongoc_cursor_destroy(sc->cursor);
+  sc->cursor = NULL;
+}
+
+/* One pass over the filter after `after` (NULL: from the start) to its end, a stop or a failure;
+ * documents refused earlier in this run are left out. */
+static void run_batches(const tm_runner_params *p, mongoc_collection_t *coll,
+                        const tm_profile_view *caps, batch_worker *w, const bson_value_t *after,
+                        tm_runner_result *r, tm_status *samples) {
+  scan sc = {.p = p, .coll = coll, .caps = caps, .skip = r->n_skipped ? &r->skipped : NULL};
+  scan_open(&sc, after);
+  run_scan(p, w, &sc, true, r, samples);
+}
+
+/* Before the pass: the documents an earlier run recorded as refused, in case they can be written
+ * now (a fixed validator, a freed unique value). */
+static void retry_refused(const tm_runner_params *p, mongoc_collection_t *coll,
+                          const tm_profile_view *caps, batch_worker *w, tm_runner_result *r) {
+  bson_t ids = BSON_INITIALIZER;
+  bson_iter_t it, entry;
+  uint32_t n = 0;
+  if (p->retry_first && bson_iter_init(&it, p->retry_first)) {
+    while (bson_iter_next(&it)) {
+      if (!bson_iter_recurse(&it, &entry) || !bson_iter_find(&entry, "_id")) continue;
+      char key[16];
+      const char *k;
+      bson_uint32_to_string(n++, &k, key, sizeof key);
+      bson_append_value(&ids, k, -1, bson_iter_value(&entry));
+    }
+  }
+  if (n > 0 && p->failed_before > 0) {
+    /* A Resume: these were refused in this very run and count already; leave them out. */
+    bson_iter_init(&it, p->retry_first);
+    while (bson_iter_next(&it) && r->refused.n < TM_FAILED_KEEP) {
+      bson_iter_t id, error;
+      if (!bson_iter_recurse(&it, &id) || !bson_iter_find(&id, "_id")) continue;
+      bson_iter_recurse(&it, &error);
+      bool has_error = bson_iter_find(&error, "error") && BSON_ITER_HOLDS_UTF8(&error);
+      tm_refused_add(&r->refused, bson_iter_value(&id),
+                     has_error ? bson_iter_utf8(&error, NULL) : "");
+    }
+    bson_destroy(&r->skipped);
+    bson_copy_to(&ids, &r->skipped);
+    r->n_skipped = n;
+  } else if (n > 0) {
+    tm_log(TM_LOG_INFO, "retrying the documents an earlier run recorded as refused", "migration",
+           TM_LOG_STR(p->m->name), "documents", TM_LOG_INT(n), NULL);
+    scan sc = {.p = p, .coll = coll, .caps = caps, .only = &ids};
+    scan_open(&sc, NULL);
+    run_scan(p, w, &sc, false, r, NULL);
+  }
+  bson_destroy(&ids);
 }
 
 /* What one attempt at a run has done, so that an attempt after an outage does not repeat it. */
 typedef struct {
   tm_profile_view caps;
-  bool probed, counted, started;
+  run_ctl ctl;
+  bool probed, counted, started, retried;
   int sweeps;      /* passes from the start for documents left behind */
   bool from_start; /* the pass in progress is a sweep: it ignores the saved cursor */
 } attempt_state;
@@ -417,7 +685,8 @@ static tm_code run_passes(const tm_runner_params *p, mongoc_collection_t *coll, 
     run_batches(p, coll, &a->caps, w, after, r, samples);
     if (r->outcome != TM_RUN_SUCCEEDED || p->dry_run) return TM_OK;
     bool left;
-    tm_code code = tm_engine_any_left(p->engine, p->client, p->m, &left, &r->err);
+    tm_code code = tm_engine_any_left(p->engine, p->client, p->m, r->n_skipped ? &r->skipped : NULL,
+                                      &left, &r->err);
     if (code != TM_OK || !left) return code;
     if (a->sweeps == MAX_SWEEPS) {
       tm_log(TM_LOG_WARN, "documents keep arriving without the field; the next Run sweeps them",
@@ -426,7 +695,7 @@ static tm_code run_passes(const tm_runner_params *p, mongoc_collection_t *coll, 
     }
     a->sweeps++;
     a->from_start = true;
-    tm_runner_result_clear(r); /* the cursor: the sweep starts over */
+    drop_cursor(r); /* the sweep starts over */
     tm_log(TM_LOG_INFO, "documents left behind the cursor; sweeping again from the start",
            "migration", TM_LOG_STR(p->m->name), "sweep", TM_LOG_INT(a->sweeps), NULL);
   }
@@ -447,15 +716,22 @@ static void attempt(const tm_runner_params *p, mongoc_collection_t *coll, attemp
   batch_worker w = {0};
   bool have_worker = false;
   if (code == TM_OK) {
-    code = worker_begin(p, coll, &a->caps, &w, &r->err);
+    code = worker_begin(p, coll, &a->caps, &a->ctl, &w, &r->err);
     have_worker = true;
+  }
+  if (code == TM_OK && !p->dry_run && !a->retried) {
+    a->retried = true;
+    retry_refused(p, coll, &a->caps, &w, r);
+    if (r->outcome != TM_RUN_SUCCEEDED) code = r->err.code ? r->err.code : TM_ERR_INTERNAL;
   }
   if (code == TM_OK) {
     bool resumed = p->resume_after != NULL && !r->has_cursor && !a->from_start;
     tm_log(TM_LOG_INFO, p->dry_run ? "dry run started" : "migration started", "migration",
            TM_LOG_STR(p->m->name), "total", TM_LOG_INT(r->total), "resume",
            TM_LOG_BOOL(p->resume_after != NULL || r->has_cursor), "batch_size",
-           TM_LOG_INT(p->batch_size), "filter_undefined_clause",
+           TM_LOG_INT(a->ctl.pacing.c.batch_size), "max_documents_per_second",
+           TM_LOG_DBL(a->ctl.pacing.c.max_docs_per_s), "max_failed_documents",
+           TM_LOG_INT(a->ctl.pacing.c.max_failed), "filter_undefined_clause",
            TM_LOG_BOOL(a->caps.type_undefined), NULL);
     if (resumed) {
       char at[64];
@@ -503,11 +779,20 @@ static bool wait_for_database(const tm_runner_params *p, tm_backoff *outage, tm_
   return true;
 }
 
+/* The run's controls as it starts: a dry run has only its batch size. */
+static void init_ctl(const tm_runner_params *p, run_ctl *ctl) {
+  tm_controls c = p->dry_run ? (tm_controls){0} : p->controls;
+  if (c.batch_size < 1) c.batch_size = p->batch_size;
+  memset(ctl, 0, sizeof *ctl);
+  tm_pacing_init(&ctl->pacing, &c, tm_clock_mono_ms());
+}
+
 void tm_runner_run(const tm_runner_params *p, tm_runner_result *r, tm_status *samples) {
-  memset(r, 0, sizeof *r);
-  r->outcome = TM_RUN_SUCCEEDED;
+  tm_runner_result_init(r);
+  r->failed = p->failed_before;
   mongoc_collection_t *coll = tm_engine_collection(p->engine, p->client, p->m->collection);
   attempt_state a = {0};
+  init_ctl(p, &a.ctl);
   tm_backoff outage;
   tm_backoff_init(&outage, p->engine->outage_wait_ms);
   int outages = 0;
@@ -517,16 +802,18 @@ void tm_runner_run(const tm_runner_params *p, tm_runner_result *r, tm_status *sa
     if (r->processed > processed) tm_backoff_reset(&outage);
     if (!wait_for_database(p, &outage, r)) break;
     outages++;
+    tm_pacing_after_timeout(&a.ctl.pacing);
     if (p->dry_run && kind_of(p)->replans_after_outage) {
       /* A dry run's names live only in its planner, which the failure left half updated: plan
        * again from the start. */
       int64_t total = r->total;
       tm_runner_result_clear(r);
-      memset(r, 0, sizeof *r);
+      tm_runner_result_init(r);
       r->total = total;
       if (samples) tm_report_clear_samples(samples);
     }
   }
+  r->controls = a.ctl.pacing.c;
   if (r->outcome == TM_RUN_SUCCEEDED && outages > 0) {
     tm_log(TM_LOG_INFO, "database back; the run went on", "migration", TM_LOG_STR(p->m->name),
            "retries", TM_LOG_INT(outages), NULL);

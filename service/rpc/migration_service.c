@@ -8,88 +8,8 @@
 
 #include "../log.h"
 #include "../migrations/registry.h"
+#include "convert.h"
 #include "server.h"
-#include "twigz/migrations/v1/migration_service.pb-c.h"
-
-typedef Twigz__Migrations__V1__MigrationStatus pb_status;
-
-/* --- tm_status -> MigrationStatus --- */
-
-/* Storage for one converted status; the pb_status points into it and into the tm_status. */
-typedef struct {
-  pb_status pb;
-  Google__Protobuf__Timestamp started, finished;
-} status_box;
-
-/* The last millisecond of 9999-12-31, the end of the range a Timestamp may hold. */
-#define TIMESTAMP_MAX_MS 253402300799999LL
-
-/* A Timestamp before 1970 is valid protobuf but refused by grpcurl and Python, one after 9999 is
- * invalid everywhere, and a state document holding either was written by something else: clamp
- * it and say so. */
-static void set_time(Google__Protobuf__Timestamp *ts, int64_t ms, const char *migration,
-                     const char *field) {
-  google__protobuf__timestamp__init(ts);
-  if (ms < 0 || ms > TIMESTAMP_MAX_MS) {
-    tm_log(TM_LOG_WARN, "time out of range in a state document, clamped to 1970..9999", "migration",
-           TM_LOG_STR(migration), "field", TM_LOG_STR(field), "ms", TM_LOG_INT(ms), NULL);
-    ms = ms < 0 ? 0 : TIMESTAMP_MAX_MS;
-  }
-  ts->seconds = ms / 1000;
-  ts->nanos = (int32_t)(ms % 1000) * 1000000;
-}
-
-static char empty[] = "";
-
-/* Borrows every string from st: keep st alive until the response is serialised. */
-static void convert_status(const tm_status *st, status_box *box) {
-  pb_status *pb = &box->pb;
-  twigz__migrations__v1__migration_status__init(pb);
-  pb->name = (char *)st->name;
-  pb->state = (Twigz__Migrations__V1__MigrationState)st->state;
-  pb->run_id = st->run_id ? st->run_id : empty;
-  pb->total = st->total;
-  pb->processed = st->processed;
-  pb->updated = st->updated;
-  pb->pending = st->has_pending ? st->pending : 0;
-  pb->cursor = st->cursor ? st->cursor : empty;
-  if (st->started_at_ms) {
-    set_time(&box->started, st->started_at_ms, st->name, "startedAt");
-    pb->started_at = &box->started;
-  }
-  if (st->finished_at_ms) {
-    set_time(&box->finished, st->finished_at_ms, st->name, "finishedAt");
-    pb->finished_at = &box->finished;
-  }
-  pb->error = st->error ? st->error : empty;
-  pb->skipped = st->skipped;
-  pb->dry_run = st->dry_run;
-  pb->drifted = st->drifted;
-  pb->swept_drift = st->swept_drift;
-  pb->n_samples = st->n_samples;
-  pb->samples = (char **)st->samples;
-  pb->owner = st->owner ? st->owner : empty;
-}
-
-/* An array of converted statuses for a repeated field; free with free(). */
-typedef struct {
-  status_box *boxes;
-  pb_status **ptrs;
-} status_array;
-
-static status_array convert_list(const tm_status_list *list) {
-  status_array a = {calloc(list->n + 1, sizeof *a.boxes), calloc(list->n + 1, sizeof *a.ptrs)};
-  for (size_t i = 0; i < list->n; i++) {
-    convert_status(&list->items[i], &a.boxes[i]);
-    a.ptrs[i] = &a.boxes[i].pb;
-  }
-  return a;
-}
-
-static void free_array(status_array a) {
-  free(a.boxes);
-  free(a.ptrs);
-}
 
 /* --- List --- */
 
@@ -130,12 +50,12 @@ static void handle_list(tm_call *c, const ProtobufCMessage *request) {
 /* --- Status --- */
 
 static void reply_statuses(tm_call *c, const tm_status_list *list) {
-  status_array a = convert_list(list);
+  tm_status_array a = tm_convert_status_list(list);
   Twigz__Migrations__V1__StatusResponse resp = TWIGZ__MIGRATIONS__V1__STATUS_RESPONSE__INIT;
   resp.migrations = a.ptrs;
   resp.n_migrations = list->n;
   tm_call_reply(c, &resp.base);
-  free_array(a);
+  tm_status_array_free(a);
 }
 
 /* The engine's answer to a Status without pending counts, on its state-reads thread. */
@@ -195,6 +115,21 @@ static void handle_status(tm_call *c, const ProtobufCMessage *request) {
 
 /* --- Run --- */
 
+/* The controls a Run or Tune sets: wrapper fields, unset when absent. */
+typedef struct {
+  Google__Protobuf__DoubleValue *rate;
+  Google__Protobuf__Int64Value *lag, *write, *failed;
+} pb_controls;
+
+static tm_controls_change controls_of(const pb_controls *pb) {
+  tm_controls_change ch = {0};
+  if (pb->rate) ch.rate = true, ch.v.max_docs_per_s = pb->rate->value;
+  if (pb->lag) ch.lag = true, ch.v.max_lag_ms = pb->lag->value;
+  if (pb->write) ch.write = true, ch.v.max_write_ms = pb->write->value;
+  if (pb->failed) ch.failed = true, ch.v.max_failed = pb->failed->value;
+  return ch;
+}
+
 /* Called by the engine when the chain ends (or, for async, once started). */
 static void run_done(void *arg, tm_code code, const tm_error *err, const tm_run_result *result) {
   tm_call *c = arg;
@@ -202,14 +137,14 @@ static void run_done(void *arg, tm_code code, const tm_error *err, const tm_run_
   if (code != TM_OK) {
     tm_call_fail_error(c, err);
   } else {
-    status_array a = convert_list(&result->migrations);
+    tm_status_array a = tm_convert_status_list(&result->migrations);
     Twigz__Migrations__V1__RunResponse resp = TWIGZ__MIGRATIONS__V1__RUN_RESPONSE__INIT;
     resp.run_id = (char *)result->run_id;
     resp.migrations = a.ptrs;
     resp.n_migrations = result->migrations.n;
     resp.joined = result->joined;
     tm_call_reply(c, &resp.base);
-    free_array(a);
+    tm_status_array_free(a);
   }
   tm_call_unref(c); /* the engine's reference */
 }
@@ -228,6 +163,9 @@ static void handle_run(tm_call *c, const ProtobufCMessage *request) {
       .batch_size = req->batch_size,
       .rerun = req->rerun,
       .async = req->async,
+      .controls =
+          controls_of(&(pb_controls){req->max_documents_per_second, req->max_replication_lag_ms,
+                                     req->max_write_latency_ms, req->max_failed_documents}),
   };
   /* A caller that gives up (deadline, cancel) is answered and let go at once, not when the run
    * ends. Watched first: the run may answer before tm_engine_run returns. */
@@ -244,73 +182,98 @@ static void handle_run(tm_call *c, const ProtobufCMessage *request) {
   if (atomic_load(&c->cancelled)) tm_engine_run_leave(tm_call_ctx(c), c);
 }
 
-/* --- Cancel --- */
+/* --- Cancel, Pause, Resume, Tune --- */
 
-static void handle_cancel(tm_call *c, const ProtobufCMessage *request) {
-  const Twigz__Migrations__V1__CancelRequest *req = (const void *)request;
-  tm_status st = {0};
+/* Replies resp, whose *field is set to st converted (the one status of a Cancel, Pause or Tune
+ * answer). */
+static void reply_status(tm_call *c, ProtobufCMessage *resp, pb_status **field, tm_status *st) {
+  tm_call_set_run_id(c, st->run_id);
+  tm_status_box box;
+  tm_convert_status(st, &box);
+  *field = &box.pb;
+  tm_call_reply(c, resp);
+  tm_status_clear(st);
+}
+
+/* Cancel or Pause name; false (the call failed) unless *st is filled. */
+static bool stop(tm_call *c, const char *name, bool pause, tm_status *st) {
   tm_error err;
   tm_caller caller;
   tm_call_caller(c, &caller);
-  if (tm_engine_cancel(tm_call_ctx(c), req->name, &caller, &st, &err) != TM_OK) {
+  tm_code code = pause ? tm_engine_pause(tm_call_ctx(c), name, &caller, st, &err)
+                       : tm_engine_cancel(tm_call_ctx(c), name, &caller, st, &err);
+  if (code != TM_OK) tm_call_fail_error(c, &err);
+  return code == TM_OK;
+}
+
+static void handle_cancel(tm_call *c, const ProtobufCMessage *request) {
+  tm_status st = {0};
+  if (!stop(c, ((const Twigz__Migrations__V1__CancelRequest *)request)->name, false, &st)) return;
+  Twigz__Migrations__V1__CancelResponse resp = TWIGZ__MIGRATIONS__V1__CANCEL_RESPONSE__INIT;
+  reply_status(c, &resp.base, &resp.migration, &st);
+}
+
+static void handle_pause(tm_call *c, const ProtobufCMessage *request) {
+  tm_status st = {0};
+  if (!stop(c, ((const Twigz__Migrations__V1__PauseRequest *)request)->name, true, &st)) return;
+  Twigz__Migrations__V1__PauseResponse resp = TWIGZ__MIGRATIONS__V1__PAUSE_RESPONSE__INIT;
+  reply_status(c, &resp.base, &resp.migration, &st);
+}
+
+static void handle_resume(tm_call *c, const ProtobufCMessage *request) {
+  const Twigz__Migrations__V1__ResumeRequest *req = (const void *)request;
+  tm_caller caller;
+  tm_call_caller(c, &caller);
+  tm_status st = {0};
+  tm_error err;
+  bool withdrawn = false;
+  tm_call_ref(c); /* held by the engine until run_done */
+  if (tm_engine_resume(tm_call_ctx(c), req->name, &caller, run_done, c, &withdrawn, &st, &err) !=
+      TM_OK) {
+    tm_call_unref(c);
     tm_call_fail_error(c, &err);
     return;
   }
-  tm_call_set_run_id(c, st.run_id);
-  status_box box;
-  convert_status(&st, &box);
-  Twigz__Migrations__V1__CancelResponse resp = TWIGZ__MIGRATIONS__V1__CANCEL_RESPONSE__INIT;
-  resp.migration = &box.pb;
-  tm_call_reply(c, &resp.base);
+  if (!withdrawn) return; /* run_done answers */
+  tm_run_result result = {.migrations = {.items = &st, .n = 1}};
+  snprintf(result.run_id, sizeof result.run_id, "%s", st.run_id ? st.run_id : "");
+  run_done(c, TM_OK, NULL, &result); /* takes the reference */
   tm_status_clear(&st);
 }
 
-/* --- History --- */
-
-/* Storage for one converted entry; the record points into it and into the entry. */
-typedef struct {
-  Twigz__Migrations__V1__RunRecord pb;
-  Twigz__Migrations__V1__Caller caller, canceled_by;
-  Google__Protobuf__Timestamp started, finished, canceled;
-} record_box;
-
-static void convert_caller(const tm_caller *from, Twigz__Migrations__V1__Caller *to) {
-  twigz__migrations__v1__caller__init(to);
-  to->peer = (char *)from->peer;
-  to->identity = (char *)from->identity;
-  to->user_agent = (char *)from->user_agent;
-}
-
-static void convert_record(const tm_history_entry *e, record_box *box) {
-  Twigz__Migrations__V1__RunRecord *pb = &box->pb;
-  twigz__migrations__v1__run_record__init(pb);
-  pb->run_id = e->run_id;
-  pb->migration = e->migration;
-  pb->state = (Twigz__Migrations__V1__MigrationState)e->state;
-  pb->migrations = e->migrations;
-  pb->n_migrations = e->n_migrations;
-  pb->rerun = e->rerun;
-  pb->async = e->async;
-  pb->batch_size = e->batch_size;
-  convert_caller(&e->caller, &box->caller);
-  pb->caller = &box->caller;
-  set_time(&box->started, e->started_at_ms, e->migration, "history startedAt");
-  pb->started_at = &box->started;
-  if (e->finished_at_ms) {
-    set_time(&box->finished, e->finished_at_ms, e->migration, "history finishedAt");
-    pb->finished_at = &box->finished;
+static void handle_tune(tm_call *c, const ProtobufCMessage *request) {
+  const Twigz__Migrations__V1__TuneRequest *req = (const void *)request;
+  tm_caller caller;
+  tm_call_caller(c, &caller);
+  tm_controls_change change =
+      controls_of(&(pb_controls){req->max_documents_per_second, req->max_replication_lag_ms,
+                                 req->max_write_latency_ms, req->max_failed_documents});
+  if (req->batch_size) change.batch_size = true, change.v.batch_size = req->batch_size->value;
+  tm_status st = {0};
+  tm_error err;
+  char changes[512];
+  if (tm_engine_tune(tm_call_ctx(c), req->name, &change, &caller, &st, changes, sizeof changes,
+                     &err) != TM_OK) {
+    tm_call_fail_error(c, &err);
+    return;
   }
-  pb->total = e->total;
-  pb->processed = e->processed;
-  pb->updated = e->updated;
-  pb->error = e->error ? e->error : empty;
-  pb->swept_drift = e->swept_drift;
-  if (e->canceled) {
-    convert_caller(&e->canceled_by, &box->canceled_by);
-    pb->canceled_by = &box->canceled_by;
-    set_time(&box->canceled, e->canceled_at_ms, e->migration, "history canceledAt");
-    pb->canceled_at = &box->canceled;
+  /* "a -> b; c -> d" as one entry per change. */
+  char *list[8];
+  size_t n = 0;
+  for (char *part = changes, *next; *part && n < 8; part = next) {
+    next = strstr(part, "; ");
+    if (next) {
+      *next = '\0';
+      next += 2;
+    } else {
+      next = part + strlen(part);
+    }
+    list[n++] = part;
   }
+  Twigz__Migrations__V1__TuneResponse resp = TWIGZ__MIGRATIONS__V1__TUNE_RESPONSE__INIT;
+  resp.changes = list;
+  resp.n_changes = n;
+  reply_status(c, &resp.base, &resp.migration, &st);
 }
 
 static void handle_history(tm_call *c, const ProtobufCMessage *request) {
@@ -323,10 +286,10 @@ static void handle_history(tm_call *c, const ProtobufCMessage *request) {
     tm_call_fail_error(c, &err);
     return;
   }
-  record_box *boxes = calloc(page.n ? page.n : 1, sizeof *boxes);
+  tm_record_box *boxes = calloc(page.n ? page.n : 1, sizeof *boxes);
   Twigz__Migrations__V1__RunRecord **ptrs = calloc(page.n ? page.n : 1, sizeof *ptrs);
   for (size_t i = 0; i < page.n; i++) {
-    convert_record(&page.items[i], &boxes[i]);
+    tm_convert_record(&page.items[i], &boxes[i]);
     ptrs[i] = &boxes[i].pb;
   }
   Twigz__Migrations__V1__HistoryResponse resp = TWIGZ__MIGRATIONS__V1__HISTORY_RESPONSE__INIT;
@@ -334,6 +297,7 @@ static void handle_history(tm_call *c, const ProtobufCMessage *request) {
   resp.n_runs = page.n;
   resp.next_page_token = next;
   tm_call_reply(c, &resp.base);
+  for (size_t i = 0; i < page.n; i++) tm_record_box_free(&boxes[i]);
   free(ptrs);
   free(boxes);
   tm_history_page_clear(&page);
@@ -352,6 +316,9 @@ static const struct {
     {"List", handle_list, TM_LANE_INLINE, true},
     {"Cancel", handle_cancel, TM_LANE_CONTROL, false},
     {"History", handle_history, TM_LANE_READS, true},
+    {"Pause", handle_pause, TM_LANE_CONTROL, false},
+    {"Resume", handle_resume, TM_LANE_CONTROL, false},
+    {"Tune", handle_tune, TM_LANE_CONTROL, false},
 };
 
 size_t tm_migration_service_methods(tm_engine *engine, tm_method *out, size_t max) {

@@ -14,6 +14,9 @@ void tm_history_entry_clear(tm_history_entry *e) {
   for (size_t i = 0; i < e->n_migrations; i++) free(e->migrations[i]);
   free(e->migrations);
   free(e->error);
+  for (size_t i = 0; i < e->n_events; i++) free(e->events[i].detail);
+  free(e->events);
+  if (e->failed) bson_destroy(e->failed);
   memset(e, 0, sizeof *e);
 }
 
@@ -68,6 +71,7 @@ tm_code tm_history_begin(mongoc_collection_t *history, const tm_history_entry *e
   BSON_APPEND_INT64(&doc, "processed", e->processed);
   BSON_APPEND_INT64(&doc, "updated", e->updated);
   if (e->error) BSON_APPEND_UTF8(&doc, "error", e->error);
+  if (e->has_controls) tm_controls_append(&doc, "controls", &e->controls);
   /* A replacement by _id: a retried begin writes the same document once. */
   bson_t opts = BSON_INITIALIZER;
   BSON_APPEND_BOOL(&opts, "upsert", true);
@@ -79,14 +83,25 @@ tm_code tm_history_begin(mongoc_collection_t *history, const tm_history_entry *e
   return write_result(ok, &berr, err, "recording a run in the history");
 }
 
-tm_code tm_history_end(mongoc_collection_t *history, const char *run_id, const char *migration,
-                       tm_state state, const char *error, int64_t total, int64_t processed,
-                       int64_t updated, int64_t finished_at_ms, bool only_if_held, tm_error *err) {
+/* {_id: "<run>/<migration>"} into filter. */
+static void append_entry_id(bson_t *filter, const char *run_id, const char *migration) {
   char id[256];
   entry_id(run_id, migration, id, sizeof id);
-  bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set, held, in;
-  BSON_APPEND_UTF8(&filter, "_id", id);
-  if (only_if_held) {
+  BSON_APPEND_UTF8(filter, "_id", id);
+}
+
+static tm_code update_entry(mongoc_collection_t *history, const bson_t *filter,
+                            const bson_t *update, tm_error *err, const char *what) {
+  bson_error_t berr;
+  bool ok = mongoc_collection_update_one(history, filter, update, NULL, NULL, &berr);
+  return write_result(ok, &berr, err, what);
+}
+
+tm_code tm_history_end(mongoc_collection_t *history, const char *run_id, const char *migration,
+                       const tm_history_outcome *o, tm_error *err) {
+  bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set, held, in, failed;
+  append_entry_id(&filter, run_id, migration);
+  if (o->only_if_held) {
     BSON_APPEND_DOCUMENT_BEGIN(&filter, "state", &held);
     BSON_APPEND_ARRAY_BEGIN(&held, "$in", &in);
     BSON_APPEND_UTF8(&in, "0", tm_state_name(TM_STATE_QUEUED));
@@ -95,26 +110,70 @@ tm_code tm_history_end(mongoc_collection_t *history, const char *run_id, const c
     bson_append_document_end(&filter, &held);
   }
   BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-  BSON_APPEND_UTF8(&set, "state", tm_state_name(state));
-  BSON_APPEND_DATE_TIME(&set, "finishedAt", finished_at_ms);
-  BSON_APPEND_INT64(&set, "total", total);
-  BSON_APPEND_INT64(&set, "processed", processed);
-  BSON_APPEND_INT64(&set, "updated", updated);
-  BSON_APPEND_UTF8(&set, "error", error ? error : "");
+  BSON_APPEND_UTF8(&set, "state", tm_state_name(o->state));
+  BSON_APPEND_DATE_TIME(&set, "finishedAt", o->finished_at_ms);
+  BSON_APPEND_INT64(&set, "total", o->total);
+  BSON_APPEND_INT64(&set, "processed", o->processed);
+  BSON_APPEND_INT64(&set, "updated", o->updated);
+  BSON_APPEND_UTF8(&set, "error", o->error ? o->error : "");
+  if (o->failed_count) {
+    BSON_APPEND_DOCUMENT_BEGIN(&set, "failed", &failed);
+    BSON_APPEND_INT64(&failed, "count", o->failed_count);
+    if (o->failed) BSON_APPEND_ARRAY(&failed, "first", o->failed);
+    bson_append_document_end(&set, &failed);
+  }
   bson_append_document_end(&update, &set);
-  bson_error_t berr;
-  bool ok = mongoc_collection_update_one(history, &filter, &update, NULL, NULL, &berr);
+  tm_code code =
+      update_entry(history, &filter, &update, err, "recording a run's end in the history");
   bson_destroy(&update);
   bson_destroy(&filter);
-  return write_result(ok, &berr, err, "recording a run's end in the history");
+  return code;
+}
+
+tm_code tm_history_resume(mongoc_collection_t *history, const char *run_id, const char *migration,
+                          tm_error *err) {
+  bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set, unset;
+  append_entry_id(&filter, run_id, migration);
+  BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+  BSON_APPEND_UTF8(&set, "state", tm_state_name(TM_STATE_RUNNING));
+  bson_append_document_end(&update, &set);
+  BSON_APPEND_DOCUMENT_BEGIN(&update, "$unset", &unset);
+  BSON_APPEND_UTF8(&unset, "finishedAt", "");
+  bson_append_document_end(&update, &unset);
+  tm_code code = update_entry(history, &filter, &update, err, "recording a resume in the history");
+  bson_destroy(&update);
+  bson_destroy(&filter);
+  return code;
+}
+
+tm_code tm_history_event_add(mongoc_collection_t *history, const char *run_id,
+                             const char *migration, const tm_history_event *ev, tm_error *err) {
+  bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, push, entry, room;
+  append_entry_id(&filter, run_id, migration);
+  /* events.<max-1> missing: room for one more. */
+  char last[32];
+  snprintf(last, sizeof last, "events.%d", TM_HISTORY_EVENTS_MAX - 1);
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, last, &room);
+  BSON_APPEND_BOOL(&room, "$exists", false);
+  bson_append_document_end(&filter, &room);
+  BSON_APPEND_DOCUMENT_BEGIN(&update, "$push", &push);
+  BSON_APPEND_DOCUMENT_BEGIN(&push, "events", &entry);
+  BSON_APPEND_UTF8(&entry, "action", ev->action);
+  append_caller(&entry, "by", &ev->by);
+  BSON_APPEND_DATE_TIME(&entry, "at", ev->at_ms);
+  if (ev->detail) BSON_APPEND_UTF8(&entry, "detail", ev->detail);
+  bson_append_document_end(&push, &entry);
+  bson_append_document_end(&update, &push);
+  tm_code code = update_entry(history, &filter, &update, err, "recording a control in the history");
+  bson_destroy(&update);
+  bson_destroy(&filter);
+  return code;
 }
 
 tm_code tm_history_cancel(mongoc_collection_t *history, const char *run_id, const char *migration,
                           const tm_caller *by, int64_t at_ms, tm_error *err) {
-  char id[256];
-  entry_id(run_id, migration, id, sizeof id);
   bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set, absent;
-  BSON_APPEND_UTF8(&filter, "_id", id);
+  append_entry_id(&filter, run_id, migration);
   BSON_APPEND_DOCUMENT_BEGIN(&filter, "canceledAt", &absent);
   BSON_APPEND_BOOL(&absent, "$exists", false);
   bson_append_document_end(&filter, &absent);
@@ -209,6 +268,38 @@ static void parse_names(const bson_iter_t *it, tm_history_entry *e) {
   }
 }
 
+static void parse_events(const bson_iter_t *it, tm_history_entry *e) {
+  bson_iter_t list, f;
+  if (!BSON_ITER_HOLDS_ARRAY(it) || !bson_iter_recurse(it, &list)) return;
+  while (bson_iter_next(&list) && e->n_events < TM_HISTORY_EVENTS_MAX) {
+    if (!BSON_ITER_HOLDS_DOCUMENT(&list) || !bson_iter_recurse(&list, &f)) continue;
+    e->events = realloc(e->events, (e->n_events + 1) * sizeof *e->events);
+    tm_history_event *ev = &e->events[e->n_events++];
+    memset(ev, 0, sizeof *ev);
+    while (bson_iter_next(&f)) {
+      const char *key = bson_iter_key(&f);
+      if (strcmp(key, "action") == 0) copy_field(&f, ev->action, sizeof ev->action);
+      if (strcmp(key, "by") == 0) parse_caller(&f, &ev->by);
+      if (strcmp(key, "at") == 0) ev->at_ms = int_of(&f);
+      if (strcmp(key, "detail") == 0 && !ev->detail) ev->detail = string_of(&f);
+    }
+  }
+}
+
+static void parse_failed(const bson_iter_t *it, tm_history_entry *e) {
+  bson_iter_t f;
+  if (!BSON_ITER_HOLDS_DOCUMENT(it) || !bson_iter_recurse(it, &f)) return;
+  while (bson_iter_next(&f)) {
+    if (strcmp(bson_iter_key(&f), "count") == 0) e->failed_count = int_of(&f);
+    if (strcmp(bson_iter_key(&f), "first") == 0 && BSON_ITER_HOLDS_ARRAY(&f) && !e->failed) {
+      uint32_t len;
+      const uint8_t *data;
+      bson_iter_array(&f, &len, &data);
+      e->failed = bson_new_from_data(data, len);
+    }
+  }
+}
+
 static void parse_entry(const bson_t *doc, tm_history_entry *e) {
   memset(e, 0, sizeof *e);
   e->state = TM_STATE_PENDING;
@@ -242,6 +333,12 @@ static void parse_entry(const bson_t *doc, tm_history_entry *e) {
       parse_caller(&it, &e->canceled_by);
     }
     if (strcmp(key, "canceledAt") == 0) e->canceled_at_ms = int_of(&it);
+    if (strcmp(key, "events") == 0 && !e->events) parse_events(&it, e);
+    if (strcmp(key, "failed") == 0) parse_failed(&it, e);
+    if (strcmp(key, "controls") == 0 && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+      tm_controls_parse(&it, &e->controls);
+      e->has_controls = true;
+    }
   }
   if (!e->run_id) e->run_id = strdup("");
   if (!e->migration) e->migration = strdup("");

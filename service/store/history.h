@@ -1,6 +1,7 @@
 /* Run history: one document per migration a run worked on (a dry run writes nothing), in
- * "<state collection>_history": who asked, with what arguments, when, and how it ended; a Cancel
- * adds who asked for it. The newest `keep` per migration are kept.
+ * "<state collection>_history": who asked, with what arguments and controls, when, how it ended,
+ * and the control calls on it (Pause, Resume, Tune, Cancel: who, when, what). The newest `keep`
+ * per migration are kept.
  *
  * The collection holds at most keep x migrations documents, so its reads sort without an index. */
 #ifndef TM_HISTORY_H
@@ -12,7 +13,19 @@
 
 #include "../caller.h"
 #include "../error.h"
+#include "controls.h"
 #include "state.h"
+
+#define TM_HISTORY_ACTION_MAX 16
+#define TM_HISTORY_EVENTS_MAX 100 /* per entry; later calls are not recorded */
+
+/* A Pause, Resume, Tune or Cancel call on a run. */
+typedef struct {
+  char action[TM_HISTORY_ACTION_MAX]; /* "pause", "resume", "tune", "cancel" */
+  tm_caller by;
+  int64_t at_ms;
+  char *detail; /* Tune: what changed; may be NULL */
+} tm_history_event;
 
 typedef struct {
   char *run_id, *migration;
@@ -28,6 +41,12 @@ typedef struct {
   bool canceled;
   tm_caller canceled_by;
   int64_t canceled_at_ms;
+  bool has_controls;
+  tm_controls controls; /* as the run started */
+  tm_history_event *events;
+  size_t n_events;
+  int64_t failed_count;
+  bson_t *failed; /* the first refused documents ({_id, error} array), or NULL */
 } tm_history_entry;
 
 void tm_history_entry_clear(tm_history_entry *e);
@@ -35,10 +54,26 @@ void tm_history_entry_clear(tm_history_entry *e);
 /* Records a run of e->migration starting (or, with finished_at_ms set, a whole one). */
 tm_code tm_history_begin(mongoc_collection_t *history, const tm_history_entry *e, tm_error *err);
 
-/* The outcome of run_id's work on migration; only_if_held: leave an entry that already ended. */
+/* How run_id's work on a migration ended (or paused). */
+typedef struct {
+  tm_state state;
+  const char *error;
+  int64_t total, processed, updated, finished_at_ms;
+  bool only_if_held; /* an entry that ended already is left as it is */
+  int64_t failed_count;
+  const bson_t *failed; /* may be NULL */
+} tm_history_outcome;
+
 tm_code tm_history_end(mongoc_collection_t *history, const char *run_id, const char *migration,
-                       tm_state state, const char *error, int64_t total, int64_t processed,
-                       int64_t updated, int64_t finished_at_ms, bool only_if_held, tm_error *err);
+                       const tm_history_outcome *o, tm_error *err);
+
+/* A PAUSED entry runs again (Resume). */
+tm_code tm_history_resume(mongoc_collection_t *history, const char *run_id, const char *migration,
+                          tm_error *err);
+
+/* Appends a control call to the entry (up to TM_HISTORY_EVENTS_MAX). */
+tm_code tm_history_event_add(mongoc_collection_t *history, const char *run_id,
+                             const char *migration, const tm_history_event *ev, tm_error *err);
 
 /* Who asked to cancel run_id's work on migration (the first asker is kept). */
 tm_code tm_history_cancel(mongoc_collection_t *history, const char *run_id, const char *migration,

@@ -74,11 +74,13 @@ static void delete_older(mongoc_collection_t *leases, const char *name, int64_t 
   bson_destroy(&filter);
 }
 
-/* The common fields of a generation's documents: the lease itself ("<name>#<gen>") and its cancel
- * marker ("<name>#<gen>#cancel"). */
-static void marker_doc(bson_t *doc, const char *name, int64_t gen, const char *kind) {
-  char id[TM_LEASE_NAME_MAX + 40];
-  lease_id(id, sizeof id, name, gen, strcmp(kind, "lease") == 0 ? "" : "#cancel");
+/* The common fields of a generation's documents: the lease itself ("<name>#<gen>") and its
+ * markers ("<name>#<gen>#cancel", "#pause", "#tune#<seq>"). */
+static void marker_doc(bson_t *doc, const char *name, int64_t gen, const char *kind, int64_t seq) {
+  char id[TM_LEASE_NAME_MAX + 64], suffix[48] = "";
+  if (strcmp(kind, "lease") != 0) snprintf(suffix, sizeof suffix, "#%s", kind);
+  if (seq) snprintf(suffix + strlen(suffix), sizeof suffix - strlen(suffix), "#%" PRId64, seq);
+  lease_id(id, sizeof id, name, gen, suffix);
   bson_init(doc);
   BSON_APPEND_UTF8(doc, "_id", id);
   BSON_APPEND_UTF8(doc, "name", name);
@@ -100,7 +102,7 @@ tm_code tm_lease_take(mongoc_collection_t *leases, const char *name, const char 
   }
   int64_t gen = holder->exists ? holder->gen + 1 : 1;
   bson_t doc;
-  marker_doc(&doc, name, gen, "lease");
+  marker_doc(&doc, name, gen, "lease", 0);
   BSON_APPEND_UTF8(&doc, "owner", owner);
   BSON_APPEND_UTF8(&doc, "runId", run_id);
   BSON_APPEND_DATE_TIME(&doc, "expiresAt", now + lease_ms);
@@ -126,8 +128,8 @@ tm_code tm_lease_take(mongoc_collection_t *leases, const char *name, const char 
 }
 
 tm_code tm_lease_renew(mongoc_collection_t *leases, tm_lease *lease, int lease_ms,
-                       bool *cancel_requested, tm_error *err) {
-  *cancel_requested = false;
+                       tm_lease_signals *sig, tm_error *err) {
+  memset(sig, 0, sizeof *sig);
   char id[TM_LEASE_NAME_MAX + 32];
   lease_id(id, sizeof id, lease->name, lease->gen, "");
   int64_t mono = tm_clock_mono_ms();
@@ -172,7 +174,15 @@ tm_code tm_lease_renew(mongoc_collection_t *leases, tm_lease *lease, int lease_m
       kind = bson_iter_utf8(&it, NULL);
     }
     if (strcmp(kind, "lease") == 0 && gen > lease->gen) newer = true;
-    if (strcmp(kind, "cancel") == 0 && gen == lease->gen) *cancel_requested = true;
+    if (gen != lease->gen) continue;
+    if (strcmp(kind, "cancel") == 0) sig->cancel = true;
+    if (strcmp(kind, "pause") == 0) sig->pause = true;
+    int64_t seq = bson_iter_init_find(&it, doc, "seq") ? bson_iter_as_int64(&it) : 0;
+    if (strcmp(kind, "tune") == 0 && seq > sig->tune_seq &&
+        bson_iter_init_find(&it, doc, "controls")) {
+      sig->tune_seq = seq;
+      tm_controls_parse(&it, &sig->tune);
+    }
   }
   tm_code code = TM_OK;
   if (mongoc_cursor_error(cursor, &berr)) code = tm_store_error(&berr, err, "renewing a lease");
@@ -206,15 +216,43 @@ tm_code tm_lease_release(mongoc_collection_t *leases, tm_lease *lease, tm_error 
   return ok ? TM_OK : tm_store_error(&berr, err, "releasing a lease");
 }
 
-tm_code tm_lease_request_cancel(mongoc_collection_t *leases, const char *name, int64_t gen,
-                                tm_error *err) {
-  bson_t doc;
-  marker_doc(&doc, name, gen, "cancel");
-  BSON_APPEND_DATE_TIME(&doc, "at", tm_clock_wall_ms());
+/* Inserts a marker; a duplicate means it is already there. */
+static tm_code insert_marker(mongoc_collection_t *leases, bson_t *doc, const char *what,
+                             tm_error *err) {
+  BSON_APPEND_DATE_TIME(doc, "at", tm_clock_wall_ms());
   bson_error_t berr;
-  bool ok = mongoc_collection_insert_one(leases, &doc, NULL, NULL, &berr);
-  bson_destroy(&doc);
+  bool ok = mongoc_collection_insert_one(leases, doc, NULL, NULL, &berr);
+  bson_destroy(doc);
   if (ok) return TM_OK;
-  tm_code code = tm_store_error(&berr, err, "recording a cancel");
-  return code == TM_ERR_CONFLICT ? TM_OK : code; /* already recorded */
+  tm_code code = tm_store_error(&berr, err, what);
+  return code == TM_ERR_CONFLICT ? TM_OK : code;
+}
+
+tm_code tm_lease_request_stop(mongoc_collection_t *leases, const char *name, int64_t gen,
+                              const char *kind, tm_error *err) {
+  bson_t doc;
+  marker_doc(&doc, name, gen, kind, 0);
+  return insert_marker(
+      leases, &doc, strcmp(kind, "cancel") == 0 ? "recording a cancel" : "recording a pause", err);
+}
+
+tm_code tm_lease_withdraw_pause(mongoc_collection_t *leases, const char *name, int64_t gen,
+                                tm_error *err) {
+  char id[TM_LEASE_NAME_MAX + 64];
+  lease_id(id, sizeof id, name, gen, "#pause");
+  bson_t filter = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&filter, "_id", id);
+  bson_error_t berr;
+  bool ok = mongoc_collection_delete_one(leases, &filter, NULL, NULL, &berr);
+  bson_destroy(&filter);
+  return ok ? TM_OK : tm_store_error(&berr, err, "withdrawing a pause");
+}
+
+tm_code tm_lease_tune(mongoc_collection_t *leases, const char *name, int64_t gen, int64_t seq,
+                      const tm_controls *controls, tm_error *err) {
+  bson_t doc;
+  marker_doc(&doc, name, gen, "tune", seq);
+  BSON_APPEND_INT64(&doc, "seq", seq);
+  tm_controls_append(&doc, "controls", controls);
+  return insert_marker(leases, &doc, "recording new controls", err);
 }

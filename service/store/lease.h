@@ -16,8 +16,9 @@
  * (while another takes over) stops before it learns of the takeover. Wall clocks of replicas must
  * agree to within a fifth of the lease time (6 s by default).
  *
- * A Cancel adds {_id: "m#g#cancel", kind: "cancel"} (an insert, so it cannot be lost to a
- * concurrent read-then-write of the state document on FerretDB); renewals report it. */
+ * A Cancel adds {_id: "m#g#cancel", kind: "cancel"}, a Pause "m#g#pause", a Tune
+ * "m#g#tune#<seq>" with the new controls (inserts, so that none can be lost to a concurrent
+ * read-then-write of the state document on FerretDB); renewals report them. */
 #ifndef TM_LEASE_H
 #define TM_LEASE_H
 
@@ -26,6 +27,7 @@
 #include <stdint.h>
 
 #include "../error.h"
+#include "controls.h"
 
 #define TM_LEASE_NAME_MAX 128
 #define TM_LEASE_OWNER_MAX 192
@@ -55,17 +57,30 @@ tm_code tm_lease_take(mongoc_collection_t *leases, const char *name, const char 
                       const char *run_id, int lease_ms, tm_lease *out, tm_lease_info *holder,
                       tm_error *err);
 
+/* The markers of a generation, as a renewal finds them. */
+typedef struct {
+  bool cancel, pause;
+  int64_t tune_seq; /* the newest Tune marker's, 0: none */
+  tm_controls tune; /* its controls */
+} tm_lease_signals;
+
 /* Extends the lease by lease_ms. TM_ERR_CONFLICT: it was lost (a newer generation exists, or ours
- * was cleaned up); stop writing. *cancel_requested reports a Cancel marker for this generation. */
+ * was cleaned up); stop writing. *sig reports the markers of this generation. */
 tm_code tm_lease_renew(mongoc_collection_t *leases, tm_lease *lease, int lease_ms,
-                       bool *cancel_requested, tm_error *err);
+                       tm_lease_signals *sig, tm_error *err);
 
 /* Ends the lease now (expiresAt in the past), so a waiter need not wait for the expiry. */
 tm_code tm_lease_release(mongoc_collection_t *leases, tm_lease *lease, tm_error *err);
 
-/* Records a cancel request for generation gen of name's lease (idempotent). */
-tm_code tm_lease_request_cancel(mongoc_collection_t *leases, const char *name, int64_t gen,
+/* Records a "cancel" or "pause" request for generation gen of name's lease (idempotent). */
+tm_code tm_lease_request_stop(mongoc_collection_t *leases, const char *name, int64_t gen,
+                              const char *kind, tm_error *err);
+/* Removes generation gen's pause marker (a Resume before the holder acted on it). */
+tm_code tm_lease_withdraw_pause(mongoc_collection_t *leases, const char *name, int64_t gen,
                                 tm_error *err);
+/* Hands generation gen's holder new controls; seq orders Tunes (the newest wins). */
+tm_code tm_lease_tune(mongoc_collection_t *leases, const char *name, int64_t gen, int64_t seq,
+                      const tm_controls *controls, tm_error *err);
 
 /* Whether the holder may still write, by its own monotonic clock. */
 bool tm_lease_fresh(const tm_lease *lease);

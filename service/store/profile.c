@@ -80,6 +80,10 @@ tm_server_error tm_profile_classify_code(int64_t code, const char *message) {
     if (strstr(message, "UNIQUE constraint failed")) return TM_SERVER_ERR_DUPLICATE;
     return TM_SERVER_ERR_OTHER;
   case 18: return TM_SERVER_ERR_CREDENTIALS; /* AuthenticationFailed */
+  case 121:                                  /* DocumentValidationFailure */
+  case 10334:                                /* BSONObjectTooLarge */
+  case 17419:                                /* the update would grow the document past the limit */
+  case 17420: return TM_SERVER_ERR_DOCUMENT_REFUSED;
   case 26: return TM_SERVER_ERR_NAMESPACE_MISSING;
   case 67:  /* CannotCreateIndex */
   case 197: /* InvalidIndexSpecificationOption */
@@ -115,8 +119,26 @@ const char *tm_server_error_name(tm_server_error kind) {
   case TM_SERVER_ERR_OPTION_REFUSED: return "option_refused";
   case TM_SERVER_ERR_INDEX_CONFLICT: return "index_conflict";
   case TM_SERVER_ERR_CREDENTIALS: return "credentials";
+  case TM_SERVER_ERR_DOCUMENT_REFUSED: return "document_refused";
   }
   return "other";
+}
+
+bool tm_profile_refuses_document(int64_t code, const char *message) {
+  tm_server_error kind = tm_profile_classify_code(code, message);
+  return kind == TM_SERVER_ERR_DOCUMENT_REFUSED || kind == TM_SERVER_ERR_DUPLICATE;
+}
+
+bool tm_profile_no_replication(const bson_error_t *berr) {
+  if (!from_server(berr)) return false;
+  switch (berr->code) {
+  case 13: /* Unauthorized */
+  case 59: /* CommandNotFound */
+  case 76: /* NoReplicationEnabled */
+  case 94: /* NotYetInitialized */
+  case 115: /* CommandNotSupported */ return true;
+  default: return false;
+  }
 }
 
 /* Set once before any thread starts (tm_profile_set_user), read afterwards. */

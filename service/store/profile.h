@@ -36,7 +36,17 @@
  *   codes; WriteConflict (112); anything labelled RetryableWriteError or TransientTransactionError;
  *   FerretDB's SQLite "database is locked" / SQLITE_BUSY (InternalError 1), which it returns when
  *   busy_timeout runs out under concurrent writers.
- * - Credentials. AuthenticationFailed (18), or the driver's own authentication error. */
+ * - Credentials. AuthenticationFailed (18), or the driver's own authentication error.
+ * - Refused documents. MongoDB refuses one document of a write, alone, for a collection validator
+ *   (DocumentValidationFailure 121), a document grown past 16 MB (BSONObjectTooLarge 10334,
+ *   17419, 17420) or a unique index (11000, and FerretDB's InternalError above). Neither test
+ *   server has validators (FerretDB: NotImplemented 238 for create/collMod with one;
+ *   mongo-java-server accepts the option and ignores it, and has no collMod), and neither limits
+ *   the size an update grows a document to; both enforce unique indexes.
+ * - Replica sets. replSetGetStatus answers NoReplicationEnabled (76) on a standalone
+ *   (mongo-java-server), NotYetInitialized (94) before rs.initiate, CommandNotFound (59) where it
+ *   does not exist (FerretDB, and mongos says so too), and Unauthorized (13) without the
+ *   clusterMonitor role: none of them is a lag to throttle on. */
 #ifndef TM_PROFILE_H
 #define TM_PROFILE_H
 
@@ -94,6 +104,7 @@ typedef enum {
   TM_SERVER_ERR_OPTION_REFUSED,    /* the server cannot build that index (partial) */
   TM_SERVER_ERR_INDEX_CONFLICT,    /* another index is in the way (85, 86) */
   TM_SERVER_ERR_CREDENTIALS,       /* the server rejected the credentials */
+  TM_SERVER_ERR_DOCUMENT_REFUSED,  /* one document broke a validator or the size limit */
 } tm_server_error;
 
 /* Classifies a driver error; reply (may be NULL) is the server's reply, for errorLabels. */
@@ -101,6 +112,13 @@ tm_server_error tm_profile_classify(const bson_error_t *berr, const bson_t *repl
 
 /* Classifies a server's code and message, e.g. one entry of a reply's writeErrors. */
 tm_server_error tm_profile_classify_code(int64_t code, const char *message);
+
+/* Whether a write error refuses its document alone (a validator, the size limit, a unique index):
+ * the error budget skips such a document. */
+bool tm_profile_refuses_document(int64_t code, const char *message);
+
+/* Whether a replSetGetStatus error means there is no replication lag to ask about. */
+bool tm_profile_no_replication(const bson_error_t *berr);
 
 /* "transient", "duplicate", ...: for logs. */
 const char *tm_server_error_name(tm_server_error kind);
