@@ -59,7 +59,8 @@ def generate(proto_dir=None, force=False):
         from grpc_tools import protoc
     except ImportError:
         raise SystemExit("generate_stubs: grpcio-tools is missing: pip install -r clients/python/requirements.txt")
-    # google/protobuf/timestamp.proto ships inside grpcio-tools.
+    # google/protobuf/timestamp.proto and wrappers.proto ship inside grpcio-tools; the generated code
+    # imports their modules from the protobuf runtime.
     well_known = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
 
     with tempfile.TemporaryDirectory(prefix="tm-stubs-") as tmp:

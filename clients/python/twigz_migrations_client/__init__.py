@@ -8,11 +8,14 @@
 """
 from .client import MigrationsClient
 from .errors import MigrationsError
-from .models import (Caller, FieldBackfill, HistoryPage, Migration, MigrationState, MigrationStatus, RunRecord,
-                     RunResult)
+from .models import (Caller, ControlEvent, Controls, FailedDocument, FieldBackfill, HistoryPage, Migration,
+                     MigrationState, MigrationStatus, RunRecord, RunResult, TuneResult)
 
 __all__ = [
     "Caller",
+    "ControlEvent",
+    "Controls",
+    "FailedDocument",
     "FieldBackfill",
     "HistoryPage",
     "Migration",
@@ -22,5 +25,6 @@ __all__ = [
     "MigrationsError",
     "RunRecord",
     "RunResult",
+    "TuneResult",
 ]
 __version__ = "1.0.0"

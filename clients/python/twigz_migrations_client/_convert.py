@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
-from .models import (Caller, FieldBackfill, HistoryPage, Migration, MigrationState, MigrationStatus,
-                     RunRecord, RunResult)
+from .models import (Caller, ControlEvent, Controls, FailedDocument, FieldBackfill, HistoryPage, Migration,
+                     MigrationState, MigrationStatus, RunRecord, RunResult, TuneResult)
 
 
 def _time(msg: Any, field: str) -> Optional[datetime.datetime]:
@@ -14,6 +14,20 @@ def _time(msg: Any, field: str) -> Optional[datetime.datetime]:
     ts = getattr(msg, field)
     return datetime.datetime.fromtimestamp(ts.seconds, tz=datetime.timezone.utc) + datetime.timedelta(
         microseconds=ts.nanos // 1000)
+
+
+def _controls(msg: Any) -> Optional[Controls]:
+    if not msg.HasField("controls"):
+        return None
+    c = msg.controls
+    return Controls(batch_size=c.batch_size, current_batch_size=c.current_batch_size,
+                    max_documents_per_second=c.max_documents_per_second,
+                    max_replication_lag_ms=c.max_replication_lag_ms, max_write_latency_ms=c.max_write_latency_ms,
+                    max_failed_documents=c.max_failed_documents)
+
+
+def _failed(msg: Any) -> Tuple[FailedDocument, ...]:
+    return tuple(FailedDocument(id=f.id, error=f.error) for f in msg.failed)
 
 
 def status(msg: Any, with_pending: bool = False) -> MigrationStatus:
@@ -36,6 +50,11 @@ def status(msg: Any, with_pending: bool = False) -> MigrationStatus:
         owner=msg.owner,
         drifted=msg.drifted,
         swept_drift=msg.swept_drift,
+        controls=_controls(msg),
+        throttle_reason=msg.throttle_reason,
+        throttled_since=_time(msg, "throttled_since"),
+        failed_documents=msg.failed_documents,
+        failed=_failed(msg),
     )
 
 
@@ -50,6 +69,10 @@ def migration(msg: Any) -> Migration:
 
 def run_result(msg: Any) -> RunResult:
     return RunResult(run_id=msg.run_id, migrations=tuple(status(m) for m in msg.migrations))
+
+
+def tune_result(msg: Any) -> TuneResult:
+    return TuneResult(migration=status(msg.migration), changes=tuple(msg.changes))
 
 
 def _caller(msg: Any, field: str) -> Optional[Caller]:
@@ -78,5 +101,10 @@ def history_page(msg: Any) -> HistoryPage:
         swept_drift=r.swept_drift,
         canceled_by=_caller(r, "canceled_by"),
         canceled_at=_time(r, "canceled_at"),
+        events=tuple(ControlEvent(action=e.action, by=_caller(e, "by"), at=_time(e, "at"), detail=e.detail)
+                     for e in r.events),
+        failed_documents=r.failed_documents,
+        failed=_failed(r),
+        controls=_controls(r),
     ) for r in msg.runs)
     return HistoryPage(runs=runs, next_page_token=msg.next_page_token)

@@ -5,13 +5,14 @@ import json
 import math
 import os
 import time
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import grpc
+from google.protobuf import wrappers_pb2
 
 from . import _convert
 from .errors import MigrationsError
-from .models import HistoryPage, Migration, MigrationState, MigrationStatus, RunResult
+from .models import HistoryPage, Migration, MigrationState, MigrationStatus, RunResult, TuneResult
 
 try:
     from ._generated import migration_service_pb2 as pb
@@ -28,7 +29,8 @@ PemSource = Union[bytes, str, "os.PathLike[str]"]
 Names = Union[str, Sequence[str]]
 
 # Reads are safe to repeat: gRPC retries them by itself when a replica is briefly unreachable.
-# Run and Cancel are left to the caller, who knows whether repeating them is what it wants.
+# Run, Cancel, Pause, Resume and Tune are left to the caller, who knows whether repeating them is
+# what it wants (a second Resume, say, finds the migration no longer paused).
 _SERVICE_CONFIG = json.dumps({
     "methodConfig": [{
         "name": [{"service": SERVICE, "method": "List"}, {"service": SERVICE, "method": "Status"},
@@ -58,6 +60,35 @@ def _names(names: Optional[Names]) -> List[str]:
     if isinstance(names, str):
         return [names]
     return list(names)
+
+
+def _whole(name: str, value: int, bits: int) -> int:
+    # bool is an int to Python, but True as a batch size is surely a mistake.
+    if isinstance(value, bool) or not isinstance(value, int) or not -2**(bits - 1) <= value < 2**(bits - 1):
+        raise ValueError(f"{name} must be an int of {bits} bits or None, not {value!r}")
+    return value
+
+
+def _pacing(batch_size: Optional[int], max_documents_per_second: Optional[float],
+            max_replication_lag_ms: Optional[int], max_write_latency_ms: Optional[int],
+            max_failed_documents: Optional[int]) -> Dict[str, Any]:
+    """The wrapper fields of a RunRequest or TuneRequest for the controls given. A wrapper left unset
+    leaves the control to the service (Run: its default; Tune: as it is), which 0 would not: 0 means
+    off. Ranges are the service's to check (INVALID_ARGUMENT names them)."""
+    fields: Dict[str, Any] = {}
+    if batch_size is not None:
+        fields["batch_size"] = wrappers_pb2.Int32Value(value=_whole("batch_size", batch_size, 32))
+    if max_documents_per_second is not None:
+        rate = max_documents_per_second
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate):
+            raise ValueError(f"max_documents_per_second must be a finite number or None, not {rate!r}")
+        fields["max_documents_per_second"] = wrappers_pb2.DoubleValue(value=float(rate))
+    for name, value in (("max_replication_lag_ms", max_replication_lag_ms),
+                        ("max_write_latency_ms", max_write_latency_ms),
+                        ("max_failed_documents", max_failed_documents)):
+        if value is not None:
+            fields[name] = wrappers_pb2.Int64Value(value=_whole(name, value, 64))
+    return fields
 
 
 class MigrationsClient:
@@ -139,17 +170,29 @@ class MigrationsClient:
         return [_convert.status(m, include_pending) for m in resp.migrations]
 
     def run(self, names: Optional[Names] = None, dry_run: bool = False, batch_size: int = 0,
-            rerun: bool = False, async_: bool = False, *, timeout: Optional[float] = None) -> RunResult:
+            rerun: bool = False, async_: bool = False, *, max_documents_per_second: Optional[float] = None,
+            max_replication_lag_ms: Optional[int] = None, max_write_latency_ms: Optional[int] = None,
+            max_failed_documents: Optional[int] = None, timeout: Optional[float] = None) -> RunResult:
         """Runs the named migrations (all when none are named) one after another.
 
         Answers when the chain ends, or at once with async_ (then follow it with wait()). A sync Run of
         a big collection can outlast the default deadline: prefer async_ and wait(), or pass a timeout.
-        The service keeps working when the caller's deadline passes.
+        The service keeps working when the caller's deadline passes. A Run that reaches a PAUSED
+        migration stops there and reports it PAUSED: resume() it instead.
+
+        The pacing controls, None for the service's default (0 turns one off):
+        max_documents_per_second, documents written per second at most across batches;
+        max_replication_lag_ms, wait while the secondaries lag more (replica sets);
+        max_write_latency_ms, wait and shrink the batch while batch writes take longer;
+        max_failed_documents, documents the database may refuse one by one (recorded in the status's
+        failed_documents and failed, and skipped) before the migration fails, 0..10000.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 0 <= batch_size < 2**31:
             raise ValueError(f"batch_size must be an int in 0..2147483647 (the service takes 0..10000), "
                              f"not {batch_size!r}")
-        req = pb.RunRequest(names=_names(names), dry_run=dry_run, batch_size=batch_size, rerun=rerun)
+        req = pb.RunRequest(names=_names(names), dry_run=dry_run, batch_size=batch_size, rerun=rerun,
+                            **_pacing(None, max_documents_per_second, max_replication_lag_ms,
+                                      max_write_latency_ms, max_failed_documents))
         setattr(req, "async", async_)  # `async` is a Python keyword
         return _convert.run_result(self._call("Run", req, timeout))
 
@@ -158,6 +201,34 @@ class MigrationsClient:
         it is not running."""
         resp = self._call("Cancel", pb.CancelRequest(name=name), timeout)
         return _convert.status(resp.migration)
+
+    def pause(self, name: str, *, timeout: Optional[float] = None) -> MigrationStatus:
+        """Asks the replica running `name` to stop after its current batch, resumably: the status is
+        PAUSING until that batch is written (PAUSED when it had not started), the migrations after it
+        in its run wait QUEUED, and nothing counts as failed. FAILED_PRECONDITION when it is not
+        QUEUED or running."""
+        resp = self._call("Pause", pb.PauseRequest(name=name), timeout)
+        return _convert.status(resp.migration)
+
+    def resume(self, name: str, *, timeout: Optional[float] = None) -> RunResult:
+        """Goes on with a PAUSED (or PAUSING) migration from its cursor, then with the ones that
+        waited behind it, under the paused run's run_id and controls. Answers once they are claimed,
+        as an async run() does: follow it with wait(run_id=...). FAILED_PRECONDITION when it is not
+        paused."""
+        return _convert.run_result(self._call("Resume", pb.ResumeRequest(name=name), timeout))
+
+    def tune(self, name: str, batch_size: Optional[int] = None, max_documents_per_second: Optional[float] = None,
+             max_replication_lag_ms: Optional[int] = None, max_write_latency_ms: Optional[int] = None,
+             max_failed_documents: Optional[int] = None, *, timeout: Optional[float] = None) -> TuneResult:
+        """Changes the controls of a QUEUED, RUNNING or PAUSED migration; a running one applies them
+        from its next batch. None keeps a control as it is; at least one must be given. The controls
+        mean what they mean for run(); batch_size is 1..10000 here. INVALID_ARGUMENT for a value out
+        of range, FAILED_PRECONDITION when the migration is in no state to be tuned."""
+        fields = _pacing(batch_size, max_documents_per_second, max_replication_lag_ms, max_write_latency_ms,
+                         max_failed_documents)
+        if not fields:
+            raise ValueError("tune needs at least one control that is not None")
+        return _convert.tune_result(self._call("Tune", pb.TuneRequest(name=name, **fields), timeout))
 
     def history(self, name: Optional[str] = None, page_size: int = 0, page_token: str = "", *,
                 timeout: Optional[float] = None) -> HistoryPage:
@@ -173,9 +244,10 @@ class MigrationsClient:
         """Polls Status every `poll` seconds until the named migrations stop running; returns their
         final statuses.
 
-        With run_id (from an async run()) it also waits for the migrations that run's chain has not
-        reached yet, and stops early once that run ended one FAILED or CANCELED (the chain stops
-        there). timeout bounds the whole wait (None: forever); when it runs out MigrationsError
+        With run_id (from an async run() or resume()) it also waits for the migrations that run's chain
+        has not reached yet, and stops early once that run ended one FAILED or CANCELED or it was
+        PAUSED (the chain stops there). A migration QUEUED behind a PAUSED one of its run waits for a
+        resume(), so it does not keep the wait going. timeout bounds the whole wait (None: forever); when it runs out MigrationsError
         DEADLINE_EXCEEDED is raised. on_progress gets every polled list of statuses. A service that is
         briefly UNAVAILABLE (a replica restarting) is polled again rather than given up on.
         """
@@ -203,12 +275,14 @@ class MigrationsClient:
 
 
 def _settled(statuses: List[MigrationStatus], run_id: Optional[str]) -> bool:
-    if any(s.state.held for s in statuses):
+    paused_runs = {s.run_id for s in statuses if s.state is MigrationState.PAUSED and s.run_id}
+    if any(s.state.held and not (s.state is MigrationState.QUEUED and s.run_id in paused_runs) for s in statuses):
         return False
     if run_id is None:
         return True
     ours = [s for s in statuses if s.run_id == run_id]
-    if any(s.state.finished and s.state is not MigrationState.SUCCEEDED for s in ours):
+    if any((s.state.finished and s.state is not MigrationState.SUCCEEDED) or s.state is MigrationState.PAUSED
+           for s in ours):
         return True
     # Not reached yet: a migration the chain will still start shows an older run (or none). A
     # SUCCEEDED one under another run id was skipped, or finished by a run this one waited for.

@@ -7,8 +7,9 @@ import grpc
 class MigrationsError(Exception):
     """A MigrationService call failed; `code` is the gRPC status code the caller can act on.
 
-    Typical codes: INVALID_ARGUMENT (unknown migration name, batch size out of range),
-    FAILED_PRECONDITION (Cancel of a migration that is not running), UNAUTHENTICATED (missing or
+    Typical codes: INVALID_ARGUMENT (unknown migration name, batch size or another control out of
+    range), FAILED_PRECONDITION (Cancel or Pause of a migration that is not running, Resume of one that
+    is not paused, Tune of one that is not QUEUED, RUNNING or PAUSED), UNAUTHENTICATED (missing or
     wrong token), UNAVAILABLE (service or database unreachable: retry), DEADLINE_EXCEEDED (the call
     or wait() ran out of time).
     """

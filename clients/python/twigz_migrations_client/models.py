@@ -24,6 +24,9 @@ class MigrationState(enum.IntEnum):
     QUEUED = 6
     CANCELING = 7
     INTERRUPTED = 8
+    PAUSED = 9
+    PAUSING = 10
+    THROTTLED = 11
 
     @classmethod
     def _missing_(cls, value: object) -> "MigrationState":
@@ -32,14 +35,16 @@ class MigrationState(enum.IntEnum):
 
     @property
     def finished(self) -> bool:
-        """True once a run of it has ended, whichever way."""
+        """True once a run of it has ended, whichever way. PAUSED has not: resume() goes on."""
         return self in (MigrationState.SUCCEEDED, MigrationState.FAILED, MigrationState.CANCELED,
                         MigrationState.INTERRUPTED)
 
     @property
     def held(self) -> bool:
-        """True while a run holds it (QUEUED, RUNNING or CANCELING): it has not settled yet."""
-        return self in (MigrationState.QUEUED, MigrationState.RUNNING, MigrationState.CANCELING)
+        """True while a run holds it (QUEUED, RUNNING, THROTTLED, CANCELING or PAUSING): it has not
+        settled yet. A PAUSED one has: nothing moves until resume()."""
+        return self in (MigrationState.QUEUED, MigrationState.RUNNING, MigrationState.THROTTLED,
+                        MigrationState.CANCELING, MigrationState.PAUSING)
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,26 @@ class Migration:
 
 
 @dataclass(frozen=True)
+class Controls:
+    """How a run paces itself, as it applies them now."""
+
+    batch_size: int  # documents per batch, as asked (run() or tune())
+    current_batch_size: int  # per batch now: smaller than batch_size after slow batches
+    max_documents_per_second: float  # 0: no limit
+    max_replication_lag_ms: int  # 0: off
+    max_write_latency_ms: int  # 0: off
+    max_failed_documents: int  # 0: the first refused document fails the migration
+
+
+@dataclass(frozen=True)
+class FailedDocument:
+    """A document the database refused, recorded and skipped under the error budget."""
+
+    id: str  # its _id as canonical extended JSON
+    error: str  # the server's error, e.g. "E121 Document failed validation"
+
+
+@dataclass(frozen=True)
 class MigrationStatus:
     """The state of one migration, as Run, Status and Cancel report it."""
 
@@ -87,6 +112,11 @@ class MigrationStatus:
     owner: str
     drifted: bool = False  # SUCCEEDED, yet include_pending counted documents matching again
     swept_drift: bool = False  # in a Run's answer: it had drifted and this run swept it
+    controls: Optional[Controls] = None  # its run's controls; None when it never had a run
+    throttle_reason: str = ""  # THROTTLED: why it waits
+    throttled_since: Optional[datetime.datetime] = None
+    failed_documents: int = 0  # documents refused and skipped under the error budget
+    failed: Tuple[FailedDocument, ...] = ()  # the first of them (up to 10)
 
     def planned_changes(self) -> Tuple[Any, ...]:
         """The dry-run samples decoded: one JSON object each (_id and the fields it would set)."""
@@ -115,6 +145,24 @@ class Caller:
 
 
 @dataclass(frozen=True)
+class TuneResult:
+    """What tune() answered: the migration with its new controls, and one line per change made
+    (e.g. "batch_size 500 -> 100"; none when the controls already held the values)."""
+
+    migration: MigrationStatus
+    changes: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ControlEvent:
+    """A pause, resume, tune or cancel of a run, from the run history."""
+    action: str  # "pause", "resume", "tune" or "cancel"
+    by: Optional[Caller]
+    at: Optional[datetime.datetime]
+    detail: str  # tune: what changed, e.g. "batch_size 500 -> 100"
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """One migration's part in one run, from the run history."""
     run_id: str
@@ -134,6 +182,10 @@ class RunRecord:
     swept_drift: bool
     canceled_by: Optional[Caller]
     canceled_at: Optional[datetime.datetime]
+    events: Tuple[ControlEvent, ...] = ()  # oldest first
+    failed_documents: int = 0
+    failed: Tuple[FailedDocument, ...] = ()
+    controls: Optional[Controls] = None  # as the run started (events say how tune changed them)
 
 
 @dataclass(frozen=True)
