@@ -71,6 +71,13 @@ tm_server_error tm_profile_classify_code(int64_t code, const char *message) {
   /* mongo-java-server answers a drop of a missing collection with MongoDB's old text and no code
    * ({ok: 0, errmsg: "ns not found"}); MongoDB before 7.0 sends the same text with code 26. */
   if (message && strcmp(message, "ns not found") == 0) return TM_SERVER_ERR_NAMESPACE_MISSING;
+  /* mongo-java-server's answer to a command that walked a collection's indexes while a drop
+   * removed them (profile.h). 17 is libmongoc's code for a reply without one: it turns a server's
+   * own 17 into 59. Only a message-less exception: any other stays a failure. */
+  if (code == MONGOC_ERROR_QUERY_FAILURE && message &&
+      strcmp(message, "Unknown error: null") == 0) {
+    return TM_SERVER_ERR_RACED_DROP;
+  }
   switch (code) {
   case 1: /* InternalError: FerretDB's SQLite errors */
     if (!message) return TM_SERVER_ERR_OTHER;
@@ -120,6 +127,7 @@ const char *tm_server_error_name(tm_server_error kind) {
   case TM_SERVER_ERR_INDEX_CONFLICT: return "index_conflict";
   case TM_SERVER_ERR_CREDENTIALS: return "credentials";
   case TM_SERVER_ERR_DOCUMENT_REFUSED: return "document_refused";
+  case TM_SERVER_ERR_RACED_DROP: return "raced_drop";
   }
   return "other";
 }

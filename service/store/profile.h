@@ -46,7 +46,15 @@
  * - Replica sets. replSetGetStatus answers NoReplicationEnabled (76) on a standalone
  *   (mongo-java-server), NotYetInitialized (94) before rs.initiate, CommandNotFound (59) where it
  *   does not exist (FerretDB, and mongos says so too), and Unauthorized (13) without the
- *   clusterMonitor role: none of them is a lag to throttle on. */
+ *   clusterMonitor role: none of them is a lag to throttle on.
+ * - Commands racing a drop. mongo-java-server's drop removes the collection's indexes without the
+ *   collection's lock (AbstractMongoDatabase.dropCollection, dropAllIndexes), which its deletes
+ *   hold while they walk those indexes: a delete meeting a drop of its collection throws
+ *   ConcurrentModificationException, answered {ok: 0, errmsg: "Unknown error: null"} with no code
+ *   (a RuntimeException without a message; libmongoc gives such a reply code 17). Sent again, the
+ *   same delete answers ok, n: 0 (seen 15 times of 15 here). MongoDB runs a drop under an
+ *   exclusive lock on the collection, so its writes end before or start after it, and it always
+ *   sends a code. */
 #ifndef TM_PROFILE_H
 #define TM_PROFILE_H
 
@@ -104,7 +112,8 @@ typedef enum {
   TM_SERVER_ERR_OPTION_REFUSED,    /* the server cannot build that index (partial) */
   TM_SERVER_ERR_INDEX_CONFLICT,    /* another index is in the way (85, 86) */
   TM_SERVER_ERR_CREDENTIALS,       /* the server rejected the credentials */
-  TM_SERVER_ERR_DOCUMENT_REFUSED,  /* one document broke a validator or the size limit */
+  TM_SERVER_ERR_DOCUMENT_REFUSED,  /* one document broke a validator or the size limit
+  TM_SERVER_ERR_RACED_DROP,        /* the command met a drop of its collection (mongo-java) */
 } tm_server_error;
 
 /* Classifies a driver error; reply (may be NULL) is the server's reply, for errorLabels. */

@@ -486,9 +486,9 @@ void tm_un_try_deferred_index(tm_usernames *u, bool at_end, tm_error *err, tm_co
   }
 }
 
-/* Reserving failed. Another run that built by_username drops the reservations (FerretDB then
- * fails inserts racing the drop): where the index now exists, it arbitrates and reservations are
- * no longer needed. Otherwise the failure stands. */
+/* Reserving failed. Another run that built by_username drops the reservations (FerretDB and
+ * mongo-java-server then fail inserts racing the drop): where the index now exists, it arbitrates
+ * and reservations are no longer needed. Otherwise the failure stands. */
 tm_code tm_un_index_took_over(tm_usernames *u, tm_code failure, tm_error *err) {
   bool exists;
   tm_error probe;

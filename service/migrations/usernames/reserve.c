@@ -201,6 +201,16 @@ tm_code tm_un_release_unused(tm_usernames *u, own_names *o, const item *items, s
     bson_iter_t it;
     if (in_cmd > 0) {
       bool ok = tm_un_write_command(u, &cmd, &reply, &berr);
+      if (!ok && tm_profile_classify(&berr, &reply) == TM_SERVER_ERR_RACED_DROP) {
+        /* A run that built by_username dropped the reservations while this delete ran. Once the
+         * drop is through, the same delete finds the names gone with the collection; a failure
+         * that was not the race fails again. */
+        tm_log(TM_LOG_INFO, "usernames: releasing reservations met a drop; deleting again",
+               "migration", TM_LOG_STR(u->m->name), "collection",
+               TM_LOG_STR(TM_USERNAMES_RESERVATIONS), "error", TM_LOG_STR(berr.message), NULL);
+        bson_destroy(&reply);
+        ok = tm_un_write_command(u, &cmd, &reply, &berr);
+      }
       if (!ok) {
         code = tm_store_error(&berr, err, "releasing reservations");
       } else if (bson_iter_init_find(&it, &reply, "writeErrors")) {
