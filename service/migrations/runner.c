@@ -513,7 +513,7 @@ static bool run_batch(const tm_runner_params *p, batch_worker *w, mongoc_collect
   int64_t updated = 0, t1 = tm_clock_mono_ms();
   tm_refused refused;
   tm_refused_init(&refused);
-  bool budget = !p->dry_run && ctl->pacing.c.max_failed > 0;
+  bool budget = !p->dry_run; /* 0 too: the first refusal fails it, and says why */
   tm_code code = kind_of(p)->apply(p, w, coll, (const bson_t *const *)docs, n, &updated, samples,
                                    budget ? &refused : NULL, &r->err);
   int64_t t2 = tm_clock_mono_ms();

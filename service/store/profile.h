@@ -112,7 +112,7 @@ typedef enum {
   TM_SERVER_ERR_OPTION_REFUSED,    /* the server cannot build that index (partial) */
   TM_SERVER_ERR_INDEX_CONFLICT,    /* another index is in the way (85, 86) */
   TM_SERVER_ERR_CREDENTIALS,       /* the server rejected the credentials */
-  TM_SERVER_ERR_DOCUMENT_REFUSED,  /* one document broke a validator or the size limit
+  TM_SERVER_ERR_DOCUMENT_REFUSED,  /* one document broke a validator or the size limit */
   TM_SERVER_ERR_RACED_DROP,        /* the command met a drop of its collection (mongo-java) */
 } tm_server_error;
 
