@@ -149,13 +149,14 @@ Test(reflection, list_services_names_the_exposed_services_in_order) {
   free_response(resp);
 }
 
-Test(reflection, service_symbol_answers_its_file_first_then_timestamp) {
+Test(reflection, service_symbol_answers_its_file_first_then_its_imports) {
   response_t *resp = ask_symbol("twigz.migrations.v1.MigrationService");
   char names[8][128];
   size_t n = file_names(resp, names, 8);
-  cr_assert_eq(n, 2);
+  cr_assert_eq(n, 3);
   cr_assert_str_eq(names[0], MIGRATION_FILE);
   cr_assert_str_eq(names[1], TIMESTAMP_FILE);
+  cr_assert_str_eq(names[2], "google/protobuf/wrappers.proto");
   free_response(resp);
 }
 
@@ -239,9 +240,9 @@ Test(reflection, served_file_describes_the_service_methods) {
   cr_assert_str_eq(p->package, "twigz.migrations.v1");
   cr_assert_eq(p->n_service, 1);
   cr_assert_str_eq(p->service[0]->name, "MigrationService");
-  const char *methods[] = {"Run", "Status", "List", "Cancel", "History"};
-  cr_assert_eq(p->service[0]->n_method, 5);
-  for (size_t i = 0; i < 5; i++) cr_assert_str_eq(p->service[0]->method[i]->name, methods[i]);
+  const char *methods[] = {"Run", "Status", "List", "Cancel", "History", "Pause", "Resume", "Tune"};
+  cr_assert_eq(p->service[0]->n_method, 8);
+  for (size_t i = 0; i < 8; i++) cr_assert_str_eq(p->service[0]->method[i]->name, methods[i]);
   google__protobuf__file_descriptor_proto__free_unpacked(p, NULL);
   free_response(resp);
 }
