@@ -10,7 +10,8 @@ const SERVICE = 'twigz.migrations.v1.MigrationService';
 const { MigrationState } = models;
 
 // Reads are safe to repeat: gRPC retries them by itself when a replica is briefly unreachable.
-// Run and Cancel are left to the caller, who knows whether repeating them is what it wants.
+// Run, Cancel, Pause, Resume and Tune are left to the caller, who knows whether repeating them is
+// what it wants (a second Resume, say, finds the migration no longer paused).
 const SERVICE_CONFIG = JSON.stringify({
   methodConfig: [{
     name: [
@@ -45,6 +46,35 @@ function nameList(names) {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function whole(name, value, max) {
+  if (!Number.isSafeInteger(value) || value < -max || value >= max) {
+    throw new RangeError(`${name} must be an integer or null, not ${value}`);
+  }
+  return value;
+}
+
+/**
+ * The wrapper fields of a RunRequest or TuneRequest for the controls given. One left unset (null or
+ * undefined) leaves the control to the service (Run: its default; Tune: as it is), which 0 cannot
+ * say: 0 turns it off. Ranges are the service's to check (its INVALID_ARGUMENT names them).
+ */
+function pacing({ batchSize, maxDocumentsPerSecond, maxReplicationLagMs, maxWriteLatencyMs, maxFailedDocuments }) {
+  const fields = {};
+  if (batchSize != null) fields.batchSize = { value: whole('batchSize', batchSize, 2 ** 31) };
+  if (maxDocumentsPerSecond != null) {
+    if (typeof maxDocumentsPerSecond !== 'number' || !Number.isFinite(maxDocumentsPerSecond)) {
+      throw new RangeError(`maxDocumentsPerSecond must be a finite number or null, not ${maxDocumentsPerSecond}`);
+    }
+    fields.maxDocumentsPerSecond = { value: maxDocumentsPerSecond };
+  }
+  // Int64 wrappers: counts and milliseconds stay far below 2^53, where Numbers are exact.
+  const int64s = { maxReplicationLagMs, maxWriteLatencyMs, maxFailedDocuments };
+  for (const [name, value] of Object.entries(int64s)) {
+    if (value != null) fields[name] = { value: whole(name, value, 2 ** 53) };
+  }
+  return fields;
+}
 
 class MigrationsClient {
   /**
@@ -129,13 +159,31 @@ class MigrationsClient {
    * Runs the named migrations (all when none are named) one after another. Answers when the chain
    * ends, or at once with async (then follow it with wait()). A sync Run of a big collection can
    * outlast the default deadline: prefer async and wait(), or pass timeoutMs. The service keeps
-   * working when the caller's deadline passes.
+   * working when the caller's deadline passes. A Run that reaches a PAUSED migration stops there and
+   * reports it PAUSED: resume() it instead.
+   *
+   * The pacing controls, null or left out for the service's default (0 turns one off):
+   * maxDocumentsPerSecond, documents written per second at most across batches; maxReplicationLagMs,
+   * wait while the secondaries lag more (replica sets); maxWriteLatencyMs, wait and shrink the batch
+   * while batch writes take longer; maxFailedDocuments, documents the database may refuse one by
+   * one (recorded in the status's failedDocuments and failed, and skipped) before the migration
+   * fails, 0..10000.
    */
-  async run({ names, dryRun = false, batchSize = 0, rerun = false, async = false, timeoutMs } = {}) {
+  async run({
+    names, dryRun = false, batchSize = 0, rerun = false, async = false, maxDocumentsPerSecond,
+    maxReplicationLagMs, maxWriteLatencyMs, maxFailedDocuments, timeoutMs,
+  } = {}) {
     if (!Number.isInteger(batchSize) || batchSize < 0 || batchSize > 2147483647) {
       throw new RangeError(`batchSize must be an integer in 0..2147483647 (the service takes 0..10000), not ${batchSize}`);
     }
-    const request = { names: nameList(names), dryRun: !!dryRun, batchSize, rerun: !!rerun, async: !!async };
+    const request = {
+      names: nameList(names),
+      dryRun: !!dryRun,
+      batchSize,
+      rerun: !!rerun,
+      async: !!async,
+      ...pacing({ maxDocumentsPerSecond, maxReplicationLagMs, maxWriteLatencyMs, maxFailedDocuments }),
+    };
     return models.runResult(await this.call('Run', request, timeoutMs));
   }
 
@@ -147,9 +195,48 @@ class MigrationsClient {
   }
 
   /**
+   * Asks the replica running `name` to stop after its current batch, resumably: the status is
+   * PAUSING until that batch is written (PAUSED when it had not started), the migrations after it in
+   * its run wait QUEUED, and nothing counts as failed. FAILED_PRECONDITION when it is not running.
+   */
+  async pause(name, { timeoutMs } = {}) {
+    if (typeof name !== 'string') throw new TypeError('name must be a string');
+    const resp = await this.call('Pause', { name }, timeoutMs);
+    return models.status(resp.migration);
+  }
+
+  /**
+   * Goes on with a PAUSED (or PAUSING) migration from its cursor, then with the ones that waited
+   * behind it, under the paused run's runId and controls. Resolves once they are claimed, as an
+   * async run() does: follow it with wait({ runId }). FAILED_PRECONDITION when it is not paused.
+   */
+  async resume(name, { timeoutMs } = {}) {
+    if (typeof name !== 'string') throw new TypeError('name must be a string');
+    return models.runResult(await this.call('Resume', { name }, timeoutMs));
+  }
+
+  /**
+   * Changes the controls of a QUEUED, RUNNING or PAUSED migration; a running one applies them from
+   * its next batch. Controls left out (or null) keep their value; at least one must be given. They
+   * mean what they mean for run(); batchSize is 1..10000 here. Resolves to { migration, changes },
+   * changes one line per control changed ("batch_size 500 -> 100"). INVALID_ARGUMENT for a value out
+   * of range, FAILED_PRECONDITION when the migration is in no state to be tuned.
+   */
+  async tune(name, {
+    batchSize, maxDocumentsPerSecond, maxReplicationLagMs, maxWriteLatencyMs, maxFailedDocuments, timeoutMs,
+  } = {}) {
+    if (typeof name !== 'string') throw new TypeError('name must be a string');
+    const fields = pacing({ batchSize, maxDocumentsPerSecond, maxReplicationLagMs, maxWriteLatencyMs, maxFailedDocuments });
+    if (Object.keys(fields).length === 0) throw new TypeError('tune needs at least one control that is not null');
+    return models.tuneResult(await this.call('Tune', { name, ...fields }, timeoutMs));
+  }
+
+  /**
    * Polls Status every pollMs until the named migrations stop running; resolves to their final
-   * statuses. With runId (from an async run()) it also waits for migrations that run's chain has not
-   * reached yet, and stops early once that run ended one FAILED or CANCELED. timeoutMs bounds the
+   * statuses. With runId (from an async run() or resume()) it also waits for migrations that run's
+   * chain has not reached yet, and stops early once that run ended one FAILED or CANCELED or was
+   * PAUSED. A migration QUEUED behind a PAUSED one of its run waits for a resume, so it does not keep
+   * the wait going. timeoutMs bounds the
    * whole wait (default: none; then MigrationsError DEADLINE_EXCEEDED). onProgress gets every polled
    * list. A briefly UNAVAILABLE service (a replica restarting) is polled again, not given up on.
    */
@@ -179,10 +266,13 @@ class MigrationsClient {
 }
 
 function settled(statuses, runId) {
-  if (statuses.some(models.isHeld)) return false;
+  const pausedRuns = new Set(statuses.filter((s) => s.state === MigrationState.PAUSED && s.runId).map((s) => s.runId));
+  const waitsForResume = (s) => s.state === MigrationState.QUEUED && pausedRuns.has(s.runId);
+  if (statuses.some((s) => models.isHeld(s) && !waitsForResume(s))) return false;
   if (runId === null) return true;
   const ours = statuses.filter((s) => s.runId === runId);
-  if (ours.some((s) => models.isFinished(s) && s.state !== MigrationState.SUCCEEDED)) return true;
+  const stopped = (s) => (models.isFinished(s) && s.state !== MigrationState.SUCCEEDED) || s.state === MigrationState.PAUSED;
+  if (ours.some(stopped)) return true;
   // Not reached yet: a migration the chain will still start shows an older run (or none). A
   // SUCCEEDED one under another run id was skipped, or finished by a run this one waited for.
   return statuses.every((s) => s.state === MigrationState.SUCCEEDED || (s.runId === runId && models.isFinished(s)));

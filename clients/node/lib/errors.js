@@ -6,8 +6,9 @@ const RETRIABLE = new Set([Status.UNAVAILABLE, Status.ABORTED, Status.RESOURCE_E
 
 /**
  * A MigrationService call failed. `code` is the gRPC status code (a number, compare with
- * grpc.status.X) and `codeName` its name: INVALID_ARGUMENT (unknown migration, batch size out of
- * range), FAILED_PRECONDITION (Cancel of a migration that is not running), UNAUTHENTICATED,
+ * grpc.status.X) and `codeName` its name: INVALID_ARGUMENT (unknown migration, batch size or another
+ * control out of range), FAILED_PRECONDITION (Cancel or Pause of a migration that is not running,
+ * Resume of one that is not paused, Tune of one not QUEUED, RUNNING or PAUSED), UNAUTHENTICATED,
  * UNAVAILABLE (retry), DEADLINE_EXCEEDED.
  */
 class MigrationsError extends Error {

@@ -12,13 +12,20 @@ const MigrationState = Object.freeze({
   QUEUED: 'QUEUED',
   CANCELING: 'CANCELING',
   INTERRUPTED: 'INTERRUPTED',
+  PAUSED: 'PAUSED',
+  PAUSING: 'PAUSING',
+  THROTTLED: 'THROTTLED',
 });
 
+// PAUSED is not among them: its run goes on once resumed.
 const FINISHED = new Set([
   MigrationState.SUCCEEDED, MigrationState.FAILED, MigrationState.CANCELED, MigrationState.INTERRUPTED,
 ]);
-// A run holds it: it has not settled yet.
-const HELD = new Set([MigrationState.QUEUED, MigrationState.RUNNING, MigrationState.CANCELING]);
+// A run holds it: it has not settled yet. A PAUSED one has: nothing moves until a resume.
+const HELD = new Set([
+  MigrationState.QUEUED, MigrationState.RUNNING, MigrationState.THROTTLED, MigrationState.CANCELING,
+  MigrationState.PAUSING,
+]);
 
 function state(value) {
   // A newer server may add states (decoded as numbers or unknown names): read them as UNSPECIFIED.
@@ -29,6 +36,22 @@ function state(value) {
 function time(ts) {
   if (!ts) return null;
   return new Date(Number(ts.seconds) * 1000 + Math.floor(Number(ts.nanos || 0) / 1e6));
+}
+
+function controls(msg) {
+  if (!msg) return null;
+  return {
+    batchSize: msg.batchSize,
+    currentBatchSize: msg.currentBatchSize,
+    maxDocumentsPerSecond: msg.maxDocumentsPerSecond,
+    maxReplicationLagMs: Number(msg.maxReplicationLagMs),
+    maxWriteLatencyMs: Number(msg.maxWriteLatencyMs),
+    maxFailedDocuments: Number(msg.maxFailedDocuments),
+  };
+}
+
+function failedDocuments(list) {
+  return list.map((f) => ({ id: f.id, error: f.error }));
 }
 
 function status(msg, withPending = false) {
@@ -51,6 +74,11 @@ function status(msg, withPending = false) {
     owner: msg.owner,
     drifted: msg.drifted,
     sweptDrift: msg.sweptDrift,
+    controls: controls(msg.controls),
+    throttleReason: msg.throttleReason,
+    throttledSince: time(msg.throttledSince),
+    failedDocuments: Number(msg.failedDocuments),
+    failed: failedDocuments(msg.failed),
   };
 }
 
@@ -86,6 +114,10 @@ function runRecord(msg) {
     sweptDrift: msg.sweptDrift,
     canceledBy: caller(msg.canceledBy),
     canceledAt: time(msg.canceledAt),
+    events: msg.events.map((e) => ({ action: e.action, by: caller(e.by), at: time(e.at), detail: e.detail })),
+    failedDocuments: Number(msg.failedDocuments),
+    failed: failedDocuments(msg.failed),
+    controls: controls(msg.controls),
   };
 }
 
@@ -95,6 +127,10 @@ function historyPage(msg) {
 
 function runResult(msg) {
   return { runId: msg.runId, migrations: msg.migrations.map((m) => status(m)) };
+}
+
+function tuneResult(msg) {
+  return { migration: status(msg.migration), changes: [...msg.changes] };
 }
 
 /** True once a run of it has ended, whichever way. */
@@ -112,5 +148,5 @@ function plannedChanges(s) {
 }
 
 module.exports = {
-  MigrationState, status, migration, runResult, historyPage, isFinished, isHeld, plannedChanges,
+  MigrationState, status, migration, runResult, tuneResult, historyPage, isFinished, isHeld, plannedChanges,
 };
