@@ -77,15 +77,21 @@ static void append(char *buf, size_t size, size_t *used, const char *fmt, ...) {
   *used = n > 0 && *used + (size_t)n < size ? *used + (size_t)n : size - 1;
 }
 
+/* The batch and the rate: what sets the pace of every batch, unlike the throttles, which only
+ * bite under strain. */
+static void append_pace(char *buf, size_t size, size_t *used, const tm_ctl_pb_controls *c) {
+  if (c->batch_size > 0 && c->current_batch_size > 0 && c->current_batch_size < c->batch_size)
+    append(buf, size, used, "batch %" PRId32 " of %" PRId32, c->current_batch_size, c->batch_size);
+  else if (c->batch_size > 0)
+    append(buf, size, used, "batch %" PRId32, c->batch_size);
+  if (c->max_documents_per_second > 0)
+    append(buf, size, used, "at most %g docs/s", c->max_documents_per_second);
+}
+
 size_t tm_ctl_describe_controls(char *buf, size_t size, const tm_ctl_pb_controls *c) {
   size_t used = 0;
   buf[0] = '\0';
-  if (c->batch_size > 0 && c->current_batch_size > 0 && c->current_batch_size < c->batch_size)
-    append(buf, size, &used, "batch %" PRId32 " of %" PRId32, c->current_batch_size, c->batch_size);
-  else if (c->batch_size > 0)
-    append(buf, size, &used, "batch %" PRId32, c->batch_size);
-  if (c->max_documents_per_second > 0)
-    append(buf, size, &used, "at most %g docs/s", c->max_documents_per_second);
+  append_pace(buf, size, &used, c);
   if (c->max_replication_lag_ms > 0)
     append(buf, size, &used, "lag <= %" PRId64 " ms", c->max_replication_lag_ms);
   if (c->max_write_latency_ms > 0)
@@ -95,14 +101,15 @@ size_t tm_ctl_describe_controls(char *buf, size_t size, const tm_ctl_pb_controls
   return used;
 }
 
-/* " (batch 500, at most 50 docs/s)" while a run holds it or it is paused: what the next batch
- * will do, which Tune may have changed since the run started. */
+/* " (batch 500, at most 50 docs/s)" while a run holds it or it is paused: the pace of its next
+ * batch, which Tune may have changed since the run started. The status table has the rest. */
 static void format_pacing(char *buf, size_t size, const tm_ctl_pb_status *m) {
-  char controls[256];
-  buf[0] = '\0';
+  char pace[160];
+  size_t used = 0;
+  buf[0] = pace[0] = '\0';
   if (!m->controls || !(tm_ctl_state_held(m->state) || m->state == TM_CTL_PAUSED)) return;
-  if (tm_ctl_describe_controls(controls, sizeof controls, m->controls) > 0)
-    snprintf(buf, size, " (%s)", controls);
+  append_pace(pace, sizeof pace, &used, m->controls);
+  if (used > 0) snprintf(buf, size, " (%s)", pace);
 }
 
 void tm_ctl_describe_throttle(char *buf, size_t size, const tm_ctl_pb_status *m) {

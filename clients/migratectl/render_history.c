@@ -23,13 +23,6 @@ static const char *done_word(const char *action) {
   return action && action[0] ? action : "?";
 }
 
-/* The controls are worth a line only when the run was paced beyond its batch size, which every
- * run has. */
-static bool paced(const tm_ctl_pb_controls *c) {
-  return c->max_documents_per_second > 0 || c->max_replication_lag_ms > 0 ||
-         c->max_write_latency_ms > 0 || c->max_failed_documents > 0;
-}
-
 static bool has_event(const tm_ctl_pb_run_record *r, const char *action) {
   for (size_t i = 0; i < r->n_events; i++)
     if (r->events[i]->action && strcmp(r->events[i]->action, action) == 0) return true;
@@ -50,11 +43,6 @@ void tm_ctl_print_history_record(FILE *out, const tm_ctl_pb_run_record *r) {
           who(r->caller));
   if (r->error && r->error[0]) fprintf(out, "  error: %s\n", r->error);
   if (r->swept_drift) fprintf(out, "  swept drift: documents had come back after it SUCCEEDED\n");
-  if (r->controls && paced(r->controls)) {
-    char controls[256];
-    tm_ctl_describe_controls(controls, sizeof controls, r->controls);
-    fprintf(out, "  started with %s\n", controls);
-  }
   /* A service that records control events records the cancel among them too. */
   if (r->canceled_by && !has_event(r, "cancel")) {
     tm_ctl_format_time(at, sizeof at, r->canceled_at);

@@ -103,8 +103,14 @@ Test(render, throttled_says_why_and_since_when) {
   tm_ctl_pb_status m = status_in(TM_CTL_THROTTLED);
   m.throttle_reason = "batch writes took 812 ms, over max_write_latency_ms 200";
   m.throttled_since = &since;
+  tm_ctl_pb_controls c = TWIGZ__MIGRATIONS__V1__CONTROLS__INIT;
+  c.batch_size = 500;
+  c.max_write_latency_ms = 200;
+  m.controls = &c;
   char text[1024];
   tm_ctl_describe_status(text, sizeof text, &m);
+  cr_expect(strstr(text, " (batch 500)") != NULL, "%s", text);
+  cr_expect_null(strstr(text, "write latency <="), "the throttles are the status table's to say");
   expect_contains(text,
                   "THROTTLED  processed 120/900, updated 118; waiting since 2026-11-30T"
                   "01:20:09Z (");
@@ -205,7 +211,7 @@ Test(render, history_shows_control_events_and_refusals) {
   r.failed_documents = 2;
   char *text;
   CAPTURE(text, tm_ctl_print_history_record(out, &r));
-  expect_contains(text, "  started with batch 500, up to 10 refused documents\n");
+  cr_expect_null(strstr(text, "batch 500"), "every run has controls: not worth a line each");
   expect_contains(text, "  paused by x509:CN=oncall at 2026-11-30T01:20:09Z\n");
   expect_contains(text,
                   "  tuned by ipv4:10.0.0.8:6000 at 2026-11-30T01:20:09Z: batch_size 500 "

@@ -208,7 +208,9 @@ class MigrationsClient {
   /**
    * Goes on with a PAUSED (or PAUSING) migration from its cursor, then with the ones that waited
    * behind it, under the paused run's runId and controls. Resolves once they are claimed, as an
-   * async run() does: follow it with wait({ runId }). FAILED_PRECONDITION when it is not paused.
+   * async run() does: follow it with wait({ names: result.migrations.map((m) => m.name), runId })
+   * (without names, wait() also waits for migrations the run never had). FAILED_PRECONDITION when
+   * it is not paused.
    */
   async resume(name, { timeoutMs } = {}) {
     if (typeof name !== 'string') throw new TypeError('name must be a string');

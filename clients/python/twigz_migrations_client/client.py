@@ -213,8 +213,9 @@ class MigrationsClient:
     def resume(self, name: str, *, timeout: Optional[float] = None) -> RunResult:
         """Goes on with a PAUSED (or PAUSING) migration from its cursor, then with the ones that
         waited behind it, under the paused run's run_id and controls. Answers once they are claimed,
-        as an async run() does: follow it with wait(run_id=...). FAILED_PRECONDITION when it is not
-        paused."""
+        as an async run() does: follow it with wait([m.name for m in result.migrations],
+        run_id=result.run_id) (without names, wait() also waits for migrations the run never had).
+        FAILED_PRECONDITION when it is not paused."""
         return _convert.run_result(self._call("Resume", pb.ResumeRequest(name=name), timeout))
 
     def tune(self, name: str, batch_size: Optional[int] = None, max_documents_per_second: Optional[float] = None,
