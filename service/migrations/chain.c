@@ -584,7 +584,9 @@ static void run_chain(chain *c) {
   if (c->async) tm_chain_report(c, TM_OK, NULL);
 
   bool stop = false, interrupted = false;
-  const char *paused = NULL; /* the migration this chain paused: the rest of it waits behind */
+  /* A migration the chain stopped at because it is paused: the rest of the chain waits behind it,
+   * for its Resume, whoever paused it. */
+  const char *paused = NULL;
   for (size_t i = 0; i < c->n; i++) {
     item *it = &c->items[i];
     if (stop) {
@@ -598,7 +600,6 @@ static void run_chain(chain *c) {
       continue;
     }
     tm_state state = TM_STATE_SUCCEEDED;
-    bool ours = it->kind == ITEM_CLAIMED;
     if (it->kind == ITEM_CLAIMED) {
       state = run_claimed(c, it, &interrupted);
     } else if (it->kind == ITEM_BUSY) {
@@ -607,7 +608,7 @@ static void run_chain(chain *c) {
       state = TM_STATE_PAUSED;
     }
     if (interrupted || state != TM_STATE_SUCCEEDED) stop = true;
-    if (state == TM_STATE_PAUSED && ours && !interrupted) paused = it->m->name;
+    if (state == TM_STATE_PAUSED && !interrupted) paused = it->m->name;
   }
   if (interrupted && c->interrupt.code != TM_OK) {
     tm_chain_report(c, TM_ERR_UNAVAILABLE, &c->interrupt);

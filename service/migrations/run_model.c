@@ -19,6 +19,22 @@ void tm_status_clear(tm_status *st) {
   memset(st, 0, sizeof *st);
 }
 
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+void tm_status_copy(const tm_status *src, tm_status *dst) {
+  *dst = *src;
+  dst->run_id = dup_or_null(src->run_id);
+  dst->cursor = dup_or_null(src->cursor);
+  dst->error = dup_or_null(src->error);
+  dst->owner = dup_or_null(src->owner);
+  dst->throttle_reason = dup_or_null(src->throttle_reason);
+  for (size_t i = 0; i < src->n_samples; i++) dst->samples[i] = strdup(src->samples[i]);
+  for (size_t i = 0; i < src->n_failed; i++) {
+    dst->failed_ids[i] = strdup(src->failed_ids[i]);
+    dst->failed_errors[i] = strdup(src->failed_errors[i]);
+  }
+}
+
 void tm_status_list_clear(tm_status_list *list) {
   if (!list) return;
   for (size_t i = 0; i < list->n; i++) tm_status_clear(&list->items[i]);

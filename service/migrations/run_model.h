@@ -47,6 +47,8 @@ typedef struct {
 } tm_status;
 
 void tm_status_clear(tm_status *st);
+/* Deep copy; dst is overwritten (not cleared first). */
+void tm_status_copy(const tm_status *src, tm_status *dst);
 
 typedef struct {
   tm_status *items;

@@ -529,8 +529,10 @@ static bool run_batch(const tm_runner_params *p, batch_worker *w, mongoc_collect
     tm_pacing_after_write(&ctl->pacing, t2 - t1);
     ctl->latency_waited = false;
   }
-  if (move_cursor) set_cursor(r, docs[n - 1]);
   bool in_budget = spend_budget(p, ctl, &refused, r);
+  /* Over the budget, the run fails at the batch's start, as a failed write does: the next run
+   * examines the batch again (what went through no longer matches), the refused ones first. */
+  if (move_cursor && in_budget) set_cursor(r, docs[n - 1]);
   tm_refused_clear(&refused);
   if (!p->dry_run && t2 >= ctl->next_poke_ms) {
     tm_heartbeat_poke(p->hb);
@@ -551,10 +553,19 @@ static bool run_batch(const tm_runner_params *p, batch_worker *w, mongoc_collect
 /* Reads through sc to its end, a stop or a failure, writing batch after batch. */
 static void run_scan(const tm_runner_params *p, batch_worker *w, scan *sc, bool move_cursor,
                      tm_runner_result *r, tm_status *samples) {
-  size_t window = window_size(w, p);
-  bson_t **docs = calloc(window, sizeof *docs);
+  /* Room for the largest batch a Tune may ask for; the window is sized again for every read. */
+  size_t cap = window_size(w, p) > TM_MAX_BATCH_SIZE ? window_size(w, p) : TM_MAX_BATCH_SIZE;
+  bson_t **docs = calloc(cap, sizeof *docs);
   for (;;) {
     bool failed;
+    if (!p->dry_run) {
+      /* A Tune sizes the next read already. */
+      tm_heartbeat_view view;
+      tm_heartbeat_view_of(p->hb, p->hb_slot, &view);
+      apply_tune(p, w->ctl, &view);
+    }
+    size_t window = window_size(w, p);
+    if (window > cap) window = cap;
     int64_t t0 = tm_clock_mono_ms();
     size_t n = read_docs(sc, docs, window, r, &failed);
     bool go_on = !failed && n > 0;

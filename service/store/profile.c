@@ -137,6 +137,17 @@ bool tm_profile_refuses_document(int64_t code, const char *message) {
   return kind == TM_SERVER_ERR_DOCUMENT_REFUSED || kind == TM_SERVER_ERR_DUPLICATE;
 }
 
+const char *tm_profile_message_text(const char *message) {
+  const char *s = message;
+  while (*s == '[') {
+    const char *close = strchr(s, ']');
+    if (!close || !memchr(s, ':', (size_t)(close - s))) break; /* not a "[file.go:N fn]" frame */
+    s = close + 1;
+    while (*s == ' ') s++;
+  }
+  return *s ? s : message;
+}
+
 bool tm_profile_no_replication(const bson_error_t *berr) {
   if (!from_server(berr)) return false;
   switch (berr->code) {

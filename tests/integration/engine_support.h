@@ -46,12 +46,7 @@ typedef struct {
 static __attribute__((unused)) char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
 static __attribute__((unused)) void copy_status(const tm_status *from, tm_status *to) {
-  *to = *from;
-  to->run_id = dup_or_null(from->run_id);
-  to->cursor = dup_or_null(from->cursor);
-  to->error = dup_or_null(from->error);
-  to->owner = dup_or_null(from->owner);
-  for (size_t i = 0; i < from->n_samples; i++) to->samples[i] = strdup(from->samples[i]);
+  tm_status_copy(from, to);
 }
 
 static __attribute__((unused)) void on_done(void *arg, tm_code code, const tm_error *err,

@@ -25,7 +25,9 @@ Test(controls, out_of_range_values_are_refused_by_name) {
 
 Test(controls, a_change_says_what_changed_and_skips_what_did_not) {
   tm_controls c = {.batch_size = 500, .current_batch_size = 125, .max_write_ms = 5000};
-  tm_controls_change ch = {.batch_size = true, .rate = true, .write = true,
+  tm_controls_change ch = {.batch_size = true,
+                           .rate = true,
+                           .write = true,
                            .v = {.batch_size = 100, .max_docs_per_s = 50, .max_write_ms = 5000}};
   char changes[256];
   cr_assert_eq(tm_controls_apply(&c, &ch, changes, sizeof changes), 2);
@@ -36,8 +38,12 @@ Test(controls, a_change_says_what_changed_and_skips_what_did_not) {
 }
 
 Test(controls, the_stored_form_round_trips) {
-  tm_controls c = {.batch_size = 200, .current_batch_size = 50, .max_docs_per_s = 12.5,
-                   .max_lag_ms = 1500, .max_write_ms = 800, .max_failed = 7};
+  tm_controls c = {.batch_size = 200,
+                   .current_batch_size = 50,
+                   .max_docs_per_s = 12.5,
+                   .max_lag_ms = 1500,
+                   .max_write_ms = 800,
+                   .max_failed = 7};
   bson_t doc = BSON_INITIALIZER;
   tm_controls_append(&doc, "controls", &c);
   bson_iter_t it;
@@ -55,11 +61,12 @@ static bson_t *status_of(const char *json) {
   return b;
 }
 
-#define MEMBER(state, ms) "{\"stateStr\": \"" state "\", \"health\": 1, \"optimeDate\": {\"$date\": " #ms "}}"
+#define MEMBER(state, ms) \
+  "{\"stateStr\": \"" state "\", \"health\": 1, \"optimeDate\": {\"$date\": " #ms "}}"
 
 Test(replication, three_members_wait_for_the_freshest_secondary) {
-  bson_t *s = status_of("{\"writeMajorityCount\": 2, \"members\": [" MEMBER("PRIMARY", 100000) ","
-                        MEMBER("SECONDARY", 99000) "," MEMBER("SECONDARY", 40000) "]}");
+  bson_t *s = status_of("{\"writeMajorityCount\": 2, \"members\": [" MEMBER(
+      "PRIMARY", 100000) "," MEMBER("SECONDARY", 99000) "," MEMBER("SECONDARY", 40000) "]}");
   int64_t lag = -1;
   cr_assert(tm_replication_lag_of(s, &lag));
   cr_assert_eq(lag, 1000, "a lagging third member does not hold majority writes back: %lld",
@@ -68,9 +75,9 @@ Test(replication, three_members_wait_for_the_freshest_secondary) {
 }
 
 Test(replication, five_members_wait_for_the_second_freshest) {
-  bson_t *s = status_of("{\"members\": [" MEMBER("SECONDARY", 97000) "," MEMBER("PRIMARY", 100000) ","
-                        MEMBER("SECONDARY", 99500) "," MEMBER("SECONDARY", 10000) ","
-                        MEMBER("SECONDARY", 20000) "]}");
+  bson_t *s = status_of(
+      "{\"members\": [" MEMBER("SECONDARY", 97000) "," MEMBER("PRIMARY", 100000) "," MEMBER(
+          "SECONDARY", 99500) "," MEMBER("SECONDARY", 10000) "," MEMBER("SECONDARY", 20000) "]}");
   int64_t lag = -1;
   cr_assert(tm_replication_lag_of(s, &lag)); /* no writeMajorityCount: 5 / 2 + 1 = 3 */
   cr_assert_eq(lag, 3000, "%lld", (long long)lag);
@@ -82,8 +89,10 @@ Test(replication, no_primary_or_too_few_healthy_secondaries_is_unknown) {
   bson_t *s = status_of("{\"members\": [" MEMBER("SECONDARY", 1) "," MEMBER("SECONDARY", 2) "]}");
   cr_assert_not(tm_replication_lag_of(s, &lag));
   bson_destroy(s);
-  s = status_of("{\"writeMajorityCount\": 2, \"members\": [" MEMBER("PRIMARY", 100000) ","
-                "{\"stateStr\": \"SECONDARY\", \"health\": 0, \"optimeDate\": {\"$date\": 99999}}]}");
+  s = status_of("{\"writeMajorityCount\": 2, \"members\": [" MEMBER(
+      "PRIMARY",
+      100000) ","
+              "{\"stateStr\": \"SECONDARY\", \"health\": 0, \"optimeDate\": {\"$date\": 99999}}]}");
   cr_assert_not(tm_replication_lag_of(s, &lag));
   bson_destroy(s);
   s = status_of("{\"writeMajorityCount\": 1, \"members\": [" MEMBER("PRIMARY", 5) "]}");

@@ -5,7 +5,9 @@
 #include "migrations/pacing.h"
 
 static tm_pacing make(int32_t batch, double rate, int64_t max_write_ms, int64_t max_lag_ms) {
-  tm_controls c = {.batch_size = batch, .max_docs_per_s = rate, .max_write_ms = max_write_ms,
+  tm_controls c = {.batch_size = batch,
+                   .max_docs_per_s = rate,
+                   .max_write_ms = max_write_ms,
                    .max_lag_ms = max_lag_ms};
   tm_pacing p;
   tm_pacing_init(&p, &c, 0);
