@@ -8,7 +8,19 @@
 
 #include "../log.h"
 #include "../store/clock.h"
+#include "json.h"
 #include "query.h"
+
+/* Caller input is quoted in messages at most this long (a name may be a megabyte). */
+#define QUOTE_MAX 64
+
+tm_code tm_engine_invalid_name(tm_error *err, const char *name, const char *problem) {
+  char quoted[QUOTE_MAX * 4 + 8], names[512];
+  tm_json_quote_for_message(name, QUOTE_MAX, quoted, sizeof quoted);
+  tm_registry_names(names, sizeof names);
+  return tm_error_set(err, TM_ERR_INVALID, "%s migration \"%s\"; valid names: %s", problem, quoted,
+                      names);
+}
 
 bool tm_engine_stopping(tm_engine *e) {
   pthread_mutex_lock(&e->mu);

@@ -40,6 +40,9 @@ struct tm_engine {
   tm_chain_rec *chains; /* every chain thread not yet joined */
 };
 
+/* TM_ERR_INVALID: "<problem> migration \"<name, quoted and cut>\"; valid names: ...". */
+tm_code tm_engine_invalid_name(tm_error *err, const char *name, const char *problem);
+
 /* Whether tm_engine_stop was called. */
 bool tm_engine_stopping(tm_engine *e);
 

@@ -11,16 +11,15 @@
 #include "../log.h"
 #include "../metrics/metrics.h"
 #include "../store/clock.h"
-#include "../store/replication.h"
 #include "../store/state.h"
 #include "../store/store.h"
 #include "../util/backoff.h"
 #include "backfill.h"
 #include "filter.h"
 #include "json.h"
-#include "pacing.h"
 #include "query.h"
 #include "report.h"
+#include "runner_impl.h"
 #include "usernames/usernames.h"
 
 /* What the cursor projects: _id and what planning reads. */
@@ -50,17 +49,6 @@ void tm_runner_result_clear(tm_runner_result *r) {
   bson_reinit(&r->skipped);
   r->n_skipped = 0;
 }
-
-/* How a real run paces itself, across its attempts: the pacing (pacing.h), the Tune applied last,
- * when to ask for the replication lag, and the throttle as the state document shows it. */
-typedef struct {
-  tm_pacing pacing;
-  int64_t tune_seq;
-  int64_t next_lag_ms;  /* monotonic; INT64_MAX: the server has no lag to ask about */
-  bool latency_waited;  /* the wait after a slow batch is done: the next batch probes */
-  bool throttle_stored; /* the state document says throttled */
-  int64_t next_poke_ms; /* when to ask the heartbeat for a renewal (and the markers) again */
-} run_ctl;
 
 /* A run's state across batches, whatever the migration's kind. */
 typedef struct {
@@ -222,13 +210,6 @@ static mongoc_cursor_t *open_cursor(const tm_runner_params *p, mongoc_collection
   return cursor;
 }
 
-/* How often a run asks for the Cancel, Pause and Tune markers (tm_heartbeat_poke). */
-#define MARKER_POLL_MS 1000
-/* How often a throttled or rate-limited wait looks at the markers and the stop flag. */
-#define WAIT_SLICE_MS 500
-/* How often the replication lag is asked for. */
-#define LAG_POLL_MS 1000
-
 static bool may_write_now(const tm_runner_params *p) {
   return p->dry_run || tm_heartbeat_may_write(p->hb, p->hb_slot);
 }
@@ -244,30 +225,10 @@ static bool may_write(const tm_runner_params *p, tm_runner_result *r) {
   return false;
 }
 
-/* A stop that needs no write to learn of: shutdown, every caller gone, a Cancel or a Pause marker
- * the heartbeat found. Sets the outcome and returns false when the run is to end. */
-static bool keep_going(const tm_runner_params *p, bool cancel, bool pause, tm_runner_result *r) {
-  if (tm_engine_stopping(p->engine)) {
-    r->outcome = TM_RUN_INTERRUPTED;
-    tm_error_set(&r->err, TM_ERR_UNAVAILABLE, "interrupted: service shutting down");
-    return false;
-  }
-  if (p->abandoned && atomic_load(p->abandoned)) {
-    r->outcome = TM_RUN_INTERRUPTED;
-    tm_error_set(&r->err, TM_ERR_CANCELED, "every caller left");
-    return false;
-  }
-  if (cancel || pause) {
-    r->outcome = cancel ? TM_RUN_CANCELED : TM_RUN_PAUSED;
-    return false;
-  }
-  return true;
-}
-
 /* After a batch: save progress, hear a Cancel or a Pause, notice a stop. Returns false to end the
  * run. */
 static bool checkpoint(const tm_runner_params *p, const run_ctl *ctl, tm_runner_result *r) {
-  if (p->dry_run) return keep_going(p, false, false, r);
+  if (p->dry_run) return tm_runner_keep_going(p, false, false, r);
   tm_heartbeat_view view;
   tm_heartbeat_view_of(p->hb, p->hb_slot, &view);
   bool cancel = false, pause = false;
@@ -290,151 +251,7 @@ static bool checkpoint(const tm_runner_params *p, const run_ctl *ctl, tm_runner_
     r->outcome = TM_RUN_FAILED;
     return false;
   }
-  return keep_going(p, cancel || view.cancel, pause || view.pause, r);
-}
-
-/* A Tune the heartbeat found applies from the next batch. */
-static void apply_tune(const tm_runner_params *p, run_ctl *ctl, const tm_heartbeat_view *view) {
-  if (view->tune_seq <= ctl->tune_seq) return;
-  ctl->tune_seq = view->tune_seq;
-  char changes[512];
-  tm_controls_change all = {.batch_size = true,
-                            .rate = true,
-                            .lag = true,
-                            .write = true,
-                            .failed = true,
-                            .v = view->tune};
-  tm_controls now = ctl->pacing.c;
-  if (tm_controls_apply(&now, &all, changes, sizeof changes) == 0) return;
-  tm_pacing_set(&ctl->pacing, &now);
-  tm_log(TM_LOG_INFO, "controls changed; applying them from the next batch", "migration",
-         TM_LOG_STR(p->m->name), "changes", TM_LOG_STR(changes), NULL);
-}
-
-/* Asks for the replication lag at most every LAG_POLL_MS; a server without one is not asked
- * again. A failure to ask is not the run's: the batch's own write will meet the same server. */
-static void look_at_lag(const tm_runner_params *p, run_ctl *ctl, int64_t now) {
-  if (ctl->pacing.c.max_lag_ms == 0 || now < ctl->next_lag_ms) return;
-  tm_replication_answer answer;
-  int64_t lag = 0;
-  tm_error err = {0};
-  if (tm_replication_lag(p->client, &answer, &lag, &err) != TM_OK) {
-    ctl->next_lag_ms = now + LAG_POLL_MS;
-    return;
-  }
-  if (answer == TM_REPLICATION_NONE) {
-    tm_log(TM_LOG_INFO, "no replication lag to throttle on (not a replica set, or not allowed)",
-           "migration", TM_LOG_STR(p->m->name), NULL);
-    ctl->next_lag_ms = INT64_MAX;
-    return;
-  }
-  ctl->next_lag_ms = now + LAG_POLL_MS;
-  if (answer == TM_REPLICATION_LAG) tm_pacing_lag(&ctl->pacing, lag);
-}
-
-/* Keeps the state document's throttle in step with the pacing's, so every replica's Status says
- * THROTTLED, why, and since when. */
-static void store_throttle(const tm_runner_params *p, run_ctl *ctl) {
-  bool throttled = tm_pacing_throttled(&ctl->pacing);
-  if (throttled == ctl->throttle_stored) return;
-  tm_error err;
-  const char *reason = throttled ? ctl->pacing.reason : NULL;
-  if (tm_state_set_throttle(p->states, p->m->name, p->lease_gen, reason, tm_clock_wall_ms(),
-                            &err) == TM_OK) {
-    ctl->throttle_stored = throttled;
-    tm_state_reads_poke(&p->engine->state_reads);
-  }
-  if (throttled) {
-    tm_log(TM_LOG_WARN, "migration throttled: waiting for the database", "migration",
-           TM_LOG_STR(p->m->name), "reason", TM_LOG_STR(ctl->pacing.reason), NULL);
-  } else {
-    tm_log(TM_LOG_INFO, "throttle lifted", "migration", TM_LOG_STR(p->m->name), NULL);
-  }
-}
-
-/* The wait the next batch of n documents needs now, and whether the throttle asks for it. */
-static int64_t wait_needed(run_ctl *ctl, size_t n, int64_t now, bool *throttle) {
-  *throttle = false;
-  tm_pacing *pc = &ctl->pacing;
-  if (pc->cause == TM_THROTTLE_LAG || (pc->cause == TM_THROTTLE_LATENCY && !ctl->latency_waited)) {
-    *throttle = true;
-    return tm_pacing_backoff(pc);
-  }
-  return tm_pacing_rate_wait(pc, n, now);
-}
-
-/* Real run, before a batch of n documents: applies a Tune, then waits out the throttle and the
- * rate limit in slices, hearing the markers and the stop flag meanwhile. Returns false (outcome
- * set) when the run is to end instead. */
-static bool pace(const tm_runner_params *p, run_ctl *ctl, size_t n, tm_runner_result *r) {
-  for (;;) {
-    int64_t now = tm_clock_mono_ms();
-    if (now >= ctl->next_poke_ms) {
-      tm_heartbeat_poke(p->hb);
-      ctl->next_poke_ms = now + MARKER_POLL_MS;
-    }
-    tm_heartbeat_view view;
-    tm_heartbeat_view_of(p->hb, p->hb_slot, &view);
-    if (!keep_going(p, view.cancel, view.pause, r)) return false;
-    apply_tune(p, ctl, &view);
-    look_at_lag(p, ctl, now);
-    bool throttle;
-    int64_t wait = wait_needed(ctl, n, now, &throttle);
-    store_throttle(p, ctl);
-    if (wait == 0) break;
-    int64_t end = now + wait;
-    while ((now = tm_clock_mono_ms()) < end) {
-      int slice = (int)(end - now < WAIT_SLICE_MS ? end - now : WAIT_SLICE_MS);
-      tm_engine_nap(p->engine, slice);
-      tm_heartbeat_view_of(p->hb, p->hb_slot, &view);
-      if (!keep_going(p, view.cancel, view.pause, r)) return false;
-    }
-    if (throttle && ctl->pacing.cause == TM_THROTTLE_LATENCY) ctl->latency_waited = true;
-  }
-  tm_pacing_take(&ctl->pacing, n, tm_clock_mono_ms());
-  return true;
-}
-
-/* Counts this batch's refused documents against the budget. Returns false (FAILED) past it. */
-static bool spend_budget(const tm_runner_params *p, const run_ctl *ctl, tm_refused *batch,
-                         tm_runner_result *r) {
-  bson_iter_t it, entry;
-  if (!batch->n || !bson_iter_init(&it, &batch->list)) return true;
-  const char *first_error = NULL;
-  char first_id[256] = "";
-  while (bson_iter_next(&it)) {
-    bson_iter_t id, error;
-    if (!bson_iter_recurse(&it, &entry) || !bson_iter_find_descendant(&entry, "_id", &id)) {
-      continue;
-    }
-    bson_iter_recurse(&it, &error);
-    const char *msg = bson_iter_find(&error, "error") && BSON_ITER_HOLDS_UTF8(&error)
-                          ? bson_iter_utf8(&error, NULL)
-                          : "";
-    r->failed++;
-    if (r->refused.n < TM_FAILED_KEEP) tm_refused_add(&r->refused, bson_iter_value(&id), msg);
-    char key[16];
-    const char *k;
-    bson_uint32_to_string(r->n_skipped++, &k, key, sizeof key);
-    bson_append_value(&r->skipped, k, -1, bson_iter_value(&id));
-    char *json = tm_json_canonical_value(bson_iter_value(&id));
-    tm_log(TM_LOG_WARN, "document refused by the server; skipped (error budget)", "migration",
-           TM_LOG_STR(p->m->name), "_id", TM_LOG_STR(json), "error", TM_LOG_STR(msg), "failed",
-           TM_LOG_INT(r->failed), "max_failed_documents", TM_LOG_INT(ctl->pacing.c.max_failed),
-           NULL);
-    if (!first_error) {
-      first_error = msg;
-      snprintf(first_id, sizeof first_id, "%s", json);
-    }
-    free(json);
-  }
-  if (r->failed <= ctl->pacing.c.max_failed) return true;
-  r->outcome = TM_RUN_FAILED;
-  tm_error_set(&r->err, TM_ERR_INTERNAL,
-               "%" PRId64 " documents refused by the server, over max_failed_documents %" PRId64
-               "; e.g. _id %s: %s",
-               r->failed, ctl->pacing.c.max_failed, first_id, first_error ? first_error : "");
-  return false;
+  return tm_runner_keep_going(p, cancel || view.cancel, pause || view.pause, r);
 }
 
 /* The cursor of a run. */
@@ -508,7 +325,7 @@ static bool run_batch(const tm_runner_params *p, batch_worker *w, mongoc_collect
                       bson_t **docs, size_t n, bool move_cursor, tm_runner_result *r,
                       tm_status *samples) {
   run_ctl *ctl = w->ctl;
-  if (!p->dry_run && !pace(p, ctl, n, r)) return false;
+  if (!p->dry_run && !tm_runner_pace(p, ctl, n, r)) return false;
   if (!may_write(p, r)) return false;
   int64_t updated = 0, t1 = tm_clock_mono_ms();
   tm_refused refused;
@@ -529,14 +346,14 @@ static bool run_batch(const tm_runner_params *p, batch_worker *w, mongoc_collect
     tm_pacing_after_write(&ctl->pacing, t2 - t1);
     ctl->latency_waited = false;
   }
-  bool in_budget = spend_budget(p, ctl, &refused, r);
+  bool in_budget = tm_runner_spend_budget(p, ctl, &refused, r);
   /* Over the budget, the run fails at the batch's start, as a failed write does: the next run
    * examines the batch again (what went through no longer matches), the refused ones first. */
   if (move_cursor && in_budget) set_cursor(r, docs[n - 1]);
   tm_refused_clear(&refused);
   if (!p->dry_run && t2 >= ctl->next_poke_ms) {
     tm_heartbeat_poke(p->hb);
-    ctl->next_poke_ms = t2 + MARKER_POLL_MS;
+    ctl->next_poke_ms = t2 + TM_RUNNER_MARKER_POLL_MS;
   }
   bool go_on = checkpoint(p, ctl, r) && in_budget;
   if (!in_budget) r->outcome = TM_RUN_FAILED; /* over the budget, whatever the checkpoint heard */
@@ -562,7 +379,7 @@ static void run_scan(const tm_runner_params *p, batch_worker *w, scan *sc, bool 
       /* A Tune sizes the next read already. */
       tm_heartbeat_view view;
       tm_heartbeat_view_of(p->hb, p->hb_slot, &view);
-      apply_tune(p, w->ctl, &view);
+      tm_runner_apply_tune(p, w->ctl, &view);
     }
     size_t window = window_size(w, p);
     if (window > cap) window = cap;
@@ -790,20 +607,12 @@ static bool wait_for_database(const tm_runner_params *p, tm_backoff *outage, tm_
   return true;
 }
 
-/* The run's controls as it starts: a dry run has only its batch size. */
-static void init_ctl(const tm_runner_params *p, run_ctl *ctl) {
-  tm_controls c = p->dry_run ? (tm_controls){0} : p->controls;
-  if (c.batch_size < 1) c.batch_size = p->batch_size;
-  memset(ctl, 0, sizeof *ctl);
-  tm_pacing_init(&ctl->pacing, &c, tm_clock_mono_ms());
-}
-
 void tm_runner_run(const tm_runner_params *p, tm_runner_result *r, tm_status *samples) {
   tm_runner_result_init(r);
   r->failed = p->failed_before;
   mongoc_collection_t *coll = tm_engine_collection(p->engine, p->client, p->m->collection);
   attempt_state a = {0};
-  init_ctl(p, &a.ctl);
+  tm_runner_init_ctl(p, &a.ctl);
   tm_backoff outage;
   tm_backoff_init(&outage, p->engine->outage_wait_ms);
   int outages = 0;

@@ -204,6 +204,16 @@ static void append_owned_filter(bson_t *filter, const char *name, int64_t lease_
   BSON_APPEND_INT64(filter, "leaseGen", lease_gen);
 }
 
+/* Ends a read: the cursor's error as the result (what: for its message). */
+static tm_code end_read(mongoc_cursor_t *cursor, mongoc_read_prefs_t *prefs, tm_error *err,
+                        const char *what) {
+  bson_error_t berr;
+  tm_code code = mongoc_cursor_error(cursor, &berr) ? tm_store_error(&berr, err, what) : TM_OK;
+  mongoc_cursor_destroy(cursor);
+  mongoc_read_prefs_destroy(prefs);
+  return code;
+}
+
 tm_code tm_state_read(mongoc_collection_t *states, const char *name, tm_state_doc *out,
                       tm_error *err) {
   memset(out, 0, sizeof *out);
@@ -216,14 +226,8 @@ tm_code tm_state_read(mongoc_collection_t *states, const char *name, tm_state_do
   mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(states, &filter, &opts, primary);
   const bson_t *doc;
   if (mongoc_cursor_next(cursor, &doc)) tm_state_doc_parse(doc, out);
-  bson_error_t berr;
-  tm_code code = TM_OK;
-  if (mongoc_cursor_error(cursor, &berr)) {
-    code = tm_store_error(&berr, err, "reading the state of a migration");
-    tm_state_doc_clear(out);
-  }
-  mongoc_cursor_destroy(cursor);
-  mongoc_read_prefs_destroy(primary);
+  tm_code code = end_read(cursor, primary, err, "reading the state of a migration");
+  if (code != TM_OK) tm_state_doc_clear(out);
   bson_destroy(&opts);
   bson_destroy(&filter);
   return code;
@@ -255,14 +259,10 @@ tm_code tm_state_read_many(mongoc_collection_t *states, const char *const *names
       if (!out[i].exists && strcmp(names[i], id_str) == 0) tm_state_doc_parse(doc, &out[i]);
     }
   }
-  bson_error_t berr;
-  tm_code code = TM_OK;
-  if (mongoc_cursor_error(cursor, &berr)) {
-    code = tm_store_error(&berr, err, "reading the state of the migrations");
+  tm_code code = end_read(cursor, primary, err, "reading the state of the migrations");
+  if (code != TM_OK) {
     for (size_t i = 0; i < n; i++) tm_state_doc_clear(&out[i]);
   }
-  mongoc_cursor_destroy(cursor);
-  mongoc_read_prefs_destroy(primary);
   bson_destroy(&filter);
   return code;
 }
@@ -452,13 +452,7 @@ tm_code tm_state_waiting_behind(mongoc_collection_t *states, const char *paused,
     *names = realloc(*names, (*n + 1) * sizeof **names);
     (*names)[(*n)++] = string_of(&it);
   }
-  bson_error_t berr;
-  tm_code code = TM_OK;
-  if (mongoc_cursor_error(cursor, &berr)) {
-    code = tm_store_error(&berr, err, "reading the migrations waiting behind a pause");
-  }
-  mongoc_cursor_destroy(cursor);
-  mongoc_read_prefs_destroy(primary);
+  tm_code code = end_read(cursor, primary, err, "reading the migrations waiting behind a pause");
   bson_destroy(&filter);
   return code;
 }

@@ -30,6 +30,7 @@ rm -rf "$fresh"
 mkdir -p "$gen" "$fresh"
 (cd "$root/proto" &&
   protoc-c -I. -I/usr/include --c_out="$fresh" "${protos[@]}" google/protobuf/timestamp.proto \
+    google/protobuf/wrappers.proto \
     google/protobuf/descriptor.proto &&
   protoc -I. -I/usr/include --include_imports --include_source_info \
     --descriptor_set_out="$fresh/descriptor_set.pb" "${protos[@]}")
@@ -50,7 +51,7 @@ cflags=(-std=c11 -g -O1 -D_GNU_SOURCE -Wall -Wextra -Werror "${san[@]}"
 libs=($(pkg-config --libs libprotobuf-c libbson-1.0))
 
 # Service sources are instrumented for coverage (fuzzer-no-link); each becomes one object.
-service_sources=(error.c log.c migrations/registry.c migrations/usernames/derive.c rpc/reflection.c rpc/reflection_answer.c util/utf8.c)
+service_sources=(error.c log.c store/controls.c migrations/registry.c migrations/usernames/derive.c rpc/reflection.c rpc/reflection_answer.c util/utf8.c)
 gen_sources=("$gen"/google/protobuf/*.pb-c.c "$gen"/grpc/health/v1/*.pb-c.c
   "$gen"/grpc/reflection/v1/*.pb-c.c "$gen"/twigz/migrations/v1/*.pb-c.c "$gen/descriptor_set.c")
 objdir="$out/obj"

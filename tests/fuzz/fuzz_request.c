@@ -20,6 +20,7 @@
 #include "error.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "migrations/registry.h"
+#include "store/controls.h"
 #include "twigz/migrations/v1/migration_service.pb-c.h"
 
 #define CHECK(cond, ...)                                    \
@@ -85,6 +86,31 @@ static void check_cancel(const Twigz__Migrations__V1__CancelRequest *req) {
   }
 }
 
+/* Tune's values, NaN and infinities included, are checked by the range checks the engine uses;
+ * a refusal names the field. */
+static void check_tune(const Twigz__Migrations__V1__TuneRequest *req) {
+  tm_controls_change ch = {0};
+  if (req->batch_size) ch.batch_size = true, ch.v.batch_size = req->batch_size->value;
+  if (req->max_documents_per_second) {
+    ch.rate = true, ch.v.max_docs_per_s = req->max_documents_per_second->value;
+  }
+  if (req->max_replication_lag_ms)
+    ch.lag = true, ch.v.max_lag_ms = req->max_replication_lag_ms->value;
+  if (req->max_write_latency_ms)
+    ch.write = true, ch.v.max_write_ms = req->max_write_latency_ms->value;
+  if (req->max_failed_documents)
+    ch.failed = true, ch.v.max_failed = req->max_failed_documents->value;
+  tm_error err = {0};
+  if (tm_controls_check(&ch, &err) != TM_OK) {
+    check_error(&err, TM_ERR_INVALID);
+    CHECK(strstr(err.msg, "must be") != NULL, "a refused control does not say its range: %s",
+          err.msg);
+    return;
+  }
+  CHECK(!ch.rate || (ch.v.max_docs_per_s >= 0 && ch.v.max_docs_per_s <= TM_CONTROLS_MAX_RATE),
+        "rate %g accepted", ch.v.max_docs_per_s);
+}
+
 /* Packs msg into a new buffer; *len is its size. */
 static uint8_t *pack(const ProtobufCMessage *msg, size_t *len) {
   size_t n = protobuf_c_message_get_packed_size(msg);
@@ -129,6 +155,8 @@ static void try_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *da
     check_status((const void *)msg);
   else if (desc == &twigz__migrations__v1__cancel_request__descriptor)
     check_cancel((const void *)msg);
+  else if (desc == &twigz__migrations__v1__tune_request__descriptor)
+    check_tune((const void *)msg);
   protobuf_c_message_free_unpacked(msg, NULL);
 }
 
