@@ -23,7 +23,7 @@ SERVICE = "twigz.migrations.v1.MigrationService"
 NAMES = ["addStatusToStores", "ensureStoreFields", "addUsernamesToCustomers", "addPrivacyToCustomers"]
 # Services started here never open the metrics port: tests run in parallel and would collide on it.
 NO_METRICS = ("--metrics-listen", "")
-PLAIN_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (\w+) +(QUEUED|RUNNING|CANCELING|SUCCEEDED|FAILED|CANCELED|INTERRUPTED|PENDING|skipped|dry run) ")
+PLAIN_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (\w+) +(QUEUED|RUNNING|CANCELING|SUCCEEDED|FAILED|CANCELED|INTERRUPTED|PAUSING|PAUSED|THROTTLED|PENDING|skipped|dry run) ")
 
 
 def ctl_on_terminal(*args, timeout=120, columns=160):
