@@ -199,15 +199,6 @@ typedef struct {
   char error[256];
 } write_error;
 
-/* "E<code> <message>", unless the message starts so already (MongoDB's "E11000 duplicate key"). */
-static void describe_error(char *out, size_t size, int64_t code, const char *msg) {
-  msg = tm_profile_message_text(msg);
-  char prefix[24];
-  snprintf(prefix, sizeof prefix, "E%lld ", (long long)code);
-  bool has_code = strncmp(msg, prefix, strlen(prefix)) == 0;
-  snprintf(out, size, "%s%.180s", has_code ? "" : prefix, msg);
-}
-
 static void first_write_error(const bson_t *reply, write_error *out) {
   memset(out, 0, sizeof *out);
   bson_iter_t it, errors, f;
@@ -228,7 +219,7 @@ static void first_write_error(const bson_t *reply, write_error *out) {
     if (strcmp(k, "errmsg") == 0 && BSON_ITER_HOLDS_UTF8(&f)) msg = bson_iter_utf8(&f, NULL);
   }
   out->refused = out->found && tm_profile_refuses_document(code, msg);
-  describe_error(out->error, sizeof out->error, code, msg);
+  tm_profile_describe_error(out->error, sizeof out->error, code, msg);
 }
 
 /* Runs bulk; counts nModified (documents written before a failure included). */
@@ -292,7 +283,7 @@ static tm_code send_statements(const tm_backfill *b, mongoc_collection_t *coll, 
     if (!we.found && refused && tm_profile_refuses_document(berr.code, berr.message)) {
       we.found = we.refused = true;
       we.index = 0;
-      describe_error(we.error, sizeof we.error, berr.code, berr.message);
+      tm_profile_describe_error(we.error, sizeof we.error, berr.code, berr.message);
       if (end - start > 1 && bt->order) {
         chunk = 1;
         continue;

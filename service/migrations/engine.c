@@ -128,7 +128,6 @@ void tm_engine_destroy(tm_engine *engine) {
 
 /* --- validation --- */
 
-
 /* Resolves names into out[] (n_names entries, or every migration when none are named) and checks
  * for unknown and repeated ones; *n_out receives the count. out has tm_registry_count() slots. */
 static tm_code resolve(const char *const *names, size_t n_names, const tm_migration **out,

@@ -135,8 +135,7 @@ static tm_code usernames_apply(const tm_runner_params *p, batch_worker *w,
                                int64_t *updated, tm_status *samples, tm_refused *refused,
                                tm_error *err) {
   (void)coll;
-  (void)refused; /* usernames have no error budget yet: a refusal fails the run */
-  tm_code code = tm_usernames_apply(w->usernames, docs, n, w->assigned, updated, err);
+  tm_code code = tm_usernames_apply(w->usernames, docs, n, w->assigned, updated, refused, err);
   if (code != TM_OK || !p->dry_run || !samples) return code;
   for (size_t i = 0; i < n && samples->n_samples < TM_MAX_SAMPLES; i++) {
     if (w->assigned[i][0]) add_username_sample(samples, docs[i], w->assigned[i]);

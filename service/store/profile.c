@@ -137,7 +137,7 @@ bool tm_profile_refuses_document(int64_t code, const char *message) {
   return kind == TM_SERVER_ERR_DOCUMENT_REFUSED || kind == TM_SERVER_ERR_DUPLICATE;
 }
 
-const char *tm_profile_message_text(const char *message) {
+static const char *message_text(const char *message) {
   const char *s = message;
   while (*s == '[') {
     const char *close = strchr(s, ']');
@@ -146,6 +146,14 @@ const char *tm_profile_message_text(const char *message) {
     while (*s == ' ') s++;
   }
   return *s ? s : message;
+}
+
+void tm_profile_describe_error(char *out, size_t size, int64_t code, const char *message) {
+  const char *msg = message_text(message ? message : "");
+  char prefix[24];
+  snprintf(prefix, sizeof prefix, "E%lld ", (long long)code);
+  bool has_code = strncmp(msg, prefix, strlen(prefix)) == 0;
+  snprintf(out, size, "%s%.180s", has_code ? "" : prefix, msg);
 }
 
 bool tm_profile_no_replication(const bson_error_t *berr) {

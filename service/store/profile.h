@@ -126,8 +126,9 @@ tm_server_error tm_profile_classify_code(int64_t code, const char *message);
  * the error budget skips such a document. */
 bool tm_profile_refuses_document(int64_t code, const char *message);
 
-/* message without FerretDB's leading "[file.go:N function] " frames: the part a reader needs. */
-const char *tm_profile_message_text(const char *message);
+/* "E<code> <message>" for a record of a refused document: FerretDB's leading "[file.go:N
+ * function] " frames cut, and no second code where the message starts with one ("E11000 ..."). */
+void tm_profile_describe_error(char *out, size_t size, int64_t code, const char *message);
 
 /* Whether a replSetGetStatus error means there is no replication lag to ask about. */
 bool tm_profile_no_replication(const bson_error_t *berr);

@@ -183,7 +183,7 @@ static tm_code apply_range(tm_usernames *u, const doclist *l, size_t from, size_
     size_t n = to - start < batch ? to - start : batch;
     int64_t updated = 0;
     tm_code code = tm_usernames_apply(u, (const bson_t *const *)l->docs + start, n,
-                                      r->names + start, &updated, err);
+                                      r->names + start, &updated, NULL, err);
     if (code != TM_OK) return code;
     r->updated += updated;
   }
@@ -814,7 +814,7 @@ Test(usernames, a_document_without_id_is_refused) {
   const bson_t *docs[] = {doc};
   char assigned[1][TM_USERNAME_MAX + 1];
   int64_t updated;
-  cr_assert_eq(tm_usernames_apply(u, docs, 1, assigned, &updated, &err), TM_ERR_INVALID);
+  cr_assert_eq(tm_usernames_apply(u, docs, 1, assigned, &updated, NULL, &err), TM_ERR_INVALID);
   bson_destroy(doc);
   tm_usernames_destroy(u);
   conn_close(&c);

@@ -409,8 +409,10 @@ static tm_code apply_rounds(tm_usernames *u, item *items, size_t n, tm_error *er
 }
 
 tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
-                           char (*assigned)[TM_USERNAME_MAX + 1], int64_t *updated, tm_error *err) {
+                           char (*assigned)[TM_USERNAME_MAX + 1], int64_t *updated,
+                           tm_refused *refused, tm_error *err) {
   *updated = 0;
+  u->refused = refused;
   for (size_t i = 0; i < n; i++) assigned[i][0] = '\0';
   if (n == 0) return TM_OK;
   u->batches++;
@@ -446,6 +448,7 @@ tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
     }
   }
   bson_free(items);
+  u->refused = NULL;
   /* A real run's names are all in the database, so forgetting old bases only costs learning them
    * again. A dry run's names exist only here: it keeps every base it has seen. */
   if (!u->dry_run) tm_bases_trim(&u->cache, u->max_bases, u->max_holes);

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "../../error.h"
+#include "../../store/controls.h"
 #include "../filter.h"
 #include "../registry.h"
 #include "derive.h"
@@ -49,9 +50,13 @@ tm_code tm_usernames_begin(mongoc_collection_t *customers, const tm_migration *m
  * run: no query, but one insert of reservations per round of refusals (each round plans the
  * whole batch again; a base meeting a run of taken names for the first time takes one round per
  * name), a delete of the reservations the final plan gave to nobody, if any, and before the
- * first batch one pass over every customer reserving the names they hold. */
+ * first batch one pass over every customer reserving the names they hold. With refused (may be
+ * NULL: any refusal fails the batch), a customer whose write the server refuses for itself alone
+ * (a validator) is added there and skipped; a duplicate name is never a refusal, it is planned
+ * again. */
 tm_code tm_usernames_apply(tm_usernames *u, const bson_t *const *docs, size_t n,
-                           char (*assigned)[TM_USERNAME_MAX + 1], int64_t *updated, tm_error *err);
+                           char (*assigned)[TM_USERNAME_MAX + 1], int64_t *updated,
+                           tm_refused *refused, tm_error *err);
 
 /* How many customers ahead the caller should pass to tm_usernames_prepare before applying their
  * batches: 0 where learning per batch is cheap (MongoDB answers each base from the index, and a

@@ -45,6 +45,7 @@ typedef struct {
 
 struct tm_usernames {
   mongoc_collection_t *customers; /* borrowed */
+  tm_refused *refused;            /* the batch being applied: where refused customers go */
   const tm_migration *m;
   const tm_field *field; /* the username field of m */
   tm_profile_view caps;
@@ -77,6 +78,7 @@ typedef enum {
   ITEM_PENDING,
   ITEM_WRITTEN,
   ITEM_OTHERS,
+  ITEM_REFUSED, /* the server refused its write for itself alone (a validator): skipped */
 } item_state;
 
 typedef struct {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../../log.h"
+#include "../../store/profile.h"
 #include "../../store/store.h"
 #include "usernames_impl.h"
 
@@ -57,17 +58,31 @@ static tm_code write_chunk(tm_usernames *u, item *items, const size_t *idx, size
   if (bson_iter_init_find(&it, &reply, "nMatched")) matched = bson_iter_as_int64(&it);
   if (bson_iter_init_find(&it, &reply, "writeErrors") && bson_iter_recurse(&it, &errs)) {
     while (bson_iter_next(&errs)) {
-      bson_iter_t we;
       n_errors++;
-      bson_iter_t msg;
-      if (bson_iter_recurse(&errs, &we) && bson_iter_find(&we, "code") &&
-          tm_un_is_duplicate_entry(bson_iter_as_int64(&we),
-                                   bson_iter_recurse(&errs, &msg) &&
-                                           bson_iter_find(&msg, "errmsg") &&
-                                           BSON_ITER_HOLDS_UTF8(&msg)
-                                       ? bson_iter_utf8(&msg, NULL)
-                                       : NULL)) {
+      int64_t code = 0, index = -1;
+      const char *msg = NULL;
+      bson_iter_t we;
+      if (bson_iter_recurse(&errs, &we)) {
+        while (bson_iter_next(&we)) {
+          const char *key = bson_iter_key(&we);
+          if (strcmp(key, "code") == 0 && BSON_ITER_HOLDS_NUMBER(&we))
+            code = bson_iter_as_int64(&we);
+          if (strcmp(key, "index") == 0 && BSON_ITER_HOLDS_NUMBER(&we)) {
+            index = bson_iter_as_int64(&we);
+          }
+          if (strcmp(key, "errmsg") == 0 && BSON_ITER_HOLDS_UTF8(&we))
+            msg = bson_iter_utf8(&we, NULL);
+        }
+      }
+      if (tm_un_is_duplicate_entry(code, msg)) {
         out->dup_error = true;
+      } else if (u->refused && index >= 0 && (size_t)index < count &&
+                 tm_profile_refuses_document(code, msg)) {
+        item *refused = &items[idx[index]];
+        char why[256];
+        tm_profile_describe_error(why, sizeof why, code, msg);
+        refused->state = ITEM_REFUSED;
+        tm_refused_add(u->refused, &refused->id, why);
       } else {
         out->other_error = true;
         out->berr = berr;
