@@ -128,6 +128,22 @@ static uint8_t *pack(const ProtobufCMessage *msg, size_t *len) {
 static bool has_field_zero(const ProtobufCMessage *msg) {
   for (unsigned i = 0; i < msg->n_unknown_fields; i++)
     if (msg->unknown_fields[i].tag == 0) return true;
+  /* Submessages too: a wrapper (Int64Value) holding such a key packs back the same way. */
+  const ProtobufCMessageDescriptor *desc = msg->descriptor;
+  for (unsigned f = 0; f < desc->n_fields; f++) {
+    const ProtobufCFieldDescriptor *fd = &desc->fields[f];
+    if (fd->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+    const char *base = (const char *)msg + fd->offset;
+    if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+      size_t n = *(const size_t *)((const char *)msg + fd->quantifier_offset);
+      ProtobufCMessage *const *items = *(ProtobufCMessage *const *const *)base;
+      for (size_t k = 0; k < n; k++)
+        if (items[k] && has_field_zero(items[k])) return true;
+    } else {
+      const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)base;
+      if (sub && has_field_zero(sub)) return true;
+    }
+  }
   return false;
 }
 
